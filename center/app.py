@@ -1,0 +1,128 @@
+"""The app factory: ``create_app(settings) -> web.Application``.
+
+One cleanup context per resource — database, bus, background tasks — so teardown runs in
+reverse order and only for what was set up. ``on_shutdown`` closes websockets with
+GOING_AWAY before the resources go away.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import WSCloseCode, web
+
+from center import keys
+from center.clock import Clock, RealClock
+from center.db import create_engine, create_sessionmaker
+from center.jurisdictions import JurisdictionTree
+from center.metrics import Metrics
+from center.migrate import migrate
+from center.tasks import TaskSupervisor
+from center.throttle import LoginThrottle
+from config.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url_resolved)
+    try:
+        await migrate(engine)
+        app[keys.ENGINE] = engine
+        app[keys.SESSIONMAKER] = create_sessionmaker(engine)
+        if settings.demo:
+            from center.seed import seed_demo
+
+            app[keys.DEMO] = await seed_demo(app[keys.SESSIONMAKER], settings, app[keys.CLOCK].now())
+        async with app[keys.SESSIONMAKER]() as session:
+            app[keys.TREE] = await JurisdictionTree.load(session)
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    from center.bus_local import LocalBus
+
+    settings = app[keys.SETTINGS]
+    if settings.redis_url:
+        from center.bus_redis import RedisBus
+
+        bus = RedisBus(settings.redis_url)
+    else:
+        bus = LocalBus()
+    await bus.start()
+    app[keys.BUS] = bus
+    metrics = app[keys.METRICS]
+    metrics.gauge_fn("center_bus_published_total", "Events published on the bus.",
+                     lambda: float(bus.published), kind="counter")
+    metrics.gauge_fn("center_bus_delivered_total", "Events delivered to subscribers.",
+                     lambda: float(bus.delivered), kind="counter")
+    try:
+        yield
+    finally:
+        await bus.close()
+
+
+async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Owns background tasks; comes after the resources, so it is torn down before them."""
+    settings = app[keys.SETTINGS]
+    clock = app[keys.CLOCK]
+    sessionmaker = app[keys.SESSIONMAKER]
+
+    async def purge_sessions() -> None:
+        from center.identity import purge_expired_sessions
+
+        while True:
+            async with sessionmaker() as session:
+                n = await purge_expired_sessions(session, clock.now())
+                await session.commit()
+            if n:
+                _LOGGER.info("purged %s expired sessions", n)
+            await clock.sleep(3600)
+
+    app[keys.TASKS].spawn("purge-sessions", purge_sessions())
+    _ = settings
+    try:
+        yield
+    finally:
+        await app[keys.TASKS].close()
+
+
+async def _close_websockets(app: web.Application) -> None:
+    for ws in list(app[keys.WEBSOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    from web.middleware import middlewares
+    from web.routes import setup_routes
+
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares())
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or RealClock()
+    app[keys.METRICS] = Metrics()
+    app[keys.TASKS] = TaskSupervisor()
+    app[keys.WEBSOCKETS] = weakref.WeakSet()
+    app[keys.THROTTLE] = LoginThrottle(
+        app[keys.CLOCK],
+        max_failures=settings.login_max_failures,
+        window_s=settings.login_window_s,
+        lockout_s=settings.login_lockout_s,
+    )
+    app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_bus_ctx)
+    app.cleanup_ctx.append(_tasks_ctx)
+    app.on_shutdown.append(_close_websockets)
+    setup_routes(app)
+    return app
+
+
+def session_ttl(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.session_ttl_hours)

@@ -1,0 +1,103 @@
+"""Administrator commands behind ``python run.py <command>`` (no server needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from center.audit import verify_chain
+from center.clock import RealClock
+from center.db import create_engine, create_sessionmaker
+from center.errors import CenterError
+from center.identity import create_credential, create_user, new_password
+from center.jurisdictions import JurisdictionTree
+from center.migrate import migrate
+from center.models import CredentialKind, Role
+from config.settings import Settings
+
+T = TypeVar("T")
+
+
+async def _with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    from pathlib import Path
+
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url_resolved)
+    try:
+        await migrate(engine)
+        async with create_sessionmaker(engine)() as session:
+            return await fn(session)
+    finally:
+        await engine.dispose()
+
+
+def run_migrate(settings: Settings) -> int:
+    async def noop(_: AsyncSession) -> None:
+        return None
+
+    asyncio.run(_with_session(settings, noop))
+    print("database schema is up to date")
+    return 0
+
+
+def run_create_user(settings: Settings, args: Any) -> int:
+    password = args.password or new_password()
+
+    async def go(session: AsyncSession) -> None:
+        tree = await JurisdictionTree.load(session)
+        jur = args.jurisdiction or next((n.id for n in tree.roots()), None)
+        if jur is None or jur not in tree:
+            raise CenterError(f"unknown jurisdiction {args.jurisdiction!r}; seed or create it first")
+        await create_user(session, username=args.username, password=password, role=Role(args.role),
+                          jurisdiction_id=jur, display_name=args.display_name or args.username,
+                          actor="cli:create-user", now=RealClock().now())
+        await session.commit()
+
+    try:
+        asyncio.run(_with_session(settings, go))
+    except CenterError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    print(f"created user {args.username} ({args.role})")
+    if not args.password:
+        print(f"password: {password}")
+    return 0
+
+
+def run_create_key(settings: Settings, args: Any) -> int:
+    kind = CredentialKind.DEVICE_TOKEN if args.kind == "device_token" else CredentialKind.API_KEY
+
+    async def go(session: AsyncSession) -> str:
+        tree = await JurisdictionTree.load(session)
+        jur = args.jurisdiction or next((n.id for n in tree.roots()), None)
+        if jur is None or jur not in tree:
+            raise CenterError(f"unknown jurisdiction {args.jurisdiction!r}; seed or create it first")
+        _, secret = await create_credential(session, kind=kind, name=args.name, jurisdiction_id=jur,
+                                            actor="cli:create-key", now=RealClock().now())
+        await session.commit()
+        return secret
+
+    try:
+        secret = asyncio.run(_with_session(settings, go))
+    except CenterError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    print(f"created {kind} {args.name!r}; it is shown only once:")
+    print(secret)
+    return 0
+
+
+def run_verify_audit(settings: Settings) -> int:
+    result = asyncio.run(_with_session(settings, verify_chain))
+    if result.ok:
+        print(f"audit log OK: {result.checked} entries, chain intact")
+        return 0
+    print(
+        f"audit log BROKEN at entry {result.broken_id}: {result.reason} "
+        f"({result.checked} entries verified before it)"
+    )
+    return 1

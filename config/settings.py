@@ -1,0 +1,217 @@
+"""One validated settings object for the whole center.
+
+Sources, later wins: built-in defaults < TOML file (``--config``) < environment variables
+``CENTER_<NAME>`` < command-line flags. Every setting has a default and a description; the
+README's configuration table is generated from :data:`FIELDS` (``python run.py settings``).
+Unknown keys and bad values raise :class:`SettingsError`, whose message is one paragraph an
+operator can act on; ``run.py`` prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "CENTER_"
+# Variables under this prefix belong to the test suite, not to the server.
+_IGNORED_ENV_PREFIXES = ("CENTER_TEST_",)
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a bad value; the message says which and how to fix it."""
+
+
+def _opt(default: Any, description: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"description": description, **extra})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # --- server ---
+    host: str = _opt("127.0.0.1", "Address to listen on.")
+    port: int = _opt(8080, "TCP port to listen on.", min=0, max=65535)
+    data_dir: str = _opt("./data", "Directory for the SQLite database, recordings, snapshots.")
+    database_url: str = _opt(
+        "",
+        "SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db. "
+        "Empty: SQLite file <data_dir>/center.db.",
+    )
+    redis_url: str = _opt(
+        "", "Redis URL for the event bus between instances. Empty: in-process bus."
+    )
+    center_name: str = _opt("深圳市社区矫正指挥中心", "Name shown on pages and wall screens.")
+    timezone: str = _opt("Asia/Shanghai", "Local time zone of check-in windows and reports.")
+    language: str = _opt("zh-CN", "Default UI language.", choices=("zh-CN", "en"))
+    log_level: str = _opt(
+        "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+    log_format: str = _opt("text", "Log format: text, or json for log shippers.", choices=("text", "json"))
+    demo: bool = _opt(False, "Seed the demo city and print demo logins (same as --demo).")
+    simulator: bool = _opt(True, "With demo: run the check-in/device simulator.")
+    # --- security ---
+    session_ttl_hours: float = _opt(12.0, "Idle lifetime of a staff login session, hours.", min=0.01)
+    secure_cookies: bool = _opt(False, "Mark cookies Secure (set when served behind TLS).")
+    login_max_failures: int = _opt(
+        5, "Failed logins per user or address before a temporary lockout.", min=1
+    )
+    login_window_s: int = _opt(300, "Window in which failed logins are counted, seconds.", min=1)
+    login_lockout_s: int = _opt(300, "Lockout after too many failed logins, seconds.", min=1)
+    max_body_bytes: int = _opt(
+        1_048_576, "Largest accepted HTTP request body, bytes (413 above).", min=1024
+    )
+
+    # ---------------------------------------------------------------- derived values
+    @property
+    def database_url_resolved(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'center.db'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _type_name(f: dataclasses.Field[Any]) -> str:
+    return str(f.type)
+
+
+def _coerce(name: str, raw: Any, source: str) -> Any:
+    f = FIELDS[name]
+    kind = _type_name(f)
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                value: Any = raw
+            elif isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+                value = True
+            elif isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off", ""):
+                value = False
+            else:
+                raise ValueError
+        elif kind == "int":
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            value = int(raw)
+        elif kind == "float":
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+        else:
+            if not isinstance(raw, str):
+                raise ValueError
+            value = raw
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"Setting '{name}' from {source} has the value {raw!r}, which is not a valid "
+            f"{kind}. {f.metadata['description']} Default: {f.default!r}."
+        ) from None
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise SettingsError(
+            f"Setting '{name}' from {source} is {value!r}, but it must be {bounds}. "
+            f"{f.metadata['description']}"
+        )
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise SettingsError(
+            f"Setting '{name}' from {source} is {value!r}; allowed values are "
+            f"{', '.join(map(str, choices))}. {f.metadata['description']}"
+        )
+    return value
+
+
+def _unknown(key: str, source: str) -> SettingsError:
+    import difflib
+
+    close = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return SettingsError(
+        f"Unknown setting '{key}' in {source}.{hint} Known settings are listed in the README's "
+        "configuration table (or run 'python run.py settings')."
+    )
+
+
+def load_settings(
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build and validate :class:`Settings` from all sources (see module docstring)."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(
+                f"The configuration file {path} does not exist. Pass an existing TOML file to "
+                "--config, or leave it out to use defaults and CENTER_* variables."
+            ) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"The configuration file {path} is not valid TOML: {exc}. Fix the file or "
+                "leave out --config."
+            ) from None
+        for key, raw in data.items():
+            if key not in FIELDS:
+                raise _unknown(key, f"the configuration file {path}")
+            values[key] = _coerce(key, raw, f"the configuration file {path}")
+    environ = os.environ if env is None else env
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX) or var.startswith(_IGNORED_ENV_PREFIXES):
+            continue
+        key = var[len(ENV_PREFIX) :].lower()
+        if key not in FIELDS:
+            raise _unknown(key, f"the environment variable {var}")
+        values[key] = _coerce(key, raw, f"the environment variable {var}")
+    for key, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if key not in FIELDS:
+            raise _unknown(key, "the command line")
+        values[key] = _coerce(key, raw, "the command line")
+    settings = Settings(**values)
+    try:
+        _ = settings.tz
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"Setting 'timezone' is {settings.timezone!r}, which is not a known IANA time zone "
+            "(for example Asia/Shanghai)."
+        ) from None
+    url = settings.database_url
+    if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise SettingsError(
+            f"Setting 'database_url' is {url!r}; it must start with sqlite+aiosqlite:// or "
+            "postgresql+asyncpg:// (the center uses async drivers)."
+        )
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(
+            f"Setting 'redis_url' is {settings.redis_url!r}; it must start with redis://, "
+            "rediss:// or unix://."
+        )
+    return settings
+
+
+def settings_table_markdown() -> str:
+    """The README's configuration table, generated so it never drifts from the code."""
+    rows = ["| setting | env var | default | description |", "|---|---|---|---|"]
+    for name, f in FIELDS.items():
+        default = f.default
+        shown = "(empty)" if default == "" else str(default).lower() if isinstance(default, bool) else str(default)
+        rows.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {f.metadata['description']} |")
+    return "\n".join(rows)

@@ -1,0 +1,54 @@
+"""Server-rendered pages: login and the role-routed home page."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from center import keys
+from web.api_auth import HOME_BY_ROLE, me_payload
+from web.context import LOGIN_SESSION, PRINCIPAL
+from web.policy import authenticated_page, public
+from web.templating import render
+
+
+@public
+async def login_page(request: web.Request) -> web.Response:
+    if request.get(PRINCIPAL) is not None and request.get(LOGIN_SESSION) is not None:
+        raise web.HTTPFound(request.query.get("next") or "/")
+    return render(request, "login.html", next_url=request.query.get("next", ""))
+
+
+def work_page_for(app: web.Application, role: str) -> str | None:
+    """The role's page, if that page is served by this build (else the landing page)."""
+    target = HOME_BY_ROLE.get(role)
+    if not target or target == "/":
+        return None
+    for resource in app.router.resources():
+        if resource.canonical == target:
+            return target
+    return None
+
+
+@authenticated_page
+async def home(request: web.Request) -> web.Response:
+    """Routes each role to its page; until a role's page exists, a landing page in zh-CN."""
+    info = me_payload(request)
+    role = str(info["role"])
+    target = work_page_for(request.app, role)
+    if target and "stay" not in request.query:
+        raise web.HTTPFound(target)
+    jur = info["jurisdiction"]
+    assert isinstance(jur, dict)
+    row = request.get(LOGIN_SESSION)
+    return render(
+        request,
+        "home.html",
+        role=role,
+        display_name=info["user"]["username"] if isinstance(info["user"], dict) else "",
+        jurisdiction=jur.get("name", ""),
+        csrf_token=row.csrf_token if row else "",
+        work_page=target,
+    )
+
+
+_ = keys

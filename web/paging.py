@@ -1,0 +1,48 @@
+"""Query-string parsing for list endpoints: paging and enumerated filters with clear 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from center.errors import ValidationFailed
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(f"query parameter {name!r} must be an integer", details={name: raw}) from None
+    if not lo <= value <= hi:
+        raise ValidationFailed(f"query parameter {name!r} must be between {lo} and {hi}", details={name: raw})
+    return value
+
+
+def paging(request: web.Request) -> tuple[int, int]:
+    """(page, page_size), page counted from 1."""
+    page = int_param(request, "page", 1, 1, 1_000_000)
+    size = int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    return page, size
+
+
+def enum_param(request: web.Request, name: str, allowed: Iterable[str]) -> list[str]:
+    """Comma-separated values of an enumerated filter (empty list: no filter)."""
+    raw = request.query.get(name, "")
+    if not raw:
+        return []
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    allowed_set = set(allowed)
+    bad = [v for v in values if v not in allowed_set]
+    if bad:
+        raise ValidationFailed(
+            f"unknown value(s) for {name!r}: {', '.join(bad)}; allowed: {', '.join(sorted(allowed_set))}",
+            details={name: bad},
+        )
+    return values

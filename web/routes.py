@@ -1,0 +1,31 @@
+"""Route table. Each handler declares its access policy beside itself (web/policy.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from web import api_auth, api_directory, ops, pages
+from web.principals import setup_principal_cache
+from web.templating import setup_templates
+
+STATIC = Path(__file__).parent / "static"
+
+
+def setup_routes(app: web.Application) -> None:
+    setup_templates(app)
+    setup_principal_cache(app)
+    r = app.router
+    r.add_get("/", pages.home)
+    r.add_get("/login", pages.login_page)
+    r.add_post("/api/v1/auth/login", api_auth.login)
+    r.add_post("/api/v1/auth/logout", api_auth.logout)
+    r.add_get("/api/v1/me", api_auth.me)
+    r.add_get("/api/v1/jurisdictions", api_directory.jurisdictions)
+    r.add_get("/api/v1/subjects", api_directory.subjects)
+    r.add_get("/api/v1/subjects/{subject_id}", api_directory.subject_detail)
+    r.add_get("/healthz", ops.healthz)
+    r.add_get("/readyz", ops.readyz)
+    r.add_get("/metrics", ops.metrics)
+    r.add_static("/static", STATIC, append_version=False)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Entry point: parse the command line, build settings, run ``create_app(settings)``.
 
-    python run.py [--demo] [--host H] [--port P] [--data-dir D] [--config FILE]
-    python run.py migrate | create-user ... | create-key ... | verify-audit | settings
+python run.py [--demo] [--host H] [--port P] [--data-dir D] [--config FILE]
+python run.py migrate | create-user ... | create-key ... | verify-audit | settings
 """
 
 from __future__ import annotations
@@ -18,15 +18,24 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("--host", default=d, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", default=d, help="port to listen on (default 8080)")
     parser.add_argument("--data-dir", default=d, help="data directory (default ./data)")
-    parser.add_argument("--demo", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="seed and run the demo city")
-    parser.add_argument("--no-simulator", action="store_true",
-                        default=argparse.SUPPRESS if suppress else False,
-                        help="with --demo: do not simulate check-ins and device events")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="seed and run the demo city",
+    )
+    parser.add_argument(
+        "--no-simulator",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="with --demo: do not simulate check-ins and device events",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="run.py", description="Community-corrections command center")
+    parser = argparse.ArgumentParser(
+        prog="run.py", description="Community-corrections command center"
+    )
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command")
     for name, help_ in (
@@ -39,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     cu = sub.add_parser("create-user", help="create a staff user")
     _common(cu, suppress=True)
     cu.add_argument("--username", required=True)
-    cu.add_argument("--role", required=True,
-                    choices=["admin", "duty", "district", "street", "visit_staff"])
+    cu.add_argument(
+        "--role", required=True, choices=["admin", "duty", "district", "street", "visit_staff"]
+    )
     cu.add_argument("--jurisdiction", help="jurisdiction id (default: the city)")
     cu.add_argument("--display-name")
     cu.add_argument("--password", help="default: generate one and print it")
@@ -50,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--kind", choices=["api_key", "device_token"], default="api_key")
     ck.add_argument("--jurisdiction", help="jurisdiction id (default: the city)")
     tail = sub.add_parser("tail", help="print live alarm events from a running center")
-    tail.add_argument("--url", required=True, help="e.g. ws://127.0.0.1:8080/ws or http://127.0.0.1:8080")
+    tail.add_argument(
+        "--url", required=True, help="e.g. ws://127.0.0.1:8080/ws or http://127.0.0.1:8080"
+    )
     tail.add_argument("--token", required=True, help="a device token or session token")
     tail.add_argument("--topic", default="alarms")
     return parser

@@ -8,7 +8,6 @@ GOING_AWAY before the resources go away.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from aiohttp import WSCloseCode, web
 
 from center import keys
+from center.bus import Bus
 from center.clock import Clock, RealClock
 from center.db import create_engine, create_sessionmaker
 from center.jurisdictions import JurisdictionTree
@@ -39,7 +39,9 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.demo:
             from center.seed import seed_demo
 
-            app[keys.DEMO] = await seed_demo(app[keys.SESSIONMAKER], settings, app[keys.CLOCK].now())
+            app[keys.DEMO] = await seed_demo(
+                app[keys.SESSIONMAKER], settings, app[keys.CLOCK].now()
+            )
         async with app[keys.SESSIONMAKER]() as session:
             app[keys.TREE] = await JurisdictionTree.load(session)
         yield
@@ -51,6 +53,7 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     from center.bus_local import LocalBus
 
     settings = app[keys.SETTINGS]
+    bus: Bus
     if settings.redis_url:
         from center.bus_redis import RedisBus
 
@@ -60,10 +63,18 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await bus.start()
     app[keys.BUS] = bus
     metrics = app[keys.METRICS]
-    metrics.gauge_fn("center_bus_published_total", "Events published on the bus.",
-                     lambda: float(bus.published), kind="counter")
-    metrics.gauge_fn("center_bus_delivered_total", "Events delivered to subscribers.",
-                     lambda: float(bus.delivered), kind="counter")
+    metrics.gauge_fn(
+        "center_bus_published_total",
+        "Events published on the bus.",
+        lambda: float(bus.published),
+        kind="counter",
+    )
+    metrics.gauge_fn(
+        "center_bus_delivered_total",
+        "Events delivered to subscribers.",
+        lambda: float(bus.delivered),
+        kind="counter",
+    )
     try:
         yield
     finally:
@@ -109,7 +120,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CLOCK] = clock or RealClock()
     app[keys.METRICS] = Metrics()
     app[keys.TASKS] = TaskSupervisor()
-    app[keys.WEBSOCKETS] = weakref.WeakSet()
+    app[keys.WEBSOCKETS] = set()
     app[keys.THROTTLE] = LoginThrottle(
         app[keys.CLOCK],
         max_failures=settings.login_max_failures,

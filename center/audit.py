@@ -34,7 +34,15 @@ def canonical(
     details: str,
 ) -> str:
     return json.dumps(
-        [entry_id, at.isoformat(timespec="microseconds"), actor, action, target_type, target_id, details],
+        [
+            entry_id,
+            at.isoformat(timespec="microseconds"),
+            actor,
+            action,
+            target_type,
+            target_id,
+            details,
+        ],
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -101,10 +109,17 @@ async def _iter_entries(session: AsyncSession, batch: int = 5000) -> AsyncIterat
     last = 0
     while True:
         rows = (
-            await session.execute(
-                select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id).limit(batch)
+            (
+                await session.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.id > last)
+                    .order_by(AuditEntry.id)
+                    .limit(batch)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         for row in rows:
@@ -131,7 +146,9 @@ async def verify_chain(session: AsyncSession) -> VerifyResult:
     head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one_or_none()
     if head is not None and (head.last_id != checked or head.last_hash != prev):
         return VerifyResult(
-            False, checked, checked + 1 if head.last_id > checked else head.last_id,
+            False,
+            checked,
+            checked + 1 if head.last_id > checked else head.last_id,
             "the log ends before the recorded head (entries deleted at the end)",
         )
     return VerifyResult(True, checked)

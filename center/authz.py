@@ -55,9 +55,7 @@ class Scope(StrEnum):
 
 _STAFF_READ: Final = frozenset({Role.ADMIN, Role.DUTY, Role.DISTRICT, Role.STREET})
 _OPERATORS: Final = frozenset({Role.DUTY, Role.DISTRICT, Role.STREET})
-_ANY_STAFF: Final = frozenset(
-    {Role.ADMIN, Role.DUTY, Role.DISTRICT, Role.STREET, Role.VISIT_STAFF}
-)
+_ANY_STAFF: Final = frozenset({Role.ADMIN, Role.DUTY, Role.DISTRICT, Role.STREET, Role.VISIT_STAFF})
 
 # action -> (roles allowed, how the jurisdiction is checked)
 POLICY: Final[dict[str, tuple[frozenset[Role], Scope]]] = {

@@ -51,10 +51,19 @@ def run_create_user(settings: Settings, args: Any) -> int:
         tree = await JurisdictionTree.load(session)
         jur = args.jurisdiction or next((n.id for n in tree.roots()), None)
         if jur is None or jur not in tree:
-            raise CenterError(f"unknown jurisdiction {args.jurisdiction!r}; seed or create it first")
-        await create_user(session, username=args.username, password=password, role=Role(args.role),
-                          jurisdiction_id=jur, display_name=args.display_name or args.username,
-                          actor="cli:create-user", now=RealClock().now())
+            raise CenterError(
+                f"unknown jurisdiction {args.jurisdiction!r}; seed or create it first"
+            )
+        await create_user(
+            session,
+            username=args.username,
+            password=password,
+            role=Role(args.role),
+            jurisdiction_id=jur,
+            display_name=args.display_name or args.username,
+            actor="cli:create-user",
+            now=RealClock().now(),
+        )
         await session.commit()
 
     try:
@@ -75,9 +84,17 @@ def run_create_key(settings: Settings, args: Any) -> int:
         tree = await JurisdictionTree.load(session)
         jur = args.jurisdiction or next((n.id for n in tree.roots()), None)
         if jur is None or jur not in tree:
-            raise CenterError(f"unknown jurisdiction {args.jurisdiction!r}; seed or create it first")
-        _, secret = await create_credential(session, kind=kind, name=args.name, jurisdiction_id=jur,
-                                            actor="cli:create-key", now=RealClock().now())
+            raise CenterError(
+                f"unknown jurisdiction {args.jurisdiction!r}; seed or create it first"
+            )
+        _, secret = await create_credential(
+            session,
+            kind=kind,
+            name=args.name,
+            jurisdiction_id=jur,
+            actor="cli:create-key",
+            now=RealClock().now(),
+        )
         await session.commit()
         return secret
 

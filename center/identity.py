@@ -87,8 +87,12 @@ async def set_password(
     user.updated_at = now
     await session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     await audit.record(
-        session, actor=actor, action="user.password", target_type="user",
-        target_id=user.username, at=now,
+        session,
+        actor=actor,
+        action="user.password",
+        target_type="user",
+        target_id=user.username,
+        at=now,
     )
 
 
@@ -111,7 +115,13 @@ class NewSession:
 
 
 async def create_session(
-    session: AsyncSession, user: User, *, now: datetime, ttl: timedelta, remote: str, user_agent: str
+    session: AsyncSession,
+    user: User,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    remote: str,
+    user_agent: str,
 ) -> NewSession:
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
@@ -205,8 +215,12 @@ async def revoke_credential(
     if not getattr(result, "rowcount", 0):
         return False
     await audit.record(
-        session, actor=actor, action="credential.revoke", target_type="credential",
-        target_id=cred_id, at=now,
+        session,
+        actor=actor,
+        action="credential.revoke",
+        target_type="credential",
+        target_id=cred_id,
+        at=now,
     )
     return True
 
@@ -214,7 +228,9 @@ async def revoke_credential(
 async def resolve_credential(session: AsyncSession, secret: str) -> Credential | None:
     if not secret.startswith((API_KEY_PREFIX, DEVICE_TOKEN_PREFIX)):
         return None
-    cred = await session.scalar(select(Credential).where(Credential.secret_hash == sha256_hex(secret)))
+    cred = await session.scalar(
+        select(Credential).where(Credential.secret_hash == sha256_hex(secret))
+    )
     if cred is None or cred.revoked_at is not None:
         return None
     return cred

@@ -51,9 +51,7 @@ class JurisdictionTree:
     @classmethod
     async def load(cls, session: AsyncSession) -> JurisdictionTree:
         rows = (await session.execute(select(Jurisdiction))).scalars().all()
-        return cls(
-            [Node(r.id, r.parent_id, r.level, r.name, r.lat, r.lon, r.sort) for r in rows]
-        )
+        return cls([Node(r.id, r.parent_id, r.level, r.name, r.lat, r.lon, r.sort) for r in rows])
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._nodes

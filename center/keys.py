@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from center.bus import Bus
 from center.clock import Clock
 from center.jurisdictions import JurisdictionTree
 from center.metrics import Metrics
@@ -15,17 +15,15 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from config.settings import Settings
 
-if TYPE_CHECKING:
-    from center.bus import Bus
-
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[Any])
-BUS = web.AppKey("bus", "Bus")
+BUS = web.AppKey("bus", Bus)
 TREE = web.AppKey("jurisdiction_tree", JurisdictionTree)
 METRICS = web.AppKey("metrics", Metrics)
 TASKS = web.AppKey("tasks", TaskSupervisor)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
-WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
+WEBSOCKETS: web.AppKey[set[Any]] = web.AppKey("websockets", set)
+"""Open websocket responses; a handler adds itself and removes itself on close."""
 DEMO = web.AppKey("demo_credentials", dict[str, Any])

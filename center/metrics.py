@@ -46,7 +46,11 @@ class Metrics:
         m.values[tuple(sorted(labels.items()))] = value
 
     def gauge_fn(
-        self, name: str, help_: str, fn: Callable[[], dict[LabelKey, float] | float], kind: str = "gauge"
+        self,
+        name: str,
+        help_: str,
+        fn: Callable[[], dict[LabelKey, float] | float],
+        kind: str = "gauge",
     ) -> None:
         """Register a value computed at scrape time (e.g. a bus's own counters)."""
         m = self._get(name, help_, kind)

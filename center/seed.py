@@ -40,7 +40,9 @@ _INTEGRATION_KEY_NAME = "demo-simulator"
 _WALL_TOKEN_NAME = "demo-wall"
 
 
-def _demo_staff(futian: str, futian_street: str, other_street: str) -> list[tuple[str, Role, str, str]]:
+def _demo_staff(
+    futian: str, futian_street: str, other_street: str
+) -> list[tuple[str, Role, str, str]]:
     """(username, role, jurisdiction, display name)."""
     return [
         ("admin", Role.ADMIN, CITY_ID, "系统管理员"),
@@ -58,20 +60,49 @@ async def _seed_tree(session: AsyncSession) -> tuple[str, str, str]:
     existing = set((await session.execute(select(Jurisdiction.id))).scalars().all())
     rows: list[dict[str, Any]] = []
     if CITY_ID not in existing:
-        rows.append(dict(id=CITY_ID, parent_id=None, level=JurisdictionLevel.CITY, name=CITY_NAME,
-                         lat=22.543, lon=114.058, sort=0))
+        rows.append(
+            dict(
+                id=CITY_ID,
+                parent_id=None,
+                level=JurisdictionLevel.CITY,
+                name=CITY_NAME,
+                lat=22.543,
+                lon=114.058,
+                sort=0,
+            )
+        )
     for i, d in enumerate(districts):
         if d.code not in existing:
-            rows.append(dict(id=d.code, parent_id=CITY_ID, level=JurisdictionLevel.DISTRICT,
-                             name=d.name, lat=d.center_lat, lon=d.center_lon, sort=i))
+            rows.append(
+                dict(
+                    id=d.code,
+                    parent_id=CITY_ID,
+                    level=JurisdictionLevel.DISTRICT,
+                    name=d.name,
+                    lat=d.center_lat,
+                    lon=d.center_lon,
+                    sort=i,
+                )
+            )
     for i, s in enumerate(streets):
         if s.code not in existing:
-            rows.append(dict(id=s.code, parent_id=s.district_code, level=JurisdictionLevel.STREET,
-                             name=s.name, lat=None, lon=None, sort=i))
+            rows.append(
+                dict(
+                    id=s.code,
+                    parent_id=s.district_code,
+                    level=JurisdictionLevel.STREET,
+                    name=s.name,
+                    lat=None,
+                    lon=None,
+                    sort=i,
+                )
+            )
     if rows:
         await session.execute(insert(Jurisdiction), rows)
     futian = next(d.code for d in districts if d.name.startswith("福田"))
-    futian_streets = [s.code for s in streets if s.district_code == futian and not s.is_special_zone]
+    futian_streets = [
+        s.code for s in streets if s.district_code == futian and not s.is_special_zone
+    ]
     return futian, futian_streets[0], futian_streets[1]
 
 
@@ -81,9 +112,20 @@ async def _seed_subjects(session: AsyncSession, now: datetime) -> int:
     _, streets = load_divisions()
     district_of = {s.code: s.district_code for s in streets}
     rows = [
-        dict(id=s.key, name=s.name, gender=s.gender, id_number=s.id_number, phone=s.phone,
-             level=s.level, street_id=s.street_code, district_id=district_of[s.street_code],
-             home_lat=s.home_lat, home_lon=s.home_lon, active=True, created_at=now)
+        dict(
+            id=s.key,
+            name=s.name,
+            gender=s.gender,
+            id_number=s.id_number,
+            phone=s.phone,
+            level=s.level,
+            street_id=s.street_code,
+            district_id=district_of[s.street_code],
+            home_lat=s.home_lat,
+            home_lon=s.home_lon,
+            active=True,
+            created_at=now,
+        )
         for s in generate_subjects()
     ]
     await session.execute(insert(Subject), rows)
@@ -104,7 +146,9 @@ async def seed_demo(
     """Seed the demo city and return what goes into ``demo-credentials.json``."""
     path = Path(settings.data_dir) / CREDENTIALS_FILE
     previous = _read_file(path)
-    prev_users: dict[str, Any] = previous.get("users", {}) if isinstance(previous.get("users"), dict) else {}
+    prev_users: dict[str, Any] = (
+        previous.get("users", {}) if isinstance(previous.get("users"), dict) else {}
+    )
     out: dict[str, Any] = {"users": {}, "integration_key": "", "wall_token": "", "url": ""}
     async with sessionmaker() as session:
         futian, street_a, street_b = await _seed_tree(session)
@@ -115,15 +159,26 @@ async def seed_demo(
             user = await session.scalar(select(User).where(User.username == username))
             if user is None:
                 password = password or new_password()
-                await create_user(session, username=username, password=password, role=role,
-                                  jurisdiction_id=jurisdiction, display_name=display,
-                                  actor=DEMO_ACTOR, now=now)
+                await create_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=role,
+                    jurisdiction_id=jurisdiction,
+                    display_name=display,
+                    actor=DEMO_ACTOR,
+                    now=now,
+                )
             elif not password:
                 # The file was lost: issue a new password rather than leave the demo locked.
                 password = new_password()
                 await set_password(session, user, password, actor=DEMO_ACTOR, now=now)
-            out["users"][username] = {"password": password, "role": str(role),
-                                      "jurisdiction": jurisdiction, "display_name": display}
+            out["users"][username] = {
+                "password": password,
+                "role": str(role),
+                "jurisdiction": jurisdiction,
+                "display_name": display,
+            }
         for field, kind, name in (
             ("integration_key", CredentialKind.API_KEY, _INTEGRATION_KEY_NAME),
             ("wall_token", CredentialKind.DEVICE_TOKEN, _WALL_TOKEN_NAME),
@@ -135,8 +190,14 @@ async def seed_demo(
             if cred is None or not isinstance(secret, str) or not secret:
                 if cred is not None:
                     cred.revoked_at = now
-                _, secret = await create_credential(session, kind=kind, name=name,
-                                                    jurisdiction_id=CITY_ID, actor=DEMO_ACTOR, now=now)
+                _, secret = await create_credential(
+                    session,
+                    kind=kind,
+                    name=name,
+                    jurisdiction_id=CITY_ID,
+                    actor=DEMO_ACTOR,
+                    now=now,
+                )
             out[field] = secret
         await session.commit()
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host

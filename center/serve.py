@@ -16,13 +16,17 @@ _LOGGER = logging.getLogger(__name__)
 
 def _banner(app: web.Application, settings: Settings) -> str:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    lines = [f"{settings.center_name} is running on http://{host}:{settings.port}/  (Ctrl+C to stop)"]
+    lines = [
+        f"{settings.center_name} is running on http://{host}:{settings.port}/  (Ctrl+C to stop)"
+    ]
     demo = app.get(keys.DEMO)
     if demo:
-        lines.append("Demo logins (also in %s/demo-credentials.json):" % settings.data_dir)
+        lines.append(f"Demo logins (also in {settings.data_dir}/demo-credentials.json):")
         for name, info in demo["users"].items():
             lines.append(f"  {name:<10} {info['password']:<18} {info['role']}")
-        lines.append(f"  wall screen: http://{host}:{settings.port}/wall?token={demo['wall_token']}")
+        lines.append(
+            f"  wall screen: http://{host}:{settings.port}/wall?token={demo['wall_token']}"
+        )
     return "\n".join(lines)
 
 
@@ -33,9 +37,18 @@ def serve(settings: Settings) -> int:
         print(_banner(app, settings), flush=True)
 
     try:
-        web.run_app(app, host=settings.host, port=settings.port, print=_print,
-                    access_log=None, shutdown_timeout=10)
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=_print,
+            access_log=None,
+            shutdown_timeout=10,
+        )
     except OSError as exc:
-        print(f"run.py: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"run.py: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 2
     return 0

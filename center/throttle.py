@@ -19,7 +19,9 @@ class _Record:
 
 
 class LoginThrottle:
-    def __init__(self, clock: Clock, *, max_failures: int, window_s: float, lockout_s: float) -> None:
+    def __init__(
+        self, clock: Clock, *, max_failures: int, window_s: float, lockout_s: float
+    ) -> None:
         self._clock = clock
         self._max = max_failures
         self._window = window_s
@@ -58,5 +60,7 @@ class LoginThrottle:
             self._records.pop(key, None)
 
     def _prune(self, now: float) -> None:
-        for key in [k for k, r in self._records.items() if r.locked_until <= now and not r.failures]:
+        for key in [
+            k for k, r in self._records.items() if r.locked_until <= now and not r.failures
+        ]:
             del self._records[key]

@@ -48,14 +48,16 @@ class Settings:
     center_name: str = _opt("深圳市社区矫正指挥中心", "Name shown on pages and wall screens.")
     timezone: str = _opt("Asia/Shanghai", "Local time zone of check-in windows and reports.")
     language: str = _opt("zh-CN", "Default UI language.", choices=("zh-CN", "en"))
-    log_level: str = _opt(
-        "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    log_level: str = _opt("INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format: str = _opt(
+        "text", "Log format: text, or json for log shippers.", choices=("text", "json")
     )
-    log_format: str = _opt("text", "Log format: text, or json for log shippers.", choices=("text", "json"))
     demo: bool = _opt(False, "Seed the demo city and print demo logins (same as --demo).")
     simulator: bool = _opt(True, "With demo: run the check-in/device simulator.")
     # --- security ---
-    session_ttl_hours: float = _opt(12.0, "Idle lifetime of a staff login session, hours.", min=0.01)
+    session_ttl_hours: float = _opt(
+        12.0, "Idle lifetime of a staff login session, hours.", min=0.01
+    )
     secure_cookies: bool = _opt(False, "Mark cookies Secure (set when served behind TLS).")
     login_max_failures: int = _opt(
         5, "Failed logins per user or address before a temporary lockout.", min=1
@@ -199,7 +201,9 @@ def load_settings(
             f"Setting 'database_url' is {url!r}; it must start with sqlite+aiosqlite:// or "
             "postgresql+asyncpg:// (the center uses async drivers)."
         )
-    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+    if settings.redis_url and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
         raise SettingsError(
             f"Setting 'redis_url' is {settings.redis_url!r}; it must start with redis://, "
             "rediss:// or unix://."
@@ -212,6 +216,14 @@ def settings_table_markdown() -> str:
     rows = ["| setting | env var | default | description |", "|---|---|---|---|"]
     for name, f in FIELDS.items():
         default = f.default
-        shown = "(empty)" if default == "" else str(default).lower() if isinstance(default, bool) else str(default)
-        rows.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {f.metadata['description']} |")
+        shown = (
+            "(empty)"
+            if default == ""
+            else str(default).lower()
+            if isinstance(default, bool)
+            else str(default)
+        )
+        rows.append(
+            f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {f.metadata['description']} |"
+        )
     return "\n".join(rows)

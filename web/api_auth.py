@@ -8,7 +8,13 @@ from datetime import timedelta
 from aiohttp import web
 
 from center import audit, keys
-from center.errors import INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS, BadRequest, CenterError, RateLimited
+from center.errors import (
+    INVALID_CREDENTIALS,
+    TOO_MANY_ATTEMPTS,
+    BadRequest,
+    CenterError,
+    RateLimited,
+)
 from center.identity import authenticate, create_session, delete_session
 from web.context import LOGIN_SESSION
 from web.jsonio import json_response, read_object
@@ -39,7 +45,7 @@ async def login(request: web.Request) -> web.Response:
     body = await read_object(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
-        raise BadRequest("send {\"username\": ..., \"password\": ...} as strings")
+        raise BadRequest('send {"username": ..., "password": ...} as strings')
     username = username.strip()
     throttle = app[keys.THROTTLE]
     throttle_keys = (f"user:{username.lower()}", f"addr:{remote_of(request)}")
@@ -56,42 +62,67 @@ async def login(request: web.Request) -> web.Response:
         if user is None:
             locked = throttle.failure(*throttle_keys)
             await audit.record(
-                session, actor=f"anonymous@{remote_of(request)}", action="auth.login_failed",
-                target_type="user", target_id=username[:64],
-                details={"locked_for_s": locked} if locked else None, at=now,
+                session,
+                actor=f"anonymous@{remote_of(request)}",
+                action="auth.login_failed",
+                target_type="user",
+                target_id=username[:64],
+                details={"locked_for_s": locked} if locked else None,
+                at=now,
             )
             await session.commit()
             if locked:
                 raise RateLimited(
                     "too many failed logins; try again later",
-                    retry_after=locked, code=TOO_MANY_ATTEMPTS,
+                    retry_after=locked,
+                    code=TOO_MANY_ATTEMPTS,
                 )
             raise CenterError("wrong username or password", code=INVALID_CREDENTIALS, status=401)
         throttle.success(*throttle_keys)
         new = await create_session(
-            session, user, now=now, ttl=timedelta(hours=settings.session_ttl_hours),
-            remote=remote_of(request), user_agent=request.headers.get("User-Agent", ""),
+            session,
+            user,
+            now=now,
+            ttl=timedelta(hours=settings.session_ttl_hours),
+            remote=remote_of(request),
+            user_agent=request.headers.get("User-Agent", ""),
         )
         await audit.record(
-            session, actor=f"user:{user.username}", action="auth.login", target_type="user",
-            target_id=user.username, details={"remote": remote_of(request)}, at=now,
+            session,
+            actor=f"user:{user.username}",
+            action="auth.login",
+            target_type="user",
+            target_id=user.username,
+            details={"remote": remote_of(request)},
+            at=now,
         )
         await session.commit()
         tree = app[keys.TREE]
         node = tree.get(user.jurisdiction_id)
         response = json_response(
             {
-                "user": {"id": user.id, "username": user.username, "display_name": user.display_name},
+                "user": {
+                    "id": user.id,
+                    "username": user.username,
+                    "display_name": user.display_name,
+                },
                 "role": user.role,
-                "jurisdiction": {"id": user.jurisdiction_id, "name": node.name if node else "",
-                                 "level": node.level if node else ""},
+                "jurisdiction": {
+                    "id": user.jurisdiction_id,
+                    "name": node.name if node else "",
+                    "level": node.level if node else "",
+                },
                 "csrf_token": new.csrf_token,
                 "home": HOME_BY_ROLE.get(user.role, "/"),
                 "expires_at": new.expires_at.isoformat(),
             }
         )
     response.set_cookie(
-        SESSION_COOKIE, new.token, httponly=True, samesite="Strict", path="/",
+        SESSION_COOKIE,
+        new.token,
+        httponly=True,
+        samesite="Strict",
+        path="/",
         secure=settings.secure_cookies,
     )
     return response
@@ -105,8 +136,12 @@ async def logout(request: web.Request) -> web.Response:
     async with app[keys.SESSIONMAKER]() as session:
         await delete_session(session, token)
         await audit.record(
-            session, actor=principal.actor, action="auth.logout", target_type="user",
-            target_id=principal.name, at=app[keys.CLOCK].now(),
+            session,
+            actor=principal.actor,
+            action="auth.logout",
+            target_type="user",
+            target_id=principal.name,
+            at=app[keys.CLOCK].now(),
         )
         await session.commit()
     response = json_response({"ok": True})

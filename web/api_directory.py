@@ -66,7 +66,9 @@ async def subjects(request: web.Request) -> web.Response:
     """``GET /api/v1/subjects?district=&street=&level=&q=&page=&page_size=`` (scoped)."""
     page, size = paging(request)
     levels = enum_param(request, "level", [str(v) for v in SupervisionLevel])
-    conds = scope_filter(request, request.query.get("district") or None, request.query.get("street") or None)
+    conds = scope_filter(
+        request, request.query.get("district") or None, request.query.get("street") or None
+    )
     if levels:
         conds.append(Subject.level.in_(levels))
     q = request.query.get("q", "").strip()
@@ -75,12 +77,25 @@ async def subjects(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONMAKER]() as session:
         total = await session.scalar(select(func.count()).select_from(Subject).where(*conds))
         rows = (
-            await session.execute(
-                select(Subject).where(*conds).order_by(Subject.id).offset((page - 1) * size).limit(size)
+            (
+                await session.execute(
+                    select(Subject)
+                    .where(*conds)
+                    .order_by(Subject.id)
+                    .offset((page - 1) * size)
+                    .limit(size)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     return json_response(
-        {"items": [subject_json(s) for s in rows], "total": total or 0, "page": page, "page_size": size}
+        {
+            "items": [subject_json(s) for s in rows],
+            "total": total or 0,
+            "page": page,
+            "page_size": size,
+        }
     )
 
 
@@ -89,6 +104,8 @@ async def subject_detail(request: web.Request) -> web.Response:
     principal = principal_of(request)
     async with request.app[keys.SESSIONMAKER]() as session:
         s = await session.get(Subject, request.match_info["subject_id"])
-    if s is None or not authorize(principal, "subjects.read", request.app[keys.TREE].path(s.street_id)):
+    if s is None or not authorize(
+        principal, "subjects.read", request.app[keys.TREE].path(s.street_id)
+    ):
         raise NotFound("no such subject in your jurisdiction")
     return json_response(subject_json(s))

@@ -38,7 +38,9 @@ _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _wants_json(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
 
 
 @web.middleware
@@ -141,7 +143,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise web.HTTPFound(f"/login?next={request.rel_url}")
         raise Unauthorized("log in first (session cookie) or send an API key")
     if not role_allowed(principal, pol.action):
-        raise Forbidden(f"role {principal.role} may not do {pol.action}", details={"action": pol.action})
+        raise Forbidden(
+            f"role {principal.role} may not do {pol.action}", details={"action": pol.action}
+        )
     return await handler(request)
 
 

@@ -51,7 +51,15 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     m = app[keys.METRICS]
-    m.set("center_websocket_clients", "Open websocket connections.", float(len(app[keys.WEBSOCKETS])))
-    m.set("center_background_tasks", "Running background tasks.", float(len(app[keys.TASKS].running)))
-    return web.Response(text=m.render(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    m.set(
+        "center_websocket_clients", "Open websocket connections.", float(len(app[keys.WEBSOCKETS]))
+    )
+    m.set(
+        "center_background_tasks", "Running background tasks.", float(len(app[keys.TASKS].running))
+    )
+    return web.Response(
+        text=m.render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )

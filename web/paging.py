@@ -19,9 +19,13 @@ def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationFailed(f"query parameter {name!r} must be an integer", details={name: raw}) from None
+        raise ValidationFailed(
+            f"query parameter {name!r} must be an integer", details={name: raw}
+        ) from None
     if not lo <= value <= hi:
-        raise ValidationFailed(f"query parameter {name!r} must be between {lo} and {hi}", details={name: raw})
+        raise ValidationFailed(
+            f"query parameter {name!r} must be between {lo} and {hi}", details={name: raw}
+        )
     return value
 
 

@@ -29,7 +29,9 @@ class Policy:
     page: bool = False  # unauthenticated → redirect to /login instead of a JSON 401
 
 
-def policy(action: str, *, auth: tuple[str, ...] = (SESSION,), page: bool = False) -> Callable[[F], F]:
+def policy(
+    action: str, *, auth: tuple[str, ...] = (SESSION,), page: bool = False
+) -> Callable[[F], F]:
     def deco(fn: F) -> F:
         fn.__center_policy__ = Policy(action, frozenset(auth), page)  # type: ignore[attr-defined]
         return fn

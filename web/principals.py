@@ -66,7 +66,9 @@ async def principal_from_session(
     settings = app[keys.SETTINGS]
     async with app[keys.SESSIONMAKER]() as session:
         found = await resolve_session(
-            session, token, now=app[keys.CLOCK].now(),
+            session,
+            token,
+            now=app[keys.CLOCK].now(),
             ttl=timedelta(hours=settings.session_ttl_hours),
         )
     if found is None:

@@ -28,12 +28,16 @@ def setup_templates(app: web.Application) -> None:
 def render(request: web.Request, template: str, **context: Any) -> web.Response:
     settings = request.app[keys.SETTINGS]
     lang = language(request, settings.language)
-    html = request.app[JINJA].get_template(template).render(
-        t=translator(lang),
-        lang=lang,
-        center_name=settings.center_name,
-        messages_json=json.dumps(MESSAGES[lang], ensure_ascii=False),
-        **context,
+    html = (
+        request.app[JINJA]
+        .get_template(template)
+        .render(
+            t=translator(lang),
+            lang=lang,
+            center_name=settings.center_name,
+            messages_json=json.dumps(MESSAGES[lang], ensure_ascii=False),
+            **context,
+        )
     )
     response = web.Response(text=html, content_type="text/html")
     if "lang" in request.query and request.query["lang"] == lang:

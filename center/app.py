@@ -120,7 +120,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CLOCK] = clock or RealClock()
     app[keys.METRICS] = Metrics()
     app[keys.TASKS] = TaskSupervisor()
-    app[keys.WEBSOCKETS] = set()
+    app[keys.WEBSOCKETS] = set()  # type: ignore[index]  # aiohttp 3.14 overload quirk
     app[keys.THROTTLE] = LoginThrottle(
         app[keys.CLOCK],
         max_failures=settings.login_max_failures,

@@ -177,7 +177,9 @@ class RedisBus(Bus):
         )
         self._publish_script = self._redis.register_script(_PUBLISH_LUA)
         self._position_script = self._redis.register_script(_POSITION_LUA)
-        self._reader = asyncio.create_task(self._read_loop(), name=f"{self!r} reader")
+        self._reader = asyncio.create_task(
+            self._read_loop(), name=f"RedisBus({self.instance_id}) reader"
+        )
         # Wait for the first attempt so that a healthy start delivers from the first publish;
         # an unreachable Redis does not stop the center from starting (the reader keeps trying).
         with contextlib.suppress(TimeoutError):
@@ -186,8 +188,12 @@ class RedisBus(Bus):
     async def _close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._reader
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
             self._reader = None
         self._subscribed.clear()
         for client in (self._sub_redis, self._redis):

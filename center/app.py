@@ -7,6 +7,7 @@ GOING_AWAY before the resources go away.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -47,6 +48,17 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await engine.dispose()
+        _log_leftover_tasks()
+
+
+def _log_leftover_tasks() -> None:
+    """The last teardown step: say whether anything we started is still running."""
+    current = asyncio.current_task()
+    left = sorted(t.get_name() for t in asyncio.all_tasks() if t is not current and not t.done())
+    if left:
+        _LOGGER.warning("shutdown: %d task(s) still running: %s", len(left), ", ".join(left))
+    else:
+        _LOGGER.info("shutdown complete: no background task left running")
 
 
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -33,6 +33,14 @@ HOME_BY_ROLE = {
 }
 
 
+def home_for(app: web.Application, role: str) -> str:
+    """The role's page if this build serves it, else the landing page ``/``."""
+    target = HOME_BY_ROLE.get(role, "/")
+    if target != "/" and any(r.canonical == target for r in app.router.resources()):
+        return target
+    return "/"
+
+
 def remote_of(request: web.Request) -> str:
     return request.remote or ""
 
@@ -113,7 +121,7 @@ async def login(request: web.Request) -> web.Response:
                     "level": node.level if node else "",
                 },
                 "csrf_token": new.csrf_token,
-                "home": HOME_BY_ROLE.get(user.role, "/"),
+                "home": home_for(app, user.role),
                 "expires_at": new.expires_at.isoformat(),
             }
         )
@@ -163,7 +171,7 @@ def me_payload(request: web.Request) -> dict[str, object]:
             "level": node.level if node else "",
             "path": list(principal.jurisdiction),
         },
-        "home": HOME_BY_ROLE.get(principal.role, "/"),
+        "home": home_for(request.app, principal.role),
     }
     row = request.get(LOGIN_SESSION)
     if row is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from center import keys
-from web.api_auth import HOME_BY_ROLE, me_payload
+from web.api_auth import home_for, me_payload
 from web.context import LOGIN_SESSION, PRINCIPAL
-from web.policy import authenticated_page, public
+from center.models import User
+from web.policy import authenticated_page, principal_of, public
 from web.templating import render
 
 
@@ -19,14 +20,8 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 def work_page_for(app: web.Application, role: str) -> str | None:
-    """The role's page, if that page is served by this build (else the landing page)."""
-    target = HOME_BY_ROLE.get(role)
-    if not target or target == "/":
-        return None
-    for resource in app.router.resources():
-        if resource.canonical == target:
-            return target
-    return None
+    target = home_for(app, role)
+    return None if target == "/" else target
 
 
 @authenticated_page
@@ -40,15 +35,14 @@ async def home(request: web.Request) -> web.Response:
     jur = info["jurisdiction"]
     assert isinstance(jur, dict)
     row = request.get(LOGIN_SESSION)
+    async with request.app[keys.SESSIONMAKER]() as session:
+        user = await session.get(User, int(principal_of(request).id))
     return render(
         request,
         "home.html",
         role=role,
-        display_name=info["user"]["username"] if isinstance(info["user"], dict) else "",
+        display_name=user.display_name if user else principal_of(request).name,
         jurisdiction=jur.get("name", ""),
         csrf_token=row.csrf_token if row else "",
         work_page=target,
     )
-
-
-_ = keys

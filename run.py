@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("serve", "run the server (the default)"),
         ("migrate", "apply database migrations and exit"),
         ("verify-audit", "check the audit log's hash chain (exit 1 if broken)"),
-        ("settings", "print every setting with its default and description"),
     ):
         _common(sub.add_parser(name, help=help_), suppress=True)
+    st = sub.add_parser("settings", help="print every setting with its default and description")
+    st.add_argument("--write-readme", action="store_true", help="rewrite README.md's table")
     cu = sub.add_parser("create-user", help="create a staff user")
     _common(cu, suppress=True)
     cu.add_argument("--username", required=True)
@@ -76,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_tail(args.url, args.token, args.topic)
 
-    from config.settings import SettingsError, load_settings, settings_table_markdown
-
     if command == "settings":
-        print(settings_table_markdown())
-        return 0
+        from center.cli import run_settings
+
+        return run_settings(args.write_readme)
+    from config.settings import SettingsError, load_settings
+
     overrides: dict[str, Any] = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
     if args.demo:
         overrides["demo"] = True

@@ -118,3 +118,27 @@ def run_verify_audit(settings: Settings) -> int:
         f"({result.checked} entries verified before it)"
     )
     return 1
+
+
+def run_settings(write_readme: bool) -> int:
+    """Print the settings table, or rewrite it between the README's markers."""
+    import re
+    from pathlib import Path
+
+    from config.settings import settings_table_markdown
+
+    table = settings_table_markdown()
+    if not write_readme:
+        print(table)
+        return 0
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    text = re.sub(
+        r"(<!-- settings-table:start -->\n).*?(<!-- settings-table:end -->)",
+        lambda m: m.group(1) + table + "\n" + m.group(2),
+        text,
+        flags=re.S,
+    )
+    readme.write_text(text, encoding="utf-8")
+    print(f"updated the configuration table in {readme}")
+    return 0

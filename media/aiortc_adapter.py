@@ -1,0 +1,258 @@
+"""The only module that touches aiortc internals (aiortc is pinned to exactly 1.16.0).
+
+aiortc has no public API for encoded frames. Forwarding needs four things from inside it:
+
+* the receiver's decoder queue (``RTCRtpReceiver.__decoder_queue``): ``_handle_rtp_packet``
+  puts each reassembled frame on it, on the event loop thread; we swap it for a queue that
+  turns frames into :class:`~media.bitstream.EncodedFrame` on the remote track's own queue,
+  so ``track.recv()`` yields encoded frames and the decoder thread idles;
+* ``RTCRtpReceiver._send_rtcp_pli`` to ask the publisher for a keyframe;
+* ``RTCRtpSender._send_keyframe``, which a subscriber's PLI/FIR calls: on the packet path
+  aiortc only sets a flag nobody reads, so we bridge it to the publisher;
+* ``RTCRtpTransceiver._codecs``/``_headerExtensions``, to prefer VP8 in answers and to keep
+  what was negotiated when the server re-offers (``createOffer`` resets both to aiortc's
+  defaults, which breaks a browser whose payload types or extension ids differ).
+
+The sender side needs no internals: ``RTCRtpSender`` packetizes any ``av.Packet`` a track
+returns (``MediaPlayer(decode=False)`` uses the same path). :func:`check` verifies every hook
+exists; the start-up self-test exercises them end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import queue
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import aiortc
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc import sdp as aiortc_sdp
+from aiortc.rtcpeerconnection import filter_preferred_codecs
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+
+from media.bitstream import EncodedFrame, is_keyframe
+
+_LOGGER = logging.getLogger(__name__)
+
+AIORTC_VERSION: Final = "1.16.0"
+_DECODER_QUEUE: Final = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD: Final = "_RTCRtpReceiver__decoder_thread"
+_RTX_SSRC: Final = "_RTCRtpReceiver__rtx_ssrc"
+_DYNAMIC_PT = range(96, 128)
+_EXTENSION_IDS = range(1, 15)
+
+
+class AdapterError(RuntimeError):
+    """aiortc's internals are not what this adapter was written against."""
+
+
+def check() -> None:
+    """Fail fast if the pinned aiortc changed under us."""
+    if aiortc.__version__ != AIORTC_VERSION:
+        raise AdapterError(f"aiortc {aiortc.__version__} installed, adapter needs {AIORTC_VERSION}")
+    for cls, name in (
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpSender, "_send_keyframe"),
+    ):
+        if not callable(getattr(cls, name, None)):
+            raise AdapterError(f"{cls.__name__}.{name} is missing")
+
+
+class _FrameTap(queue.Queue[Any]):
+    """Stands in for a receiver's decoder queue.
+
+    ``put`` is called by ``_handle_rtp_packet`` on the event loop thread, so putting on the
+    track's ``asyncio.Queue`` directly is safe. ``None`` (the stop signal) still goes to the
+    real queue so the idle decoder thread exits and ends the track as usual.
+    """
+
+    def __init__(self, track_queue: asyncio.Queue[Any]) -> None:
+        super().__init__()
+        self._out = track_queue
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(None, block, timeout)
+            return
+        codec, jitter_frame = item
+        mime = codec.mimeType.lower()
+        data = bytes(jitter_frame.data)
+        self._out.put_nowait(
+            EncodedFrame(
+                mime=mime,
+                data=data,
+                timestamp=int(jitter_frame.timestamp),
+                clock_rate=int(codec.clockRate),
+                keyframe=is_keyframe(mime, data),
+                arrival=time.monotonic(),
+            )
+        )
+
+
+def tap_receiver(receiver: RTCRtpReceiver) -> None:
+    """Make ``receiver.track.recv()`` return :class:`EncodedFrame` instead of decoded frames.
+
+    Must run before the receiver starts (in the ``track`` event), because ``receive()`` hands
+    the queue to the decoder thread.
+    """
+    track_queue = getattr(receiver.track, "_queue", None)
+    if not isinstance(track_queue, asyncio.Queue):
+        raise AdapterError("receiver has no remote track queue")
+    if not hasattr(receiver, _DECODER_QUEUE) or not hasattr(receiver, _DECODER_THREAD):
+        raise AdapterError("RTCRtpReceiver decoder queue not found")
+    if getattr(receiver, _DECODER_THREAD) is not None:
+        raise AdapterError("receiver already started; tap it in the track event")
+    setattr(receiver, _DECODER_QUEUE, _FrameTap(track_queue))
+
+
+def _media_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    rtx = set(getattr(receiver, _RTX_SSRC, {}).keys())
+    for source in receiver.getSynchronizationSources():
+        if source.source not in rtx:
+            return int(source.source)
+    return None
+
+
+async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
+    """Send a PLI for the receiver's media SSRC; ``False`` when nothing was received yet."""
+    ssrc = _media_ssrc(receiver)
+    if ssrc is None:
+        return False
+    await receiver._send_rtcp_pli(ssrc)
+    return True
+
+
+def bridge_keyframe_requests(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Route a subscriber's PLI/FIR on ``sender`` to ``callback`` (sync, on the loop)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def negotiated_codec(transceiver: RTCRtpTransceiver) -> str | None:
+    """MIME type (lower case) the transceiver's sender packetizes with: the first codec."""
+    codecs: list[RTCRtpCodecParameters] = getattr(transceiver, "_codecs", [])
+    for codec in codecs:
+        if codec.mimeType.lower() != "video/rtx":
+            return codec.mimeType.lower()
+    return None
+
+
+def apply_codec_preferences(transceiver: RTCRtpTransceiver) -> None:
+    """Re-order a transceiver's codecs, just negotiated from a remote offer, by its
+    preferences (``setCodecPreferences`` only applies to codecs negotiated later)."""
+    preferred = transceiver._preferred_codecs
+    if preferred:
+        reordered = filter_preferred_codecs(transceiver._codecs, preferred)
+        if reordered:
+            transceiver._codecs = reordered
+
+
+def _codec_key(codec: RTCRtpCodecParameters) -> tuple[Any, ...]:
+    params = {k: v for k, v in codec.parameters.items() if k != "apt"}
+    return (codec.mimeType.lower(), codec.clockRate, codec.channels, tuple(sorted(params.items())))
+
+
+def _remap_codecs(
+    codecs: list[RTCRtpCodecParameters], used: dict[int, tuple[Any, ...]]
+) -> list[RTCRtpCodecParameters]:
+    """Give new codecs the payload types the session already uses for them, and free ones
+    otherwise: one payload type must mean one codec across a BUNDLE group."""
+    by_key = {key: pt for pt, key in used.items()}
+    mapping: dict[int, int] = {}
+    out: list[RTCRtpCodecParameters] = []
+    for codec in codecs:
+        codec = copy.deepcopy(codec)
+        key = _codec_key(codec)
+        if codec.mimeType.lower().endswith("/rtx"):
+            apt = codec.parameters.get("apt")
+            if isinstance(apt, int) and apt in mapping:
+                codec.parameters["apt"] = mapping[apt]
+            key = (*key, codec.parameters.get("apt"))
+        old_pt = int(codec.payloadType or 0)
+        if key in by_key:
+            new_pt = by_key[key]
+        elif old_pt not in used:
+            new_pt = old_pt
+        else:
+            new_pt = next(pt for pt in _DYNAMIC_PT if pt not in used)
+        mapping[old_pt] = new_pt
+        codec.payloadType = new_pt
+        used[new_pt] = key
+        by_key[key] = new_pt
+        out.append(codec)
+    return out
+
+
+def _remap_extensions(
+    extensions: list[RTCRtpHeaderExtensionParameters], used: dict[str, int]
+) -> list[RTCRtpHeaderExtensionParameters]:
+    out = []
+    for ext in extensions:
+        if ext.uri in used:
+            ext_id = used[ext.uri]
+        elif ext.id not in used.values():
+            ext_id = ext.id
+        else:
+            ext_id = next(i for i in _EXTENSION_IDS if i not in used.values())
+        used[ext.uri] = ext_id
+        out.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=ext.uri))
+    return out
+
+
+async def create_offer(pc: RTCPeerConnection) -> RTCSessionDescription:
+    """A server-initiated (re-)offer that keeps every negotiated m-line as negotiated.
+
+    ``createOffer`` resets each transceiver's codecs and header extensions to aiortc's
+    defaults; a browser whose payload types differ would then see them change (or collide
+    within the BUNDLE group) while aiortc's already started receivers keep the old mapping.
+    """
+    transceivers = pc.getTransceivers()
+    pinned = {
+        t: (list(t._codecs), list(t._headerExtensions))
+        for t in transceivers
+        if t.mid is not None and t.currentDirection is not None and t._codecs
+    }
+    offer = await pc.createOffer()
+    description = aiortc_sdp.SessionDescription.parse(offer.sdp)
+    used_pt: dict[int, tuple[Any, ...]] = {}
+    used_ext: dict[str, int] = {}
+    for t, (codecs, extensions) in pinned.items():
+        t._codecs, t._headerExtensions = codecs, extensions
+        rtx_keys: list[RTCRtpCodecParameters] = []
+        for codec in codecs:
+            if codec.mimeType.lower().endswith("/rtx"):
+                rtx_keys.append(codec)
+            else:
+                used_pt[int(codec.payloadType or 0)] = _codec_key(codec)
+        for codec in rtx_keys:
+            key = (*_codec_key(codec), codec.parameters.get("apt"))
+            used_pt[int(codec.payloadType or 0)] = key
+        for ext in extensions:
+            used_ext[ext.uri] = ext.id
+    by_mid = {t.mid: t for t in transceivers}
+    for media in description.media:
+        found = by_mid.get(media.rtp.muxId)
+        if found is None or media.kind not in ("audio", "video"):
+            continue
+        if found not in pinned:
+            found._codecs = _remap_codecs(found._codecs, used_pt)
+            found._headerExtensions = _remap_extensions(found._headerExtensions, used_ext)
+        media.rtp.codecs = list(found._codecs)
+        media.fmt = [c.payloadType for c in found._codecs]
+        media.rtp.headerExtensions = list(found._headerExtensions)
+    return RTCSessionDescription(sdp=str(description), type="offer")
+
+
+def remote_receives(transceiver: RTCRtpTransceiver) -> bool:
+    """Whether the remote's last offer lets the server send on this m-line."""
+    return getattr(transceiver, "_offerDirection", None) in ("sendonly", "sendrecv")

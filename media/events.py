@@ -1,0 +1,54 @@
+"""Room events delivered to a participant's callback (the websocket layer forwards them).
+
+Shapes (``type`` first):
+
+* ``{"type": "offer", "sdp": str, "tracks": [TrackInfo]}`` — server-initiated
+  renegotiation; reply with ``RoomManager.answer``.
+* ``{"type": "tracks", "tracks": [TrackInfo]}`` — which participant each receiving m-line
+  (``mid``) now carries; ``participant_id`` is ``None`` for an idle one.
+* ``{"type": "state", "state": str}`` — this participant's connection state
+  (``new``/``connecting``/``connected``/``closed``).
+* ``{"type": "bye", "reason": str}`` — the server ended this participant (``failed``,
+  ``room_closed``, ``left``); no events follow.
+* ``{"type": "participant_joined" | "participant_left", "participant_id": str,
+  "role": str}`` — only about participants this one may see (never a monitor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+
+class TrackInfo(TypedDict):
+    mid: str | None
+    kind: str
+    participant_id: str | None
+
+
+RoomEvent = dict[str, Any]
+EventCallback = Callable[[RoomEvent], None]
+
+
+def offer_event(sdp: str, tracks: list[TrackInfo]) -> RoomEvent:
+    return {"type": "offer", "sdp": sdp, "tracks": tracks}
+
+
+def tracks_event(tracks: list[TrackInfo]) -> RoomEvent:
+    return {"type": "tracks", "tracks": tracks}
+
+
+def state_event(state: str) -> RoomEvent:
+    return {"type": "state", "state": state}
+
+
+def bye_event(reason: str) -> RoomEvent:
+    return {"type": "bye", "reason": reason}
+
+
+def presence_event(joined: bool, participant_id: str, role: str) -> RoomEvent:
+    return {
+        "type": "participant_joined" if joined else "participant_left",
+        "participant_id": participant_id,
+        "role": role,
+    }

@@ -1,0 +1,175 @@
+"""Fan-out of one published track to its sinks (subscriber slots, recorder, snapshots).
+
+In ``forward`` mode the source track yields :class:`~media.bitstream.EncodedFrame`s (the
+receiver is tapped by :mod:`media.aiortc_adapter`) and nothing is decoded. In ``relay`` mode
+(the fallback when the adapter self-test fails) the source yields decoded frames and every
+subscriber's sender re-encodes them — what aiortc's ``MediaRelay`` does, at its CPU cost.
+
+Keyframe requests to the publisher go through one kept task per video forwarder, so
+requests from many subscribers, the recorder and snapshots are merged and throttled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from enum import StrEnum
+from typing import Protocol, cast
+
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError
+from av.frame import Frame
+
+from media import aiortc_adapter
+from media.bitstream import EncodedFrame
+from media.metrics import MediaCounters
+
+_LOGGER = logging.getLogger(__name__)
+
+MediaItem = EncodedFrame | Frame
+_RETRY_S = 0.2
+
+
+class ForwardingMode(StrEnum):
+    FORWARD = "forward"
+    RELAY = "relay"
+
+
+class Sink(Protocol):
+    """Receives every item of a forwarder; ``push`` runs on the loop and must not block."""
+
+    def push(self, item: MediaItem) -> None: ...
+
+    def source_ended(self, forwarder: TrackForwarder) -> None: ...
+
+
+class TrackForwarder:
+    def __init__(
+        self,
+        *,
+        track: MediaStreamTrack,
+        receiver: RTCRtpReceiver,
+        publisher_id: str,
+        codec: str | None,
+        mode: ForwardingMode,
+        counters: MediaCounters,
+        pli_min_interval_s: float,
+    ) -> None:
+        self.kind: str = track.kind
+        self.publisher_id = publisher_id
+        self.codec = codec
+        self.mode = mode
+        self.id = f"{publisher_id}:{track.id}"
+        self._track = track
+        self._receiver = receiver
+        self._counters = counters
+        self._pli_interval = pli_min_interval_s
+        self._sinks: list[Sink] = []
+        self._keyframe_wanted = asyncio.Event()
+        self._last_pli = float("-inf")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ended = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"TrackForwarder({self.id}, {self.kind}, {self.mode}, sinks={len(self._sinks)})"
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def start(self) -> None:
+        if self._tasks or self._closed:
+            return
+        self._tasks.append(asyncio.create_task(self._run(), name=f"forward {self.id}"))
+        if self.kind == "video" and self.mode is ForwardingMode.FORWARD:
+            self._tasks.append(
+                asyncio.create_task(self._keyframe_requests(), name=f"pli {self.id}")
+            )
+
+    def add_sink(self, sink: Sink) -> None:
+        """Attach a sink; a new video sink needs a keyframe before it can use anything."""
+        if sink in self._sinks:
+            return
+        if self._ended:
+            sink.source_ended(self)
+            return
+        self._sinks.append(sink)
+        self.request_keyframe("new sink")
+
+    def remove_sink(self, sink: Sink) -> None:
+        with contextlib.suppress(ValueError):
+            self._sinks.remove(sink)
+
+    def request_keyframe(self, reason: str) -> None:
+        if self.kind != "video" or self.mode is not ForwardingMode.FORWARD or self._ended:
+            return
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("%r keyframe wanted: %s", self, reason)
+        self._keyframe_wanted.set()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = cast(MediaItem, await self._track.recv())
+                except MediaStreamError:
+                    break
+                if isinstance(item, EncodedFrame):
+                    self._counters.frames_in += 1
+                    if item.keyframe and item.kind == "video":
+                        self._counters.keyframes_in += 1
+                        # Any keyframe satisfies every request made before it.
+                        self._keyframe_wanted.clear()
+                for sink in tuple(self._sinks):
+                    try:
+                        sink.push(item)
+                    except Exception:
+                        _LOGGER.exception("%r: sink %r failed; detaching it", self, sink)
+                        self.remove_sink(sink)
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        sinks, self._sinks = self._sinks, []
+        for sink in sinks:
+            try:
+                sink.source_ended(self)
+            except Exception:
+                _LOGGER.exception("%r: sink %r failed on end", self, sink)
+
+    async def _keyframe_requests(self) -> None:
+        while True:
+            await self._keyframe_wanted.wait()
+            delay = self._last_pli + self._pli_interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            self._keyframe_wanted.clear()
+            if await aiortc_adapter.request_keyframe(self._receiver):
+                self._last_pli = time.monotonic()
+                self._counters.upstream_keyframe_requests += 1
+            else:
+                # Nothing received yet: the publisher's first frame is a keyframe anyway,
+                # but keep asking in case it started before we listened.
+                self._keyframe_wanted.set()
+                await asyncio.sleep(_RETRY_S)
+
+    async def close(self) -> None:
+        """Stop reading and tell every sink; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._end()
+        self._track.stop()

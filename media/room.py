@@ -1,0 +1,268 @@
+"""A room: its participants, who sees whom, its forwarders and its recordings.
+
+Rooms live on the instance that created them. Failed peers are removed by the room's one
+kept task (the peer's state callback cannot await), so no work outlives the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from enum import StrEnum
+
+from aiortc import RTCConfiguration
+
+from media import aiortc_adapter, policy
+from media.errors import (
+    InvalidStateError,
+    NoMediaError,
+    ParticipantNotFoundError,
+)
+from media.events import EventCallback, presence_event
+from media.forwarder import ForwardingMode, TrackForwarder
+from media.metrics import MediaCounters
+from media.participant import Participant, Received
+from media.policy import Role, RoomKind
+from media.recorder import ParticipantRecording, RecordingInfo, RecordingState, file_extension
+from media.settings import MediaSettings
+from media.snapshot import take_snapshot
+from media.store import RecordingStore, SnapshotInfo
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class RoomState(StrEnum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Room:
+    def __init__(
+        self,
+        *,
+        room_id: str,
+        kind: RoomKind,
+        allowed: Mapping[str, frozenset[Role]],
+        record: bool,
+        settings: MediaSettings,
+        mode: ForwardingMode,
+        counters: MediaCounters,
+        store: RecordingStore,
+        now: Callable[[], datetime],
+        configuration: Callable[[], RTCConfiguration],
+        on_closed: Callable[[Room], None],
+    ) -> None:
+        self.id = room_id
+        self.kind = kind
+        self.state = RoomState.OPEN
+        self.participants: dict[str, Participant] = {}
+        self.recordings: list[RecordingInfo] = []
+        self._allowed = dict(allowed)
+        self._record = record and policy.recorded(kind, Role.PARTY)
+        self._settings = settings
+        self._mode = mode
+        self._counters = counters
+        self._store = store
+        self._now = now
+        self._configuration = configuration
+        self._on_closed = on_closed
+        self._active_recordings: dict[str, ParticipantRecording] = {}
+        self._failures: asyncio.Queue[str] = asyncio.Queue()
+        self._closing: asyncio.Future[None] | None = None
+        self._reaper = asyncio.create_task(self._reap(), name=f"room {room_id} reaper")
+
+    def __repr__(self) -> str:
+        return f"Room({self.id}, {self.kind}, {self.state}, {len(self.participants)} in)"
+
+    def _set_state(self, state: RoomState) -> None:
+        if state is not self.state:
+            _LOGGER.debug("%r state %s -> %s", self, self.state, state)
+            self.state = state
+
+    def _sees(self, viewer: Participant, publisher: Participant) -> bool:
+        return policy.sees(self.kind, viewer.role, viewer.id, publisher.role, publisher.id)
+
+    def participant(self, participant_id: str) -> Participant:
+        try:
+            return self.participants[participant_id]
+        except KeyError:
+            raise ParticipantNotFoundError(f"no participant {participant_id} here") from None
+
+    # Membership -----------------------------------------------------------------------
+
+    async def join(self, role: Role, principal: str, on_event: EventCallback) -> Participant:
+        if self.state is not RoomState.OPEN:
+            raise InvalidStateError(f"room {self.id} is {self.state}")
+        present: dict[Role, int] = {}
+        for p in self.participants.values():
+            present[p.role] = present.get(p.role, 0) + 1
+        policy.check_join(
+            self.kind, role, principal, self._allowed, present, self._settings.max_parties
+        )
+        participant = Participant(
+            participant_id=uuid.uuid4().hex,
+            room_id=self.id,
+            role=role,
+            principal=principal,
+            publishes=policy.publishes(self.kind, role),
+            on_event=on_event,
+            configuration=self._configuration(),
+            mode=self._mode,
+            counters=self._counters,
+            subscriber_queue_frames=self._settings.subscriber_queue_frames,
+            on_tracks=self._on_tracks,
+            on_failed=self._on_failed,
+        )
+        self.participants[participant.id] = participant
+        _LOGGER.info("%r: %s joined as %s (%s)", self, principal, role, participant.id)
+        for other in self.participants.values():
+            if other is participant:
+                continue
+            if self._sees(other, participant):
+                other.notify(presence_event(True, participant.id, participant.role))
+            if self._sees(participant, other):
+                participant.notify(presence_event(True, other.id, other.role))
+                for source in other.publications:
+                    participant.subscribe(source)
+        return participant
+
+    async def _on_tracks(self, participant: Participant, received: list[Received]) -> None:
+        """New publications of ``participant``: fan them out, record them, start them."""
+        new: list[TrackForwarder] = []
+        for track, transceiver in received:
+            forwarder = TrackForwarder(
+                track=track,
+                receiver=transceiver.receiver,
+                publisher_id=participant.id,
+                codec=aiortc_adapter.negotiated_codec(transceiver),
+                mode=self._mode,
+                counters=self._counters,
+                pli_min_interval_s=self._settings.pli_min_interval_s,
+            )
+            participant.publications.append(forwarder)
+            new.append(forwarder)
+        if self._record and participant.id not in self._active_recordings:
+            await self._start_recording(participant, new)
+        for forwarder in new:
+            for viewer in self.participants.values():
+                if self._sees(viewer, participant):
+                    viewer.subscribe(forwarder)
+            forwarder.start()
+
+    async def _start_recording(
+        self, participant: Participant, forwarders: list[TrackForwarder]
+    ) -> None:
+        recording_id = uuid.uuid4().hex
+        ext = file_extension([f.codec for f in forwarders], self._mode)
+        info = RecordingInfo(
+            id=recording_id,
+            room_id=self.id,
+            participant_id=participant.id,
+            path=self._settings.recordings_dir / self.id / f"{recording_id}{ext}",
+            started_at=self._now(),
+            state=RecordingState.WAITING,
+        )
+        recording = ParticipantRecording(
+            info=info,
+            forwarders=forwarders,
+            cluster_ms=self._settings.recording_cluster_ms,
+            now=self._now,
+        )
+        self._active_recordings[participant.id] = recording
+        try:
+            await self._store.recording_started(info)
+        except Exception:
+            _LOGGER.exception("%r: could not store the start of %s", self, recording_id)
+        recording.start()
+
+    async def _finish_recording(self, participant_id: str) -> None:
+        recording = self._active_recordings.pop(participant_id, None)
+        if recording is None:
+            return
+        info = await recording.close()
+        self.recordings.append(info)
+        if info.state is RecordingState.FINISHED:
+            self._counters.recordings_finished += 1
+        try:
+            await self._store.recording_finished(info)
+        except Exception:
+            _LOGGER.exception("%r: could not store the end of %s", self, info.id)
+
+    def _on_failed(self, participant: Participant) -> None:
+        self._failures.put_nowait(participant.id)
+
+    async def _reap(self) -> None:
+        while True:
+            participant_id = await self._failures.get()
+            if participant_id in self.participants:
+                await self.leave(participant_id, reason="failed")
+
+    async def leave(self, participant_id: str, reason: str = "left") -> None:
+        participant = self.participant(participant_id)
+        await self._remove(participant, reason, announce=True)
+        if self.kind is RoomKind.ECHO and not self.participants:
+            await self.close("ended")
+
+    async def _remove(self, participant: Participant, reason: str, *, announce: bool) -> None:
+        if self.participants.pop(participant.id, None) is None:
+            return
+        _LOGGER.info("%r: %s left (%s)", self, participant.id, reason)
+        for other in self.participants.values():
+            for source in participant.publications:
+                other.unsubscribe(source)
+            if announce and self._sees(other, participant):
+                other.notify(presence_event(False, participant.id, participant.role))
+        await self._finish_recording(participant.id)
+        await participant.close(reason)
+        for forwarder in participant.publications:
+            await forwarder.close()
+
+    # Snapshots --------------------------------------------------------------------------
+
+    async def snapshot(self, participant_id: str, actor: str | None) -> SnapshotInfo:
+        participant = self.participant(participant_id)
+        forwarder = next(
+            (f for f in participant.publications if f.kind == "video" and not f.ended), None
+        )
+        if forwarder is None:
+            raise NoMediaError(f"participant {participant_id} publishes no video")
+        info = await take_snapshot(
+            forwarder,
+            directory=self._settings.snapshots_dir,
+            room_id=self.id,
+            timeout_s=self._settings.snapshot_timeout_s,
+            now=self._now,
+        )
+        self._counters.snapshots_taken += 1
+        await self._store.snapshot_taken(info, actor)
+        return info
+
+    # Close ------------------------------------------------------------------------------
+
+    async def close(self, reason: str = "room_closed") -> list[RecordingInfo]:
+        """End every participant and recording; idempotent. Returns the recordings."""
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+            return self.recordings
+        self._closing = asyncio.get_running_loop().create_future()
+        try:
+            self._set_state(RoomState.CLOSING)
+            if self._reaper is not asyncio.current_task():
+                self._reaper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reaper
+            for participant in list(self.participants.values()):
+                try:
+                    await self._remove(participant, reason, announce=False)
+                except Exception:
+                    _LOGGER.exception("%r: removing %r failed", self, participant)
+            self._set_state(RoomState.CLOSED)
+            self._on_closed(self)
+        finally:
+            self._closing.set_result(None)
+        return self.recordings

@@ -16,6 +16,8 @@ class MediaCounters:
     upstream_keyframe_requests: int = 0
     subscriber_keyframe_requests: int = 0
     frames_dropped: int = 0
+    # Video withheld from a new subscriber until its first keyframe.
+    frames_gated: int = 0
     frames_transcoded: int = 0
     peers_failed: int = 0
     recordings_finished: int = 0

@@ -100,6 +100,7 @@ class SlotTrack(MediaStreamTrack):
         if isinstance(item, EncodedFrame) and self._need_keyframe:
             if not item.keyframe:
                 self.frames_gated += 1
+                self._counters.frames_gated += 1
                 return
             self._need_keyframe = False
         if self._queue.qsize() >= self._max_queue:

@@ -239,9 +239,11 @@ async def create_offer(pc: RTCPeerConnection) -> RTCSessionDescription:
             used_pt[int(codec.payloadType or 0)] = key
         for ext in extensions:
             used_ext[ext.uri] = ext.id
-    by_mid = {t.mid: t for t in transceivers}
-    for media in description.media:
-        found = by_mid.get(media.rtp.muxId)
+    # New transceivers get their mid only in setLocalDescription; createOffer has already
+    # given every transceiver its m-line index.
+    by_index = {t._get_mline_index(): t for t in transceivers}
+    for index, media in enumerate(description.media):
+        found = by_index.get(index)
         if found is None or media.kind not in ("audio", "video"):
             continue
         if found not in pinned:

@@ -148,6 +148,11 @@ class ParticipantRecording:
     def state(self) -> RecordingState:
         return self.info.state
 
+    @property
+    def recorded_s(self) -> float:
+        """Media handed to the muxer so far (seconds from the first keyframe)."""
+        return max((s.last_pts for s in self._sinks), default=0) / 1000
+
     def _set_state(self, state: RecordingState, **changes: Any) -> None:
         _LOGGER.debug("%r state %s -> %s", self, self.info.state, state)
         self.info = replace(self.info, state=state, **changes)

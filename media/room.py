@@ -87,6 +87,9 @@ class Room:
     def _sees(self, viewer: Participant, publisher: Participant) -> bool:
         return policy.sees(self.kind, viewer.role, viewer.id, publisher.role, publisher.id)
 
+    def live_recordings(self) -> list[ParticipantRecording]:
+        return list(self._active_recordings.values())
+
     def participant(self, participant_id: str) -> Participant:
         try:
             return self.participants[participant_id]

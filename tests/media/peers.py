@@ -115,6 +115,8 @@ class Client:
         base: int | None = 0,
         audio: bool = True,
         receive: bool = True,
+        video_codec: str | None = None,
+        sdp_filter: Any = None,
     ) -> None:
         self.manager = manager
         self.room_id = room_id
@@ -123,6 +125,8 @@ class Client:
         self.video = CounterTrack(base) if base is not None else None
         self.audio = ToneTrack() if audio and base is not None else None
         self.receive = receive
+        self.video_codec = video_codec
+        self.sdp_filter = sdp_filter or (lambda sdp: sdp)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.events: list[dict[str, Any]] = []
         self.received: dict[int, Received] = {}
@@ -154,13 +158,22 @@ class Client:
             if track is None and not self.receive:
                 continue
             transceiver = self.pc.addTransceiver(track or kind, direction=direction)
-            codecs.prefer(transceiver)
+            if kind == "video" and self.video_codec:
+                only = [
+                    c
+                    for c in codecs.preferences("video", self.video_codec)
+                    if c.mimeType.lower() in (self.video_codec, "video/rtx")
+                ]
+                transceiver.setCodecPreferences(only)
+            else:
+                codecs.prefer(transceiver)
         for _ in range(extra_receive):
             for kind in ("video", "audio"):
                 codecs.prefer(self.pc.addTransceiver(kind, direction="recvonly"))
         async with self._negotiating:
             await self.pc.setLocalDescription(await self.pc.createOffer())
-            answer = await self.manager.offer(self.participant_id, self.pc.localDescription.sdp)
+            offer = self.sdp_filter(self.pc.localDescription.sdp)
+            answer = await self.manager.offer(self.participant_id, offer)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
     async def _handle_events(self) -> None:

@@ -69,7 +69,7 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url:
         from center.bus_redis import RedisBus
 
-        bus = RedisBus(settings.redis_url)
+        bus = RedisBus(settings.redis_url, key_prefix=settings.redis_key_prefix)
     else:
         bus = LocalBus()
     await bus.start()

@@ -74,6 +74,9 @@ POLICY: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
     "suppressions.manage": (frozenset({Role.DUTY, Role.DISTRICT}), Scope.SUBTREE),
     "leaves.manage": (_OPERATORS, Scope.SUBTREE),
     "dashboard.read": (_STAFF_READ | {Role.WALL}, Scope.SUBTREE),
+    # the live alarm feed: walls get it masked (web/ws/alarms_topic.py)
+    "alarms.stream": (_STAFF_READ | {Role.WALL}, Scope.SUBTREE),
+    "wall.pair": (frozenset({Role.ADMIN, Role.DUTY}), Scope.SUBTREE),
     "duty.manage": (frozenset({Role.DUTY, Role.ADMIN}), Scope.SUBTREE),
     "reports.read": (_STAFF_READ, Scope.SUBTREE),
     "rooms.create": (_ANY_STAFF, Scope.SUBTREE),

@@ -30,6 +30,8 @@ INTERNAL_ERROR: Final = "internal_error"
 UNKNOWN_COMMAND: Final = "unknown_command"
 INVALID_FORMAT: Final = "invalid_format"
 AUTH_TIMEOUT: Final = "auth_timeout"
+ID_REUSE: Final = "id_reuse"
+NOT_SUBSCRIBED: Final = "not_subscribed"
 
 
 class CenterError(Exception):
@@ -106,6 +108,16 @@ class RateLimited(CenterError):
 
 class Unavailable(CenterError):
     status, code = 503, UNAVAILABLE
+
+
+class InvalidFormat(CenterError):
+    """A websocket message that breaks the envelope or its command's schema."""
+
+    status, code = 400, INVALID_FORMAT
+
+
+class UnknownCommand(CenterError):
+    status, code = 400, UNKNOWN_COMMAND
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -67,6 +67,39 @@ class Settings:
     max_body_bytes: int = _opt(
         1_048_576, "Largest accepted HTTP request body, bytes (413 above).", min=1024
     )
+    # --- live ---
+    redis_key_prefix: str = _opt(
+        "center:", "Prefix of every Redis key and channel; instances sharing a Redis share it."
+    )
+    ws_auth_timeout_s: float = _opt(
+        10.0, "Seconds a new websocket has to send its auth message before it is closed.", min=0.05
+    )
+    ws_heartbeat_s: float = _opt(
+        20.0, "Websocket ping interval, seconds; a peer that misses a pong is dropped.", min=1, max=30
+    )
+    ws_max_frame_bytes: int = _opt(
+        65_536, "Largest accepted websocket frame, bytes; larger frames close with 1009.", min=1024
+    )
+    ws_send_queue: int = _opt(
+        512,
+        "Messages queued for one websocket client before it is dropped (1013) to resume later.",
+        min=4,
+    )
+    ws_snapshot_alarms: int = _opt(
+        500, "Most open alarms sent in an alarms-topic snapshot (newest first).", min=1
+    )
+    dashboard_updates_per_s: float = _opt(
+        2.0, "Most dashboard deltas pushed per second; changes in between are coalesced.", min=0.1
+    )
+    dashboard_rebuild_s: float = _opt(
+        300.0, "Seconds between full rebuilds of the live dashboard from the database.", min=1
+    )
+    dashboard_min_on_duty: int = _opt(
+        2, "Officers that must be on duty; fewer raises the staffing warning.", min=0
+    )
+    wall_pairing_ttl_s: int = _opt(
+        600, "Lifetime of a one-time wall pairing code, seconds.", min=30
+    )
 
     # ---------------------------------------------------------------- derived values
     @property

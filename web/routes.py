@@ -9,6 +9,7 @@ from aiohttp import web
 from web import api_auth, api_directory, ops, pages
 from web.principals import setup_principal_cache
 from web.templating import setup_templates
+from web.ws import setup_ws
 
 STATIC = Path(__file__).parent / "static"
 
@@ -28,4 +29,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/healthz", ops.healthz)
     r.add_get("/readyz", ops.readyz)
     r.add_get("/metrics", ops.metrics)
+    setup_ws(app)
     r.add_static("/static", STATIC, append_version=False)

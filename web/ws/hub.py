@@ -1,0 +1,201 @@
+"""The hub: one per app. It owns the command and topic registries, the open connections, the
+live dashboard projection and the dispatcher that checks every message's envelope once.
+
+Lifecycle: :func:`setup_ws` (called from ``create_app``) creates the hub and registers the
+built-in commands, so other packages can register theirs from their own setup;
+:func:`live_ctx` (a cleanup context after the database, the bus and the task supervisor)
+builds the projection from the database and registers the built-in topics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from center import keys
+from center.authz import role_allowed
+from center.dashboard import DashboardProjection
+from center.dashboard_source import AlarmLoader, DashboardSource
+from center.errors import ID_REUSE, INVALID_FORMAT, UNKNOWN_COMMAND, Forbidden
+from web.ws.errors import error_of
+from web.ws.registry import NO_REPLY, CommandRegistry, CommandSpec, TopicRegistry
+from web.ws.schema import validate
+
+if TYPE_CHECKING:
+    from web.ws.connection import Connection
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.commands = CommandRegistry()
+        self.topics = TopicRegistry()
+        self.connections: set[Connection] = set()
+        self._projection: DashboardProjection | None = None
+        self.dropped = 0
+
+    def __repr__(self) -> str:
+        return f"<Hub connections={len(self.connections)} topics={self.topics.names}>"
+
+    @property
+    def projection(self) -> DashboardProjection:
+        if self._projection is None:
+            raise RuntimeError("the live projection is not running (app not started)")
+        return self._projection
+
+    def count_drop(self, conn: Connection) -> None:
+        self.dropped += 1
+        self.app[keys.METRICS].inc(
+            "center_websocket_dropped_total", "Websocket clients dropped for a full send queue."
+        )
+
+    # -- dispatch -----------------------------------------------------------------------
+
+    def envelope(self, conn: Connection, text: str) -> dict[str, Any] | None:
+        """The parsed message if its envelope is valid; otherwise reply with the error."""
+        try:
+            msg = json.loads(text)
+        except ValueError as exc:
+            conn.send_error(None, INVALID_FORMAT, f"the message is not valid JSON: {exc}")
+            return None
+        if not isinstance(msg, dict):
+            conn.send_error(None, INVALID_FORMAT, "a message must be a JSON object")
+            return None
+        msg_id = msg.get("id")
+        if not isinstance(msg_id, int) or isinstance(msg_id, bool) or msg_id < 1:
+            conn.send_error(None, INVALID_FORMAT, "the message needs an integer id >= 1")
+            return None
+        if not isinstance(msg.get("type"), str):
+            conn.send_error(msg_id, INVALID_FORMAT, "the message needs a string type")
+            return None
+        if msg_id <= conn.last_id:
+            conn.send_error(
+                msg_id, ID_REUSE, f"message ids must increase; the last one was {conn.last_id}"
+            )
+            return None
+        conn.last_id = msg_id
+        return msg
+
+    async def dispatch(self, conn: Connection, text: str) -> None:
+        msg = self.envelope(conn, text)
+        if msg is None:
+            return
+        spec = self.commands.get(msg["type"])
+        if spec is None:
+            conn.send_error(
+                msg["id"],
+                UNKNOWN_COMMAND,
+                f"unknown command {msg['type']!r}",
+                {"commands": self.commands.types},
+            )
+            return
+        if spec.concurrent:
+            conn.spawn(self._run(conn, spec, msg), spec.type)
+        else:
+            await self._run(conn, spec, msg)
+
+    async def _run(self, conn: Connection, spec: CommandSpec, msg: dict[str, Any]) -> None:
+        try:
+            validate(spec.schema, msg)
+            if spec.action is not None and not role_allowed(conn.principal, spec.action):
+                raise Forbidden(
+                    f"role {conn.principal_required.role} may not use {spec.type}",
+                    details={"action": spec.action},
+                )
+            result = await spec.handler(conn, msg)
+        except Exception as exc:
+            code, message, details = error_of(exc, conn.logger)
+            conn.send_error(msg["id"], code, message, details)
+            return
+        if result is not NO_REPLY:
+            conn.send_result(msg["id"], result)
+
+
+HUB = web.AppKey("ws_hub", Hub)
+
+
+def hub_of(app: web.Application) -> Hub:
+    return app[HUB]
+
+
+def register_command(app: web.Application, handler: Any) -> None:
+    """Register a handler declared with :func:`web.ws.registry.command`."""
+    app[HUB].commands.register(handler)
+
+
+def _alarm_loader() -> AlarmLoader | None:
+    """The alarm engine's rebuild query, once that package provides it."""
+    try:
+        from alerts.dashboard_source import load  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return load  # type: ignore[no-any-return]
+
+
+async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+    from web.ws.alarms_topic import AlarmsTopic
+    from web.ws.bus_topic import BusTopic
+    from web.ws.dashboard_topic import DashboardTopic
+
+    hub = app[HUB]
+    settings = app[keys.SETTINGS]
+    bus = app[keys.BUS]
+    tree = app[keys.TREE]
+    source = DashboardSource(app[keys.SESSIONMAKER], tree, settings.tz, _alarm_loader())
+    projection = DashboardProjection(
+        bus=bus,
+        clock=app[keys.CLOCK],
+        tree=tree,
+        tz=settings.tz,
+        source=source,
+        min_on_duty=settings.dashboard_min_on_duty,
+        updates_per_s=settings.dashboard_updates_per_s,
+        rebuild_s=settings.dashboard_rebuild_s,
+    )
+    await projection.start()
+    hub._projection = projection
+    topics = [
+        DashboardTopic(projection),
+        AlarmsTopic(bus, projection, tree, settings.ws_snapshot_alarms),
+        BusTopic("duty", "alarms.read", bus),
+        BusTopic("visits", "rooms.read", bus),
+    ]
+    for topic in topics:
+        hub.topics.register(topic)
+        await topic.start()
+    metrics = app[keys.METRICS]
+    metrics.gauge_fn(
+        "center_dashboard_deltas_total",
+        "Dashboard deltas emitted (after coalescing).",
+        lambda: float(projection.emitted),
+        kind="counter",
+    )
+    try:
+        yield
+    finally:
+        for topic in hub.topics.all():
+            try:
+                await topic.close()
+            except Exception:
+                _LOGGER.exception("closing topic %r failed", topic)
+        await projection.close()
+        hub._projection = None
+
+
+def setup_ws(app: web.Application) -> None:
+    """Create the hub, register the built-in commands, add ``/ws`` and the live context."""
+    from web.ws.commands import BUILTIN
+    from web.ws.http import websocket_handler
+
+    hub = Hub(app)
+    app[HUB] = hub
+    for handler in BUILTIN:
+        hub.commands.register(handler)
+    app.router.add_get("/ws", websocket_handler)
+    app.cleanup_ctx.append(live_ctx)

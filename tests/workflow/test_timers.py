@@ -23,7 +23,7 @@ from tests.workflow.helpers import eventually
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     eng = create_engine(database_url)
     async with eng.begin() as conn:
-        await conn.run_sync(lambda c: Timer.__table__.create(c))
+        await conn.run_sync(lambda c: Timer.metadata.create_all(c, tables=[Timer.__table__]))  # type: ignore[list-item]
     try:
         yield eng
     finally:

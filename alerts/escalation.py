@@ -1,0 +1,346 @@
+"""Three levels, one timer per level: acknowledge, report and closed-loop deadlines.
+
+When an alarm is raised it is *armed*: its deadlines are stamped on the row and durable
+timers are created (``alarm_ack``, ``alarm_loop``). Every instance hears ``alarm.raised``, so
+arming is idempotent twice over — the row is stamped with ``WHERE loop_due_at IS NULL`` and
+timer keys are unique — and a periodic sweep arms what a lost bus message left behind (the
+database is the source of truth, the bus may drop notifications).
+
+A missed acknowledgement or a missed report moves ownership one level up (street → district
+→ city), starts a fresh deadline for that level and publishes ``alarm.updated`` so the level
+above sees it; at the city the miss is recorded on the timeline. An alarm still open when the
+closed loop (24 h) runs out is flagged ``loop_breached`` and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alerts.models import AlarmEvent
+from alerts.transitions import OPEN_STATES, UNACKNOWLEDGED, Level, State, level_above
+from alerts.workflow import ACK_TIMER, LOOP_TIMER, REPORT_TIMER, Workflow
+from alerts.workflow_schema import alarm_flow
+from center import audit
+from center.bus import Bus, BusMessage, Unsubscribe
+from center.clock import Clock
+from center.timers import AfterCommit, FiredTimer, TimerService
+
+_LOGGER = logging.getLogger(__name__)
+
+ACTOR: Final = "system:escalation"
+RAISED: Final = "alarm.raised"
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class EscalationRetry(Exception):
+    """The alarm changed under the timer (an officer acted at that instant); retry later."""
+
+
+class Escalator:
+    """Arms raised alarms and handles the three deadline timers."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        clock: Clock,
+        timers: TimerService,
+        workflow: Workflow,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._bus = bus
+        self._clock = clock
+        self._timers = timers
+        self._workflow = workflow
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._unsubscribe: Unsubscribe | None = None
+        self.escalated = 0
+        self.breaches = 0
+        self.armed = 0
+        timers.register(ACK_TIMER, self._on_ack_due)
+        timers.register(REPORT_TIMER, self._on_report_due)
+        timers.register(LOOP_TIMER, self._on_loop_due)
+
+    def __repr__(self) -> str:
+        return f"<Escalator armed={self.armed} escalated={self.escalated} breaches={self.breaches}>"
+
+    # -- arming ---------------------------------------------------------------------------
+
+    def listen(self) -> None:
+        """Queue raised alarms for arming (bus handlers are synchronous)."""
+
+        def on_message(msg: BusMessage) -> None:
+            if msg.type == RAISED and isinstance(msg.data.get("id"), int):
+                self._queue.put_nowait(int(msg.data["id"]))
+
+        self._unsubscribe = self._bus.subscribe("alarms", on_message)
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    async def run_arming(self, sweep_s: float) -> None:
+        """Arm queued alarms; every ``sweep_s`` seconds arm whatever the bus lost."""
+        await self.sweep()
+        while True:
+            try:
+                alarm_id = await asyncio.wait_for(self._queue.get(), timeout=sweep_s)
+            except TimeoutError:
+                await self.sweep()
+                continue
+            try:
+                await self.arm(alarm_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.exception("arming alarm %s failed; the sweep will retry", alarm_id)
+
+    async def sweep(self, limit: int = 1000) -> int:
+        async with self._sessionmaker() as session:
+            ids = (
+                (
+                    await session.execute(
+                        select(alarm_flow.c.id)
+                        .where(
+                            alarm_flow.c.loop_due_at.is_(None),
+                            alarm_flow.c.state.in_([str(s) for s in OPEN_STATES]),
+                        )
+                        .order_by(alarm_flow.c.id)
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        n = 0
+        for alarm_id in ids:
+            if await self.arm(alarm_id):
+                n += 1
+        return n
+
+    async def arm(self, alarm_id: int) -> bool:
+        """Stamp the deadlines and create the timers, once; True when this call did it."""
+        for _ in range(5):
+            async with self._sessionmaker() as session:
+                row = await self._workflow.row(session, alarm_id)
+                if row is None or row["loop_due_at"] is not None or row["state"] not in OPEN_STATES:
+                    return False
+                now = self._clock.now()
+                base = row["created_at"] or now
+                sla = self._workflow.sla
+                loop_due = base + sla.loop
+                ack_due = (
+                    base + sla.ack_for(row["severity"]) if row["state"] in UNACKNOWLEDGED else None
+                )
+                version = row["version"] + 1
+                result = await session.execute(
+                    update(alarm_flow)
+                    .where(
+                        alarm_flow.c.id == alarm_id,
+                        alarm_flow.c.version == row["version"],
+                        alarm_flow.c.loop_due_at.is_(None),
+                    )
+                    .values(
+                        ack_due_at=ack_due,
+                        loop_due_at=loop_due,
+                        version=version,
+                        updated_at=now,
+                    )
+                )
+                if not getattr(result, "rowcount", 0):
+                    await session.rollback()
+                    continue  # an officer acted (or another instance armed): look again
+                ref = f"alarm:{alarm_id}"
+                payload = {"alarm_id": alarm_id}
+                if ack_due is not None:
+                    await self._timers.schedule(
+                        session,
+                        kind=ACK_TIMER,
+                        key=f"{ACK_TIMER}:{alarm_id}:{version}",
+                        ref=ref,
+                        due_at=ack_due,
+                        payload=payload,
+                    )
+                await self._timers.schedule(
+                    session,
+                    kind=LOOP_TIMER,
+                    key=f"{LOOP_TIMER}:{alarm_id}",
+                    ref=ref,
+                    due_at=loop_due,
+                    payload=payload,
+                )
+                await session.commit()
+                fresh = await self._workflow.row(session, alarm_id)
+            self.armed += 1
+            if fresh is not None:
+                await self._workflow.publish(self._workflow.to_json(fresh))
+            return True
+        return False
+
+    # -- timers ---------------------------------------------------------------------------
+
+    async def _on_ack_due(self, session: AsyncSession, timer: FiredTimer) -> AfterCommit | None:
+        return await self._escalate(session, timer, "ack", UNACKNOWLEDGED, "ack_due_at")
+
+    async def _on_report_due(self, session: AsyncSession, timer: FiredTimer) -> AfterCommit | None:
+        return await self._escalate(
+            session, timer, "report", frozenset({State.DISPATCHED}), "report_due_at"
+        )
+
+    async def _escalate(
+        self,
+        session: AsyncSession,
+        timer: FiredTimer,
+        reason: str,
+        states: frozenset[State],
+        due_column: str,
+    ) -> AfterCommit | None:
+        alarm_id = int(timer.payload["alarm_id"])
+        row = await self._workflow.row(session, alarm_id)
+        if row is None or row["state"] not in states:
+            return None  # done in time, or moved on: nothing to escalate
+        now = timer.fired_at
+        owner = Level(row["owner_level"] or Level.STREET)
+        up = level_above(owner)
+        if up is None:
+            session.add(
+                AlarmEvent(
+                    alarm_id=alarm_id,
+                    at=now,
+                    type=f"{reason}_overdue",
+                    actor=ACTOR,
+                    from_state=row["state"],
+                    to_state=row["state"],
+                    note="",
+                    data=_dumps({"level": str(owner), "due_at": timer.due_at.isoformat()}),
+                )
+            )
+            await audit.record(
+                session,
+                actor=ACTOR,
+                action=f"alarm.{reason}_overdue",
+                target_type="alarm",
+                target_id=str(alarm_id),
+                details={"level": str(owner)},
+                at=now,
+            )
+            return None
+        sla = self._workflow.sla
+        window = (
+            sla.ack_for(row["severity"]) if reason == "ack" else sla.report_for(row["severity"])
+        )
+        due = now + window
+        version = row["version"] + 1
+        result = await session.execute(
+            update(alarm_flow)
+            .where(alarm_flow.c.id == alarm_id, alarm_flow.c.version == row["version"])
+            .values(
+                owner_level=str(up),
+                escalations=(row["escalations"] or 0) + 1,
+                version=version,
+                updated_at=now,
+                **{due_column: due},
+            )
+        )
+        if not getattr(result, "rowcount", 0):
+            raise EscalationRetry(f"alarm {alarm_id} changed while escalating")
+        kind = ACK_TIMER if reason == "ack" else REPORT_TIMER
+        await self._timers.schedule(
+            session,
+            kind=kind,
+            key=f"{kind}:{alarm_id}:{version}",
+            ref=f"alarm:{alarm_id}",
+            due_at=due,
+            payload={"alarm_id": alarm_id},
+        )
+        data = {"reason": reason, "from_level": str(owner), "to_level": str(up), "due_at": due}
+        session.add(
+            AlarmEvent(
+                alarm_id=alarm_id,
+                at=now,
+                type="escalated",
+                actor=ACTOR,
+                from_state=row["state"],
+                to_state=row["state"],
+                note="",
+                data=_dumps(data),
+            )
+        )
+        await audit.record(
+            session,
+            actor=ACTOR,
+            action="alarm.escalated",
+            target_type="alarm",
+            target_id=str(alarm_id),
+            details=data,
+            at=now,
+        )
+        self.escalated += 1
+        _LOGGER.info(
+            "alarm %s: %s deadline missed, escalated %s -> %s", alarm_id, reason, owner, up
+        )
+        return self._announce(alarm_id)
+
+    async def _on_loop_due(self, session: AsyncSession, timer: FiredTimer) -> AfterCommit | None:
+        alarm_id = int(timer.payload["alarm_id"])
+        row = await self._workflow.row(session, alarm_id)
+        if row is None or row["state"] not in OPEN_STATES or row["loop_breached"]:
+            return None
+        now = timer.fired_at
+        result = await session.execute(
+            update(alarm_flow)
+            .where(alarm_flow.c.id == alarm_id, alarm_flow.c.version == row["version"])
+            .values(loop_breached=True, version=row["version"] + 1, updated_at=now)
+        )
+        if not getattr(result, "rowcount", 0):
+            raise EscalationRetry(f"alarm {alarm_id} changed while flagging the breach")
+        data = {"loop_due_at": _iso(row["loop_due_at"]), "state": row["state"]}
+        session.add(
+            AlarmEvent(
+                alarm_id=alarm_id,
+                at=now,
+                type="loop_breached",
+                actor=ACTOR,
+                from_state=row["state"],
+                to_state=row["state"],
+                note="",
+                data=_dumps(data),
+            )
+        )
+        await audit.record(
+            session,
+            actor=ACTOR,
+            action="alarm.loop_breached",
+            target_type="alarm",
+            target_id=str(alarm_id),
+            details=data,
+            at=now,
+        )
+        self.breaches += 1
+        _LOGGER.warning("alarm %s: the closed loop was not completed in time", alarm_id)
+        return self._announce(alarm_id)
+
+    def _announce(self, alarm_id: int) -> AfterCommit:
+        async def announce() -> None:
+            async with self._sessionmaker() as session:
+                row = await self._workflow.row(session, alarm_id)
+            if row is not None:
+                await self._workflow.publish(self._workflow.to_json(row))
+
+        return announce
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

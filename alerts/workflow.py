@@ -1,0 +1,433 @@
+"""The duty workflow service: officers' actions on alarms, with optimistic concurrency.
+
+Every action is one transaction: read the row, ask :func:`alerts.transitions.decide`, write
+``UPDATE alarms … WHERE id = :id AND version = :v AND state = :s`` — zero rows means another
+officer won the race and this one gets a 409 ``conflict`` — then the timeline event, the audit
+entry and the timer changes in the same transaction. ``alarm.updated`` is published only after
+the commit, so nobody is told about a change that rolled back.
+
+Jurisdiction is checked before anything else and answers 404, never 403: an officer must not
+learn that another street's alarm exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alerts.models import AlarmEvent
+from alerts.serialize import alarm_json
+from alerts.transitions import (
+    RULES,
+    UNACKNOWLEDGED,
+    Action,
+    Disposition,
+    Level,
+    Rule,
+    State,
+    allowed_actions,
+    decide,
+    level_of,
+)
+from alerts.workflow_schema import alarm_flow, workflow_fields
+from center import audit
+from center.authz import JurisdictionPath, Principal, authorize
+from center.bus import Bus
+from center.clock import Clock
+from center.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from center.jurisdictions import JurisdictionTree
+from center.models import Subject
+from center.timers import TimerService
+
+_LOGGER = logging.getLogger(__name__)
+
+TOPIC: Final = "alarms"
+UPDATED: Final = "alarm.updated"
+ACK_TIMER: Final = "alarm_ack"
+REPORT_TIMER: Final = "alarm_report"
+LOOP_TIMER: Final = "alarm_loop"
+MAX_NOTE: Final = 4000
+
+EVENT_TYPE: Final = {
+    Action.ACKNOWLEDGE: "acknowledged",
+    Action.DISPATCH: "dispatched",
+    Action.REPORT: "reported",
+    Action.RESOLVE: "resolved",
+    Action.CLOSE: "closed",
+    Action.REOPEN: "reopened",
+    Action.NOTE: "note",
+}
+
+
+def _parse_sla(spec: str, unit: timedelta, name: str) -> tuple[dict[str, timedelta], timedelta]:
+    table: dict[str, timedelta] = {}
+    default = None
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not sep or amount <= 0:
+            raise ValueError(f"{name} entry {item!r}: expected severity=<positive number>")
+        if key.strip() == "default":
+            default = unit * amount
+        else:
+            table[key.strip()] = unit * amount
+    if default is None:
+        default = max(table.values(), default=unit * 15)
+    return table, default
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPolicy:
+    """Deadlines per severity: acknowledge, report after dispatch, and the closed loop."""
+
+    ack: Mapping[str, timedelta]
+    ack_default: timedelta
+    report: Mapping[str, timedelta]
+    report_default: timedelta
+    loop: timedelta
+
+    @classmethod
+    def parse(cls, ack_minutes: str, report_hours: str, loop_hours: float) -> SlaPolicy:
+        ack, ack_default = _parse_sla(ack_minutes, timedelta(minutes=1), "ack_sla_minutes")
+        report, report_default = _parse_sla(report_hours, timedelta(hours=1), "report_sla_hours")
+        return cls(ack, ack_default, report, report_default, timedelta(hours=loop_hours))
+
+    def ack_for(self, severity: str) -> timedelta:
+        return self.ack.get(severity, self.ack_default)
+
+    def report_for(self, severity: str) -> timedelta:
+        return self.report.get(severity, self.report_default)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    action: Action
+    version: int
+    note: str = ""
+    disposition: str | None = None
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any]) -> ActionRequest:
+        """Validate an action body; errors name the field (422)."""
+        raw_action = body.get("action")
+        try:
+            action = Action(str(raw_action))
+        except ValueError:
+            raise ValidationFailed(
+                f"unknown action {raw_action!r}; one of: {', '.join(Action)}",
+                details={"action": raw_action},
+            ) from None
+        version = body.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValidationFailed(
+                "send the alarm's current version (an integer) as 'version'",
+                details={"version": version},
+            )
+        note = body.get("note", "")
+        if note is None:
+            note = ""
+        if not isinstance(note, str):
+            raise ValidationFailed("'note' must be a string", details={"note": "not a string"})
+        note = note.strip()
+        if len(note) > MAX_NOTE:
+            raise ValidationFailed(f"'note' is longer than {MAX_NOTE} characters")
+        rule: Rule = RULES[action]
+        if rule.needs_note and not note:
+            raise ValidationFailed(f"{action} needs a note", details={"note": "required"})
+        disposition = body.get("disposition")
+        if rule.needs_disposition:
+            if disposition not in {str(d) for d in Disposition}:
+                raise ValidationFailed(
+                    f"resolve needs a disposition code; one of: {', '.join(Disposition)}",
+                    details={"disposition": disposition},
+                )
+        elif disposition is not None:
+            raise ValidationFailed(
+                f"{action} takes no disposition", details={"disposition": disposition}
+            )
+        return cls(action, version, note, disposition)
+
+
+def alarm_path(
+    tree: JurisdictionTree, street_id: str | None, district_id: str | None
+) -> JurisdictionPath:
+    node = street_id if street_id and street_id in tree else district_id
+    return tree.path(node or "")
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Workflow:
+    """Officers' actions, the alarm JSON the workflow publishes and the timeline."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        clock: Clock,
+        timers: TimerService,
+        tree: JurisdictionTree,
+        sla: SlaPolicy,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._bus = bus
+        self._clock = clock
+        self.timers = timers
+        self.tree = tree
+        self.sla = sla
+        self.actions = 0
+        self.conflicts = 0
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def row(self, session: AsyncSession, alarm_id: int) -> dict[str, Any] | None:
+        result = await session.execute(
+            select(alarm_flow, Subject.name.label("subject_name"))
+            .select_from(
+                alarm_flow.outerjoin(
+                    Subject.__table__, Subject.__table__.c.id == alarm_flow.c.subject_id
+                )
+            )
+            .where(alarm_flow.c.id == alarm_id)
+        )
+        found = result.mappings().one_or_none()
+        return {str(k): v for k, v in found.items()} if found is not None else None
+
+    def to_json(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:
+        data = alarm_json(row, row.get("subject_name") or "")
+        data.update(workflow_fields(row))
+        if principal is not None:
+            level = level_of(principal.role)
+            data["actions"] = (
+                allowed_actions(row["state"], level, data["owner_level"])
+                if level is not None and row["state"] in set(State)
+                else []
+            )
+        return data
+
+    def visible(self, principal: Principal, row: Mapping[str, Any], action: str) -> bool:
+        return authorize(
+            principal, action, alarm_path(self.tree, row["street_id"], row["district_id"])
+        )
+
+    async def get(self, principal: Principal, alarm_id: int) -> dict[str, Any]:
+        """The alarm JSON with its timeline and evidence; 404 outside the caller's scope."""
+        async with self._sessionmaker() as session:
+            row = await self.row(session, alarm_id)
+            if row is None or not self.visible(principal, row, "alarms.read"):
+                raise NotFound("no such alarm in your jurisdiction")
+            data = self.to_json(row, principal)
+            data["timeline"] = await timeline(session, alarm_id)
+        return data
+
+    # -- acting ---------------------------------------------------------------------------
+
+    async def act(
+        self, principal: Principal, alarm_id: int, request: ActionRequest
+    ) -> dict[str, Any]:
+        now = self._clock.now()
+        async with self._sessionmaker() as session:
+            row = await self.row(session, alarm_id)
+            if row is None or not self.visible(principal, row, "alarms.act"):
+                raise NotFound("no such alarm in your jurisdiction")
+            level = level_of(principal.role)
+            if level is None:
+                raise Forbidden(f"role {principal.role} does not act on alarms")
+            if row["version"] != request.version:
+                self.conflicts += 1
+                raise Conflict(
+                    "the alarm changed since you loaded it; reload and try again",
+                    details={"version": row["version"], "state": row["state"]},
+                )
+            if row["state"] not in set(State):
+                raise NotFound("no such alarm in your jurisdiction")  # suppressed: never raised
+            decision = decide(row["state"], request.action, level, row["owner_level"] or "street")
+            values = self._changes(row, request, decision.to_state, now)
+            bump = request.action is not Action.NOTE
+            if bump:
+                values["version"] = row["version"] + 1
+                values["updated_at"] = now
+                result = await session.execute(
+                    update(alarm_flow)
+                    .where(
+                        alarm_flow.c.id == alarm_id,
+                        alarm_flow.c.version == request.version,
+                        alarm_flow.c.state == row["state"],
+                    )
+                    .values(**values)
+                )
+                if not getattr(result, "rowcount", 0):
+                    self.conflicts += 1
+                    await session.rollback()
+                    raise Conflict(
+                        "another officer changed this alarm first; reload and try again",
+                        details={"alarm_id": alarm_id},
+                    )
+            await self._timers_for(session, row, request.action, values, now)
+            event_data: dict[str, Any] = {"version": values.get("version", row["version"])}
+            if request.disposition:
+                event_data["disposition"] = request.disposition
+            if request.action is Action.DISPATCH:
+                event_data["report_due_at"] = _iso(values.get("report_due_at"))
+            session.add(
+                AlarmEvent(
+                    alarm_id=alarm_id,
+                    at=now,
+                    type=EVENT_TYPE[request.action],
+                    actor=principal.actor,
+                    from_state=str(decision.from_state),
+                    to_state=str(decision.to_state),
+                    note=request.note,
+                    data=_dumps(event_data),
+                )
+            )
+            await audit.record(
+                session,
+                actor=principal.actor,
+                action=f"alarm.{request.action}",
+                target_type="alarm",
+                target_id=str(alarm_id),
+                details={
+                    "from_state": str(decision.from_state),
+                    "to_state": str(decision.to_state),
+                    "note": request.note,
+                    "disposition": request.disposition,
+                    "version": values.get("version", row["version"]),
+                },
+                at=now,
+            )
+            await session.commit()
+            fresh = await self.row(session, alarm_id)
+        assert fresh is not None
+        self.actions += 1
+        _LOGGER.info(
+            "alarm %s: %s -> %s by %s",
+            alarm_id,
+            decision.from_state,
+            decision.to_state,
+            principal.actor,
+        )
+        data = self.to_json(fresh)
+        if bump:
+            await self.publish(data)
+        out = self.to_json(fresh, principal)
+        return out
+
+    def _changes(
+        self, row: Mapping[str, Any], request: ActionRequest, to_state: State, now: datetime
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {"state": str(to_state)}
+        action = request.action
+        if action is Action.ACKNOWLEDGE:
+            values["acknowledged_at"] = row["acknowledged_at"] or now
+        elif action is Action.DISPATCH:
+            values["dispatched_at"] = now
+            values["owner_level"] = str(Level.STREET)
+            values["report_due_at"] = now + self.sla.report_for(row["severity"])
+            if row["acknowledged_at"] is None:
+                values["acknowledged_at"] = now
+        elif action is Action.REPORT:
+            values["reported_at"] = now
+        elif action is Action.RESOLVE:
+            values["resolved_at"] = now
+            values["disposition"] = request.disposition
+            values["open_key"] = None
+        elif action is Action.CLOSE:
+            values["closed_at"] = now
+            values["open_key"] = None
+        elif action is Action.REOPEN:
+            values["closed_at"] = None
+            values["resolved_at"] = None
+            values["disposition"] = None
+            values["ack_due_at"] = now + self.sla.ack_for(row["severity"])
+        elif action is Action.NOTE:
+            values = {}
+        return values
+
+    async def _timers_for(
+        self,
+        session: AsyncSession,
+        row: Mapping[str, Any],
+        action: Action,
+        values: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        ref = f"alarm:{row['id']}"
+        version = values.get("version", row["version"])
+        if action is Action.ACKNOWLEDGE or (
+            action is Action.DISPATCH and row["state"] in UNACKNOWLEDGED
+        ):
+            await self.timers.cancel(session, ref=ref, kind=ACK_TIMER)
+        if action is Action.DISPATCH:
+            await self.timers.cancel(session, ref=ref, kind=REPORT_TIMER)
+            await self.timers.schedule(
+                session,
+                kind=REPORT_TIMER,
+                key=f"{REPORT_TIMER}:{row['id']}:{version}",
+                ref=ref,
+                due_at=values["report_due_at"],
+                payload={"alarm_id": row["id"]},
+            )
+        elif action in (Action.REPORT, Action.RESOLVE):
+            await self.timers.cancel(session, ref=ref, kind=REPORT_TIMER)
+        elif action is Action.CLOSE:
+            await self.timers.cancel(session, ref=ref, kind=ACK_TIMER)
+            await self.timers.cancel(session, ref=ref, kind=REPORT_TIMER)
+        elif action is Action.REOPEN:
+            await self.timers.schedule(
+                session,
+                kind=ACK_TIMER,
+                key=f"{ACK_TIMER}:{row['id']}:{version}",
+                ref=ref,
+                due_at=values["ack_due_at"],
+                payload={"alarm_id": row["id"]},
+            )
+
+    async def publish(self, data: Mapping[str, Any]) -> None:
+        await self._bus.notify(TOPIC, UPDATED, data)
+
+
+async def timeline(session: AsyncSession, alarm_id: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(AlarmEvent)
+        .where(AlarmEvent.alarm_id == alarm_id)
+        .order_by(AlarmEvent.at, AlarmEvent.id)
+    )
+    out = []
+    for e in rows.scalars():
+        try:
+            data = json.loads(e.data or "{}")
+        except ValueError:
+            data = {}
+        out.append(
+            {
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "type": e.type,
+                "actor": e.actor,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "note": e.note,
+                "data": data,
+            }
+        )
+    return out

@@ -1,0 +1,49 @@
+"""The duty console page (值班台): one page for duty, district and street officers.
+
+The page is a shell; the queue, the detail panel and the live updates are built by
+``static/js/console.js`` from the JSON API and the websocket, scoped by the server to the
+officer's jurisdiction.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from alerts.transitions import Disposition
+from center import keys
+from web.api_auth import me_payload
+from web.console_i18n import CONSOLE_MESSAGES
+from web.i18n import language
+from web.policy import policy
+from web.templating import render
+
+
+@policy("alarms.read", page=True)
+async def console_page(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    lang = language(request, settings.language)
+    me = me_payload(request)
+    tree = request.app[keys.TREE]
+    districts = [{"id": n.id, "name": n.name} for n in tree.by_level("district")]
+    streets = [
+        {"id": n.id, "name": n.name, "district_id": n.parent_id} for n in tree.by_level("street")
+    ]
+    boot = {
+        "me": me,
+        "districts": districts,
+        "streets": streets,
+        "dispositions": [str(d) for d in Disposition],
+        "strings": CONSOLE_MESSAGES.get(lang, CONSOLE_MESSAGES["zh-CN"]),
+    }
+    return render(
+        request,
+        "console.html",
+        boot_json=json.dumps(boot, ensure_ascii=False).replace("</", "<\\/"),
+        role=me["role"],
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/console", console_page)

@@ -78,6 +78,9 @@ POLICY: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
     "alarms.stream": (_STAFF_READ | {Role.WALL}, Scope.SUBTREE),
     "wall.pair": (frozenset({Role.ADMIN, Role.DUTY}), Scope.SUBTREE),
     "duty.manage": (frozenset({Role.DUTY, Role.ADMIN}), Scope.SUBTREE),
+    # duty workflow (issue 6): who is on duty (console, wall), signing on/off
+    "duty.read": (_STAFF_READ | {Role.WALL}, Scope.SUBTREE),
+    "duty.sign": (_OPERATORS, Scope.SUBTREE),
     "reports.read": (_STAFF_READ, Scope.SUBTREE),
     "rooms.create": (_ANY_STAFF, Scope.SUBTREE),
     "rooms.read": (_ANY_STAFF, Scope.SUBTREE),

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
+from urllib.parse import unquote
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -169,7 +170,8 @@ class EvidenceStore:
     ) -> dict[str, Any]:
         """Row + timeline + audit for a stored file (snapshots and recordings come here)."""
         now = self._clock.now()
-        safe_name = os.path.basename(filename.replace("\\", "/"))[:200] or "upload"
+        name = unquote(filename).replace("\\", "/")
+        safe_name = os.path.basename(name)[:200] or "upload"
         async with self._sessionmaker() as session:
             item = AlarmEvidence(
                 alarm_id=alarm_id,

@@ -55,6 +55,8 @@ _DIRTIES: Final[dict[str, frozenset[str]]] = {
     "visits": frozenset({"media"}),
     "spotchecks": frozenset({"media"}),
 }
+STAFFING_EVENTS: Final = frozenset({"duty.staffing", "duty.shift"})
+"""Events on ``duty`` that carry ``{"on_duty", "minimum", "officers"?}`` (center.shifts)."""
 _TICK_S: Final = 1.0
 """Real seconds between checks of SLA deadlines and the local day when nothing happens."""
 
@@ -173,7 +175,11 @@ class DashboardProjection:
         if msg.topic == "checkins":
             return msg.type == "checkin.recorded" and state.checkins.apply(data)
         if msg.topic == "duty":
-            return msg.type == "duty.shift" and state.staffing.apply(data)
+            if msg.type not in STAFFING_EVENTS:
+                return False
+            if data.get("jurisdiction_id") not in (None, "", self._city):
+                return False
+            return state.staffing.apply(data)
         if msg.topic == "visits":
             return state.visits.apply(data, self._city)
         if msg.topic == "spotchecks":
@@ -229,9 +235,9 @@ class DashboardProjection:
         state.subjects.update(baseline.subjects)
         state.alarms.start_day(now)
         load_alarms(state.alarms, baseline.alarms.alarms, now)
-        state.checkins.load(baseline.alarms.checkins)
-        if baseline.alarms.staffing is not None:
-            state.staffing.apply(baseline.alarms.staffing)
+        state.checkins.load(baseline.alarms.expected, baseline.alarms.done)
+        if baseline.staffing is not None:
+            state.staffing.apply(baseline.staffing)
         return state
 
     # -- output -------------------------------------------------------------------------

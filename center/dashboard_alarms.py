@@ -22,14 +22,15 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 CLOSED_STATES: Final = frozenset(
-    {"closed", "resolved", "disposed", "cancelled", "canceled", "false_alarm", "archived"}
+    {"closed", "resolved", "suppressed", "disposed", "cancelled", "false_alarm", "archived"}
 )
-"""Alarm states that are no longer open (they leave the open counts and the ticker)."""
+"""Alarm states that are not open (they leave the open counts and the ticker). The alarm
+engine's open states are new / acknowledged / dispatched / verifying / reopened; a
+``suppressed`` alarm was recorded but never raised."""
 
-ACKED_STATES: Final = frozenset(
-    {"acknowledged", "claimed", "dispatched", "verifying", "verified", "disposing", "handling"}
-)
-"""Open states in which the acknowledge SLA (``ack_due_at``) no longer applies."""
+ACKED_STATES: Final = frozenset({"acknowledged", "dispatched", "verifying", "verified"})
+"""Open states in which the acknowledge SLA (``ack_due_at``) no longer applies (an alarm
+with ``acknowledged_at`` set counts as acknowledged too)."""
 
 NO_CHECKIN: Final = "no_checkin"
 RECENT_IDS: Final = 500
@@ -67,7 +68,7 @@ class AlarmEntry:
 
     @property
     def acked(self) -> bool:
-        return self.state in ACKED_STATES
+        return self.state in ACKED_STATES or bool(self.data.get("acknowledged_at"))
 
     def __repr__(self) -> str:
         return f"<AlarmEntry {self.id} v{self.version} {self.kind} {self.state}@{self.node}>"

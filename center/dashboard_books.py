@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from center.dashboard_alarms import parse_time
+
 VISIT_LIVE_STATES: Final = frozenset({"live"})
 SPOTCHECK_LIVE_STATES: Final = frozenset({"live", "connected", "calling", "ringing"})
 
@@ -18,50 +20,66 @@ SPOTCHECK_LIVE_STATES: Final = frozenset({"live", "connected", "calling", "ringi
 class CheckinBook:
     """Today's check-ins: expected and done per node.
 
-    ``expected`` and the baseline ``done`` come from the database per district (the alarm
-    engine's ``checkin_stats_today``); live ``checkin.recorded`` events add to ``done`` on
-    their street, once per ``(subject, window)`` (or per ``event_id`` without a window).
-    A check-in that raced the rebuild can be counted twice until the next rebuild; missed
-    windows are counted from ``no_checkin`` alarms (see :class:`~center.dashboard_alarms.
-    AlarmBook`), which are unique per window.
+    ``done`` counts check-in windows satisfied on time — distinct ``(subject, window)`` pairs
+    of non-late check-ins — so a second check-in in the same window, a replayed event or a
+    check-in that raced a rebuild counts once. A late check-in does not make a window done:
+    that window is already counted as missed (by its ``no_checkin`` alarm, see
+    :class:`~center.dashboard_alarms.AlarmBook`). ``expected`` comes from the database per
+    district (the alarm engine's ``checkin_stats_today``), when it provides it.
     """
 
     def __init__(self) -> None:
         self.expected: Counter[str] = Counter()
         self.done: Counter[str] = Counter()
+        self.expected_known = False
         self._seen: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<CheckinBook expected={self.expected.total()} done={self.done.total()}>"
 
-    def load(self, stats: dict[str, dict[str, int]]) -> None:
-        for node, row in stats.items():
-            self.expected[node] += int(row.get("expected", 0))
-            self.done[node] += int(row.get("done", 0))
+    @staticmethod
+    def key(subject_id: Any, window_start: Any) -> str | None:
+        when = parse_time(window_start)
+        if not subject_id or when is None:
+            return None
+        return f"{subject_id}@{int(when.timestamp())}"
+
+    def load(self, expected: dict[str, dict[str, int]] | None, done: list[tuple[str, str]]) -> None:
+        """``expected``: node → {"expected": n}; ``done``: (node, key) of satisfied windows."""
+        if expected is not None:
+            self.expected_known = True
+            for node, row in expected.items():
+                self.expected[node] += int(row.get("expected", 0))
+        for node, key in done:
+            if key not in self._seen:
+                self._seen.add(key)
+                self.done[node] += 1
 
     def apply(self, data: dict[str, Any]) -> bool:
-        subject = data.get("subject_id")
-        window = data.get("window_start")
-        key = f"{subject}@{window}" if subject and window else f"event:{data.get('event_id')}"
-        if key in self._seen:
+        if data.get("late"):
             return False
-        self._seen.add(key)
+        key = self.key(data.get("subject_id"), data.get("window_start"))
+        if key is None or key in self._seen:
+            return False
         node = str(data.get("street_id") or data.get("district_id") or "")
         if not node:
             return False
+        self._seen.add(key)
         self.done[node] += 1
         return True
 
 
 @dataclass(slots=True)
 class Staffing:
-    """Who is on duty. ``roster`` is False until a shift roster is known (a ``duty.shift``
-    event or a baseline), and only then can ``warning`` be raised: with no roster at all the
-    wall says so instead of crying wolf."""
+    """Who is on duty at one jurisdiction (the city center), from ``duty.staffing`` events
+    (:mod:`center.shifts`) or the open sign-ons at a rebuild. ``roster`` stays False until
+    either is known, and only then can ``warning`` be raised: without a duty service the wall
+    says "unknown" instead of crying wolf."""
 
     minimum: int
     on_duty: int = 0
     roster: bool = False
+    jurisdiction_id: str = ""
     officers: list[str] = field(default_factory=list)
 
     @property
@@ -81,10 +99,12 @@ class Staffing:
         if isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 0:
             self.minimum = minimum
         self.on_duty = max(0, on_duty)
+        self.jurisdiction_id = str(data.get("jurisdiction_id") or self.jurisdiction_id)
         self.roster = True
         return True
 
     def as_json(self) -> dict[str, Any]:
+        """Officers' usernames stay out: the wall shows counts, not who."""
         return {
             "on_duty": self.on_duty,
             "minimum": self.minimum,

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from center.jurisdictions import JurisdictionTree
@@ -31,13 +32,14 @@ class AlarmBaseline:
 
     ``alarms``: alarm JSON (the same shape as ``alarm.raised`` data) of every open alarm and of
     every alarm first seen since the earlier of local midnight and 24 hours ago.
-    ``checkins``: node (district) → ``{"expected", "done", "missed"}`` for today.
-    ``staffing``: ``{"on_duty", "minimum"?}`` when a duty roster exists, else None.
+    ``expected``: node (district) → ``{"expected": n}`` check-in windows due today, or None
+    when unknown. ``done``: ``(street, CheckinBook.key(subject, window_start))`` of today's
+    on-time check-ins.
     """
 
     alarms: list[dict[str, Any]] = field(default_factory=list)
-    checkins: dict[str, dict[str, int]] = field(default_factory=dict)
-    staffing: dict[str, Any] | None = None
+    expected: dict[str, dict[str, int]] | None = None
+    done: list[tuple[str, str]] = field(default_factory=list)
 
 
 AlarmLoader = Callable[
@@ -50,6 +52,7 @@ class Baseline:
     subjects: dict[str, int]
     alarms: AlarmBaseline
     alarms_loaded: bool
+    staffing: dict[str, Any] | None = None
 
 
 class DashboardSource:
@@ -81,4 +84,28 @@ class DashboardSource:
             alarms = AlarmBaseline()
             if self._alarm_loader is not None:
                 alarms = await self._alarm_loader(session, self._tree, self._tz, now)
-        return Baseline(subjects, alarms, self._alarm_loader is not None)
+            staffing = await self._staffing(session)
+        return Baseline(subjects, alarms, self._alarm_loader is not None, staffing)
+
+    async def _staffing(self, session: AsyncSession) -> dict[str, Any] | None:
+        """Open sign-ons at the city center (:mod:`center.shifts`); None without the table."""
+        from center.shifts import DutySignOn
+
+        roots = self._tree.roots()
+        if not roots:
+            return None
+        try:
+            names = (
+                await session.execute(
+                    select(DutySignOn.username).where(
+                        DutySignOn.jurisdiction_id == roots[0].id,
+                        DutySignOn.signed_off_at.is_(None),
+                    )
+                )
+            ).scalars()
+        except SQLAlchemyError as exc:
+            _LOGGER.info("dashboard: no duty roster (%s)", exc.__class__.__name__)
+            await session.rollback()
+            return None
+        officers = list(names.all())
+        return {"jurisdiction_id": roots[0].id, "on_duty": len(officers), "officers": officers}

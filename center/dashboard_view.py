@@ -148,15 +148,31 @@ class DashboardRenderer:
         }
 
     def _render_checkins(self, state: DashboardState, view: DashboardView, now: datetime) -> Any:
+        """``expected`` is None when the database cannot say (no plans source): the wall
+        shows a dash rather than a made-up zero."""
+        known = state.checkins.expected_known
         expected = self._by_district(view, state.checkins.expected)
         done = self._by_district(view, state.checkins.done)
         missed = self._by_district(view, state.alarms.missed_today)
         rows = {
-            d: {"expected": expected.get(d, 0), "done": done.get(d, 0), "missed": missed.get(d, 0)}
+            d: {
+                "expected": expected.get(d, 0) if known else None,
+                "done": done.get(d, 0),
+                "missed": missed.get(d, 0),
+            }
             for d in sorted(set(expected) | set(done) | set(missed))
         }
-        total = {k: sum(r[k] for r in rows.values()) for k in ("expected", "done", "missed")}
-        return {"total": total, "by_district": rows}
+        total_expected = sum(expected.values()) if known else None
+        total_done = sum(done.values())
+        return {
+            "total": {
+                "expected": total_expected,
+                "done": total_done,
+                "missed": sum(missed.values()),
+                "rate": round(total_done / total_expected, 4) if total_expected else None,
+            },
+            "by_district": rows,
+        }
 
     def _render_alarms(self, state: DashboardState, view: DashboardView, now: datetime) -> Any:
         book = state.alarms

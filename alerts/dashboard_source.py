@@ -1,0 +1,79 @@
+"""The live dashboard's view of the alarm tables, for rebuilding it from the database.
+
+``center.dashboard`` may not import ``alerts``; the web layer hands :func:`load` to it as an
+``AlarmLoader``. The alarm JSON is built exactly as the workflow publishes it
+(:func:`alerts.serialize.alarm_json` + :func:`alerts.workflow_schema.workflow_fields`), so a
+rebuilt record and a live ``alarm.updated`` for the same version are the same record.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alerts.models import OPEN_STATES, Checkin
+from alerts.serialize import alarm_json
+from alerts.workflow_schema import alarm_flow, workflow_fields
+from center.dashboard_books import CheckinBook
+from center.dashboard_source import AlarmBaseline
+from center.jurisdictions import JurisdictionTree
+from center.models import Subject
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def local_midnight(now: datetime, tz: ZoneInfo) -> datetime:
+    local = now.astimezone(tz)
+    return datetime.combine(local.date(), time(0), tzinfo=tz)
+
+
+async def load(
+    session: AsyncSession, tree: JurisdictionTree, tz: ZoneInfo, now: datetime
+) -> AlarmBaseline:
+    midnight = local_midnight(now, tz)
+    since = min(midnight, now - timedelta(hours=24))
+    subjects = Subject.__table__
+    rows = await session.execute(
+        select(alarm_flow, subjects.c.name.label("subject_name"))
+        .select_from(alarm_flow.outerjoin(subjects, subjects.c.id == alarm_flow.c.subject_id))
+        .where(or_(alarm_flow.c.state.in_(list(OPEN_STATES)), alarm_flow.c.first_seen >= since))
+    )
+    alarms = []
+    for found in rows.mappings():
+        row = {str(k): v for k, v in found.items()}
+        data = alarm_json(row, row.get("subject_name") or "")
+        data.update(workflow_fields(row))
+        alarms.append(data)
+    done_rows = await session.execute(
+        select(Checkin.subject_id, Checkin.window_start, subjects.c.street_id)
+        .select_from(Checkin.__table__.join(subjects, subjects.c.id == Checkin.subject_id))
+        .where(
+            and_(
+                Checkin.at >= midnight,
+                Checkin.window_start.is_not(None),
+                Checkin.late.is_(False),
+            )
+        )
+    )
+    done = []
+    for subject_id, window_start, street_id in done_rows.all():
+        key = CheckinBook.key(subject_id, window_start)
+        if key is not None:
+            done.append((str(street_id), key))
+    return AlarmBaseline(alarms=alarms, expected=await _expected(session, tree, tz, now), done=done)
+
+
+async def _expected(
+    session: AsyncSession, tree: JurisdictionTree, tz: ZoneInfo, now: datetime
+) -> dict[str, dict[str, int]] | None:
+    """Check-in windows due today per district, from the alarm engine when it offers it."""
+    try:
+        from alerts.stats import checkin_stats_today  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    stats: dict[str, dict[str, int]] = await checkin_stats_today(session, tree, tz, now)
+    return {d: {"expected": int(row.get("expected", 0))} for d, row in stats.items()}

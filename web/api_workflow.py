@@ -300,3 +300,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/duty/sign-off", sign_off)
     r.add_get("/api/v1/duty/shifts", list_shifts)
     r.add_post("/api/v1/duty/shifts", create_shift)
+    from web import api_reports
+
+    api_reports.add_routes(app)

@@ -11,7 +11,12 @@ aiortc has no public API for encoded frames. Forwarding needs four things from i
   aiortc only sets a flag nobody reads, so we bridge it to the publisher;
 * ``RTCRtpTransceiver._codecs``/``_headerExtensions``, to prefer VP8 in answers and to keep
   what was negotiated when the server re-offers (``createOffer`` resets both to aiortc's
-  defaults, which breaks a browser whose payload types or extension ids differ).
+  defaults, which breaks a browser whose payload types or extension ids differ);
+* the receiver's jitter buffer (``RTCRtpReceiver.__jitter_buffer``): aiortc's only knows a
+  video frame is complete when the next frame's first packet arrives (+1 frame interval, 33 ms
+  at 30 fps) and holds 4 audio frames (+80 ms). A forwarding hop must not add that, so a
+  tapped receiver gets one that completes a frame on its RTP marker bit (video) or at once
+  (audio: one Opus frame per packet).
 
 The sender side needs no internals: ``RTCRtpSender`` packetizes any ``av.Packet`` a track
 returns (``MediaPlayer(decode=False)`` uses the same path). :func:`check` verifies every hook
@@ -37,6 +42,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import sdp as aiortc_sdp
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcpeerconnection import filter_preferred_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 
@@ -48,6 +54,7 @@ AIORTC_VERSION: Final = "1.16.0"
 _DECODER_QUEUE: Final = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD: Final = "_RTCRtpReceiver__decoder_thread"
 _RTX_SSRC: Final = "_RTCRtpReceiver__rtx_ssrc"
+_JITTER_BUFFER: Final = "_RTCRtpReceiver__jitter_buffer"
 _DYNAMIC_PT = range(96, 128)
 _EXTENSION_IDS = range(1, 15)
 
@@ -100,6 +107,32 @@ class _FrameTap(queue.Queue[Any]):
         )
 
 
+class _PromptJitterBuffer(JitterBuffer):
+    """aiortc's jitter buffer, but a frame is released as soon as it is known complete:
+    on its marker bit (video), or at once (audio). Reordering and loss handling (the
+    contiguous run from the origin, capacity, ``smart_remove``) are aiortc's."""
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        assert self._origin is not None
+        packets: list[Any] = []
+        timestamp: int | None = None
+        for count in range(self._capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]
+            if packet is None:
+                return None
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                # The previous frame ended without a marker: release it as aiortc would.
+                self.remove(count)
+                return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+            packets.append(packet)
+            if packet.marker or not self._is_video:
+                self.remove(count + 1)
+                return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+        return None
+
+
 def tap_receiver(receiver: RTCRtpReceiver) -> None:
     """Make ``receiver.track.recv()`` return :class:`EncodedFrame` instead of decoded frames.
 
@@ -113,6 +146,10 @@ def tap_receiver(receiver: RTCRtpReceiver) -> None:
         raise AdapterError("RTCRtpReceiver decoder queue not found")
     if getattr(receiver, _DECODER_THREAD) is not None:
         raise AdapterError("receiver already started; tap it in the track event")
+    old = getattr(receiver, _JITTER_BUFFER, None)
+    if not isinstance(old, JitterBuffer):
+        raise AdapterError("RTCRtpReceiver jitter buffer not found")
+    setattr(receiver, _JITTER_BUFFER, _PromptJitterBuffer(old.capacity, is_video=old._is_video))
     setattr(receiver, _DECODER_QUEUE, _FrameTap(track_queue))
 
 

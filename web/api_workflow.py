@@ -94,6 +94,96 @@ async def alarm_workflow(request: web.Request) -> web.Response:
     return json_response(data)
 
 
+QUEUE_FIELDS = (
+    "id",
+    "kind",
+    "severity",
+    "state",
+    "subject_id",
+    "street_id",
+    "district_id",
+    "version",
+    "count",
+    "created_at",
+    "owner_level",
+    "ack_due_at",
+    "report_due_at",
+    "loop_due_at",
+    "loop_breached",
+    "escalations",
+)
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+MAX_QUEUE_PAGE = 2000
+
+
+@policy("alarms.read", auth=(SESSION,))
+async def queue(request: web.Request) -> web.Response:
+    """``GET /api/v1/alarms/queue?state=&kind=&district=&street=&level=&offset=&limit=``:
+    the console's queue — open alarms of the caller's scope, most severe first, then oldest,
+    with the SLA fields and nothing the list does not show (so 6,000 alarms stay small)."""
+    from sqlalchemy import case, func, select
+
+    from alerts.transitions import OPEN_STATES, Level, State
+    from alerts.workflow_schema import alarm_flow
+    from center.models import Subject
+    from web.paging import enum_param, int_param
+
+    principal = principal_of(request)
+    queued = [str(x) for x in OPEN_STATES] + [str(State.RESOLVED)]  # resolved: awaits close
+    states = enum_param(request, "state", queued) or queued
+    levels = enum_param(request, "level", [str(x) for x in Level])
+    kinds = [k for k in request.query.get("kind", "").split(",") if k]
+    offset = int_param(request, "offset", 0, 0, 10_000_000)
+    limit = int_param(request, "limit", 500, 1, MAX_QUEUE_PAGE)
+    c = alarm_flow.c
+    tree = request.app[keys.TREE]
+    conds: list[Any] = []
+    for name, column in (("district", c.district_id), ("street", c.street_id)):
+        value = request.query.get(name)
+        if not value:
+            continue
+        if value not in tree or not authorize(principal, "alarms.read", tree.path(value)):
+            raise NotFound(f"no such {name} in your jurisdiction")
+        conds.append(column == value)
+    own = principal.jurisdiction
+    if len(own) >= 3:
+        conds.append(c.street_id == own[2])
+    elif len(own) == 2:
+        conds.append(c.district_id == own[1])
+    conds += [c.state.in_(states), c.suppressed.is_(False)]
+    if levels:
+        conds.append(c.owner_level.in_(levels))
+    if kinds:
+        conds.append(c.kind.in_(kinds))
+    rank = case(SEVERITY_RANK, value=c.severity, else_=9)
+    subjects = Subject.__table__
+    async with request.app[keys.SESSIONMAKER]() as session:
+        total = await session.scalar(select(func.count()).select_from(alarm_flow).where(*conds))
+        rows = (
+            (
+                await session.execute(
+                    select(
+                        *(getattr(c, f) for f in QUEUE_FIELDS),
+                        subjects.c.name.label("subject_name"),
+                    )
+                    .select_from(alarm_flow.outerjoin(subjects, subjects.c.id == c.subject_id))
+                    .where(*conds)
+                    .order_by(rank, c.created_at, c.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    items = []
+    for r in rows:
+        item = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
+        item["loop_breached"] = bool(item["loop_breached"])
+        items.append(item)
+    return json_response({"items": items, "total": total or 0, "offset": offset, "limit": limit})
+
+
 # -- evidence -----------------------------------------------------------------------------
 
 
@@ -288,6 +378,7 @@ async def create_shift(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Called from :func:`web.routes.setup_routes`."""
     r = app.router
+    r.add_get("/api/v1/alarms/queue", queue)
     r.add_post("/api/v1/alarms/actions", bulk_action)
     r.add_post("/api/v1/alarms/{alarm_id}/actions", alarm_action)
     r.add_get("/api/v1/alarms/{alarm_id}/workflow", alarm_workflow)

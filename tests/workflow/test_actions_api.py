@@ -254,3 +254,23 @@ async def test_updates_are_published_after_commit(demo_client: TestClient) -> No
         ("alarm.updated", a["id"], "new"),  # armed: deadlines stamped
         ("alarm.updated", a["id"], "acknowledged"),
     ]
+
+
+async def test_queue_is_sorted_scoped_and_filtered(demo_client: TestClient) -> None:
+    await login(demo_client, "duty1")
+    low = await raise_alarm(demo_client, severity="low")
+    crit = await raise_alarm(demo_client, severity="critical", kind="sos")
+    other = await raise_alarm(demo_client, severity="high", street_of_user="street2")
+    resp = await demo_client.get("/api/v1/alarms/queue")
+    body = await resp.json()
+    assert [i["id"] for i in body["items"]] == [crit["id"], other["id"], low["id"]]
+    assert body["total"] == 3 and body["items"][0]["subject_name"]
+    resp = await demo_client.get("/api/v1/alarms/queue?kind=sos")
+    assert [i["id"] for i in (await resp.json())["items"]] == [crit["id"]]
+    resp = await demo_client.get("/api/v1/alarms/queue?level=district")
+    assert (await resp.json())["total"] == 0
+    async with browser(demo_client, "street2") as (street, _):
+        resp = await street.get("/api/v1/alarms/queue")
+        assert [i["id"] for i in (await resp.json())["items"]] == [other["id"]]
+        resp = await street.get("/api/v1/alarms/queue?street=" + low["street_id"])
+        assert resp.status == 404

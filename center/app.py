@@ -142,6 +142,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_bus_ctx)
     app.cleanup_ctx.append(_tasks_ctx)
+    from alerts.workflow_app import workflow_ctx
+
+    app.cleanup_ctx.append(workflow_ctx)
     app.on_shutdown.append(_close_websockets)
     setup_routes(app)
     return app

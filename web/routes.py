@@ -29,5 +29,9 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/healthz", ops.healthz)
     r.add_get("/readyz", ops.readyz)
     r.add_get("/metrics", ops.metrics)
+    from web import api_workflow, console
+
+    api_workflow.add_routes(app)
+    console.add_routes(app)
     setup_ws(app)
     r.add_static("/static", STATIC, append_version=False)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -197,8 +197,6 @@ class RoomManager:
                     changes["duration_s"] = None
             else:
                 changes["state"] = RecordingState.EMPTY
-            from dataclasses import replace
-
             recovered = replace(info, ended_at=self._now(), **changes)
             await self.store.recording_finished(recovered)
             count += 1

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiortc.rtp import RtpPacket
 
-from media import bitstream, ice, policy
+from media import aiortc_adapter, bitstream, ice, policy
 from media.bitstream import VP8, EncodedFrame
 from media.errors import NotAllowedError, RoomFullError
 from media.forwarder import ForwardingMode, TrackForwarder
@@ -187,6 +188,27 @@ async def test_server_reoffer_keeps_negotiated_payload_types(tmp_path: Path) -> 
         for client in (alice, bob, monitor):
             await client.close()
         await manager.close_all()
+
+
+def _rtp(seq: int, ts: int, marker: bool, data: bytes) -> RtpPacket:
+    packet = RtpPacket(payload_type=97, sequence_number=seq, timestamp=ts, marker=int(marker))
+    packet._data = data  # type: ignore[attr-defined]
+    return packet
+
+
+def test_prompt_jitter_buffer_releases_on_marker() -> None:
+    """A forwarding hop must not wait for the next frame to know this one is complete."""
+    buffer = aiortc_adapter._PromptJitterBuffer(128, is_video=True)
+    assert buffer.add(_rtp(10, 3000, False, b"a"))[1] is None
+    frame = buffer.add(_rtp(11, 3000, True, b"b"))[1]
+    assert frame is not None and (frame.data, frame.timestamp) == (b"ab", 3000)
+    # Reordered: nothing until the gap is filled, then the frame in order.
+    assert buffer.add(_rtp(13, 6000, True, b"d"))[1] is None
+    frame = buffer.add(_rtp(12, 6000, False, b"c"))[1]
+    assert frame is not None and frame.data == b"cd"
+    audio = aiortc_adapter._PromptJitterBuffer(16, is_video=False)
+    frame = audio.add(_rtp(1, 960, False, b"opus"))[1]
+    assert frame is not None and frame.data == b"opus"
 
 
 def test_forwarding_mode_values() -> None:

@@ -394,3 +394,32 @@ def add_routes(app: web.Application) -> None:
     from web import api_reports
 
     api_reports.add_routes(app)
+
+
+async def add_workflow_fields(request: web.Request, *items: dict[str, Any]) -> None:
+    """Hook for the engine's alarm read API: merge the workflow's fields (owner level, SLA
+    deadlines, disposition, breach flag) into alarm JSON items, and give a detail body its
+    ``timeline`` (the same events the engine lists as ``events``)."""
+    from sqlalchemy import select
+
+    from alerts.workflow_schema import WORKFLOW_COLUMNS, alarm_flow, workflow_fields
+
+    ids = [i["id"] for i in items if isinstance(i.get("id"), int)]
+    if not ids:
+        return
+    c = alarm_flow.c
+    async with request.app[keys.SESSIONMAKER]() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(c.id, *(c[name] for name in WORKFLOW_COLUMNS)).where(c.id.in_(ids))
+                )
+            )
+            .mappings()
+            .all()
+        )
+    by_id = {r["id"]: workflow_fields(r) for r in rows}
+    for item in items:
+        item.update(by_id.get(item.get("id"), {}))
+        if "events" in item:
+            item.setdefault("timeline", item["events"])

@@ -27,3 +27,26 @@ async def test_console_page_per_role(demo_client: TestClient) -> None:
     assert resp.status == 403
     resp = await demo_client.get("/")
     assert resp.status == 200  # visit staff are not sent to the console
+
+
+async def test_read_api_and_openapi_carry_the_workflow(demo_client: TestClient) -> None:
+    from tests.workflow.conftest import raise_alarm
+    from tests.workflow.test_actions_api import act, armed
+
+    csrf = await login(demo_client, "duty1")
+    a = await armed(demo_client, (await raise_alarm(demo_client))["id"])
+    await act(demo_client, csrf, a["id"], "acknowledge", a["version"], note="收到")
+    body = await (await demo_client.get(f"/api/v1/alarms/{a['id']}")).json()
+    assert body["owner_level"] == "street" and body["ack_due_at"] and body["acknowledged_at"]
+    assert [e["type"] for e in body["timeline"]][-1] == "acknowledged"
+    listed = await (await demo_client.get("/api/v1/alarms")).json()
+    assert listed["items"][0]["loop_due_at"]
+    doc = await (await demo_client.get("/api/v1/openapi.json")).json()
+    for path in (
+        "/api/v1/alarms/{alarm_id}/actions",
+        "/api/v1/reports/daily",
+        "/api/v1/reports/daily.csv",
+    ):
+        assert path in doc["paths"]
+    codes = doc["paths"]["/api/v1/alarms/{alarm_id}/actions"]["post"]["responses"]
+    assert {"200", "403", "404", "409", "422"} <= set(codes)

@@ -34,4 +34,7 @@ def setup_routes(app: web.Application) -> None:
     api_workflow.add_routes(app)
     console.add_routes(app)
     setup_ws(app)
+    from web import wall
+
+    wall.add_routes(app)
     r.add_static("/static", STATIC, append_version=False)

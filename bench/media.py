@@ -486,9 +486,7 @@ async def run(quick: bool) -> dict[str, Any]:
         await relay_server.stop()
         fwd_1, fwd_3, latency = await viewers_phase(forward_server, media, warmup, window, True)
         steps = [2, 4, 6, 8] if quick else list(range(2, 17))
-        rooms, overhead, detail = await rooms_phase(
-            forward_server, media, steps, 2, warmup, window if not quick else 2.0
-        )
+        rooms, overhead, detail = await rooms_phase(forward_server, media, steps, 2, warmup, window)
     finally:
         await relay_server.stop()
         await forward_server.stop()

@@ -30,6 +30,7 @@ class ServerProcess:
     proc: subprocess.Popen[str]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    signalled: bool = False
 
     @property
     def url(self) -> str:
@@ -41,9 +42,16 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def signal_once(self, sig: int = signal.SIGTERM) -> None:
+        """Send one signal; a later :meth:`stop` waits instead of signalling again (a second
+        SIGTERM interrupts the graceful shutdown on purpose)."""
+        self.signalled = True
+        self.proc.send_signal(sig)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
+        if self.proc.poll() is None and not self.signalled:
             self.proc.send_signal(sig)
+        if self.proc.poll() is None:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

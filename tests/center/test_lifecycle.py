@@ -91,7 +91,7 @@ async def test_sigterm_closes_websockets_and_leaves_no_task(tmp_path: Path) -> N
                 async with http.ws_connect(ws_url) as ws:
                     await ws.send_json({"id": 1, "type": "auth", "token": creds["wall_token"]})
                     await ws.receive(timeout=10)
-                    server.proc.send_signal(signal.SIGTERM)
+                    server.signal_once(signal.SIGTERM)
                     msg = await ws.receive(timeout=20)
                     while msg.type not in (
                         aiohttp.WSMsgType.CLOSE,

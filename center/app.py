@@ -141,6 +141,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_bus_ctx)
+    from alerts.component import alerts_ctx
+
+    app.cleanup_ctx.append(alerts_ctx)
     app.cleanup_ctx.append(_tasks_ctx)
     from alerts.workflow_app import workflow_ctx
 

@@ -67,6 +67,76 @@ class Settings:
     max_body_bytes: int = _opt(
         1_048_576, "Largest accepted HTTP request body, bytes (413 above).", min=1024
     )
+    # --- alarms ---
+    checkin_plan_strict: str = _opt(
+        "daily 08:00-10:00; daily 18:00-20:00",
+        "Check-in windows of strict (严管) subjects, local time: '<daily|mon..sun> HH:MM-HH:MM' "
+        "separated by ';'.",
+    )
+    checkin_plan_normal: str = _opt(
+        "daily 08:00-20:00", "Check-in windows of normal (普管) subjects (same syntax)."
+    )
+    checkin_plan_lenient: str = _opt(
+        "mon 08:00-20:00", "Check-in windows of lenient (宽管) subjects (same syntax)."
+    )
+    checkin_grace_s: int = _opt(
+        600, "Grace period after a window ends before it counts as missed, seconds.", min=0
+    )
+    checkin_lateness_s: int = _opt(
+        7200,
+        "A check-in this long after the deadline still marks the no-check-in alarm "
+        "late_checkin, seconds.",
+        min=0,
+    )
+    demo_window_s: int = _opt(
+        90,
+        "With demo and simulator: everyone checks in every this many seconds (two thirds "
+        "open, then grace), so alarms arrive within two minutes. 0: use the level plans.",
+        min=0,
+    )
+    alarm_catchup_h: float = _opt(
+        48.0,
+        "On start, evaluate windows that closed while the server was down, up to this many "
+        "hours back.",
+        min=0,
+    )
+    alarm_severity: str = _opt(
+        "",
+        "Severity overrides: 'kind=severity' or 'kind.level=severity', comma-separated "
+        "(e.g. 'no_checkin.normal=high,low_battery=medium').",
+    )
+    oob_consecutive_fixes: int = _opt(
+        3, "Consecutive location fixes outside the city before out_of_bounds fires.", min=1
+    )
+    location_max_accuracy_m: float = _opt(
+        1000.0, "Location fixes less accurate than this are stored but not judged, metres.", min=1
+    )
+    separation_m: float = _opt(
+        500.0, "Phone and bracelet fixes farther apart than this raise separation, metres.", min=1
+    )
+    separation_fresh_s: int = _opt(
+        300, "Phone and bracelet fixes count as simultaneous within this many seconds.", min=1
+    )
+    device_offline_min: float = _opt(
+        30.0, "A device silent this many minutes raises device_offline.", min=0.1
+    )
+    checkin_retention_days: int = _opt(
+        14, "Keep check-ins and device events this many days (alarm detail panel).", min=1
+    )
+    location_retention_h: int = _opt(48, "Keep location fixes this many hours.", min=1)
+    ingest_rate_per_s: float = _opt(
+        5000.0, "Ingestion rate per API key, items per second (429 above).", min=1
+    )
+    ingest_burst: int = _opt(
+        20000, "Ingestion burst per API key, items (token bucket size).", min=1
+    )
+    ingest_max_batch: int = _opt(
+        1000, "Most items in one ingestion batch (413 above).", min=1, max=10000
+    )
+    simulator_url: str = _opt(
+        "",
+        "Base URL the demo simulator posts to. Empty: this server's own listening port.",
+    )
     # --- live ---
     redis_key_prefix: str = _opt(
         "center:", "Prefix of every Redis key and channel; instances sharing a Redis share it."

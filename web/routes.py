@@ -37,4 +37,10 @@ def setup_routes(app: web.Application) -> None:
     from web import wall
 
     wall.add_routes(app)
+    from web import api_alarms, api_ingest, api_supervision, openapi
+
+    api_ingest.add_routes(app)
+    api_alarms.add_routes(app)
+    api_supervision.add_routes(app)
+    openapi.add_routes(app)
     r.add_static("/static", STATIC, append_version=False)

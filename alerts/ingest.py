@@ -1,0 +1,417 @@
+"""Ingestion of check-ins, device events and location fixes (one transaction per request).
+
+Every item is validated alone and answered alone: a bad item gets its own error and never
+costs its neighbours. Idempotency is the unique ``event_id``: rows go in with
+``ON CONFLICT (event_id) DO NOTHING RETURNING``, and an item whose id was already stored is
+answered ``duplicate`` with what the first delivery recorded — nothing changes.
+
+After the commit, and only then, the in-memory state moves (the watcher's satisfied flags,
+location and device rules), late check-ins are attached to their ``no_checkin`` alarms in a
+second transaction (see ``DeadlineWatcher._sweep_late`` for why it must be separate), and
+bus events go out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alerts import validation
+from alerts.directory import SubjectDirectory, SubjectInfo
+from alerts.leave import LeaveBook, record_return
+from alerts.models import Checkin, CheckinSource, DeviceEvent, LocationFix
+from alerts.plans import PlanBook
+from alerts.raising import AlarmRaiser, Fire, dialect_insert
+from alerts.rules_device import DeviceRules
+from alerts.rules_location import LocationRules, Transition
+from alerts.validation import CheckinIn, DeviceEventIn, ItemError, LocationFixIn
+from alerts.watcher import DeadlineWatcher, no_checkin_key
+from center.authz import Principal, authorize
+from center.bus import Bus
+from center.clock import Clock
+from center.errors import NOT_FOUND
+from center.jurisdictions import JurisdictionTree
+
+_LOGGER = logging.getLogger(__name__)
+CHECKINS: Table = Checkin.__table__  # type: ignore[assignment]
+DEVICE_EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
+LOCATIONS: Table = LocationFix.__table__  # type: ignore[assignment]
+T = TypeVar("T", CheckinIn, DeviceEventIn, LocationFixIn)
+Result = dict[str, Any]
+_IN_CHUNK = 1000
+
+
+def _accepted(index: int, event_id: str, **extra: Any) -> Result:
+    return {"index": index, "status": "accepted", "event_id": event_id, **extra}
+
+
+def _rejected(index: int, err: ItemError) -> Result:
+    return {"index": index, "status": "rejected", "error": err.body()}
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        tree: JurisdictionTree,
+        directory: SubjectDirectory,
+        plans: PlanBook,
+        watcher: DeadlineWatcher,
+        raiser: AlarmRaiser,
+        leaves: LeaveBook,
+        locations: LocationRules,
+        devices: DeviceRules,
+        in_city: Callable[[float, float], bool],
+        checkin_retention: timedelta,
+        location_retention: timedelta,
+    ) -> None:
+        self._clock = clock
+        self._sessionmaker = sessionmaker
+        self._bus = bus
+        self._tree = tree
+        self._directory = directory
+        self._plans = plans
+        self._watcher = watcher
+        self._raiser = raiser
+        self._leaves = leaves
+        self._locations = locations
+        self._devices = devices
+        self._in_city = in_city
+        self._checkin_retention = checkin_retention
+        self._location_retention = location_retention
+        self.accepted = {"checkins": 0, "device_events": 0, "locations": 0}
+
+    # -- shared steps ---------------------------------------------------------------------------
+
+    def _validate(
+        self,
+        items: Sequence[Any],
+        validator: Callable[[Any, datetime, datetime], T],
+        now: datetime,
+        oldest: datetime,
+        results: list[Result | None],
+    ) -> list[tuple[int, T]]:
+        valid: list[tuple[int, T]] = []
+        for i, item in enumerate(items):
+            try:
+                valid.append((i, validator(item, now, oldest)))
+            except ItemError as err:
+                results[i] = _rejected(i, err)
+        return valid
+
+    async def _scope(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        action: str,
+        valid: list[tuple[int, T]],
+        results: list[Result | None],
+    ) -> list[tuple[int, T, SubjectInfo]]:
+        """Keep items whose subject exists and lies in the key's jurisdiction. Both failures
+        get the same answer, so a key cannot probe for subjects outside its area."""
+        d = self._directory
+        await d.ensure(session, (item.subject_id for _, item in valid))
+        out: list[tuple[int, T, SubjectInfo]] = []
+        for i, item in valid:
+            info = d.get(item.subject_id)
+            if info is None or not authorize(principal, action, self._tree.path(info.street_id)):
+                results[i] = _rejected(
+                    i,
+                    ItemError(
+                        f"no subject {item.subject_id!r} in this key's jurisdiction",
+                        field="subject_id",
+                        code=NOT_FOUND,
+                    ),
+                )
+                continue
+            out.append((i, item, info))
+        return out
+
+    @staticmethod
+    def _split_in_batch(
+        scoped: list[tuple[int, T, SubjectInfo]],
+    ) -> tuple[list[tuple[int, T, SubjectInfo]], list[tuple[int, str]]]:
+        firsts: list[tuple[int, T, SubjectInfo]] = []
+        repeats: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        for entry in scoped:
+            eid = entry[1].event_id
+            if eid in seen:
+                repeats.append((entry[0], eid))
+            else:
+                seen.add(eid)
+                firsts.append(entry)
+        return firsts, repeats
+
+    @staticmethod
+    async def _insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+        if not rows:
+            return set()
+        stmt = (
+            dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(table.c.event_id)
+        )
+        return {eid for (eid,) in (await session.execute(stmt, rows)).all()}
+
+    @staticmethod
+    async def _stored(
+        session: AsyncSession, table: Table, cols: Sequence[str], event_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        wanted = list(dict.fromkeys(event_ids))
+        for i in range(0, len(wanted), _IN_CHUNK):
+            rows = await session.execute(
+                select(*(table.c[c] for c in ("event_id", *cols))).where(
+                    table.c.event_id.in_(wanted[i : i + _IN_CHUNK])
+                )
+            )
+            for row in rows.mappings():
+                out[row["event_id"]] = dict(row)
+        return out
+
+    def _fires(
+        self, info: SubjectInfo, transitions: Sequence[Transition]
+    ) -> tuple[list[Fire], list[tuple[str, SubjectInfo, Transition]]]:
+        fires, clears = [], []
+        for t in transitions:
+            if t.active:
+                fires.append(
+                    Fire(str(t.kind), info, datetime.fromtimestamp(t.at, UTC), dict(t.details))
+                )
+            else:
+                clears.append((str(t.kind), info, t))
+        return fires, clears
+
+    async def _apply(
+        self,
+        fires: list[Fire],
+        clears: list[tuple[str, SubjectInfo, Transition]],
+        now: datetime,
+    ) -> None:
+        if fires:
+            await self._raiser.fire(fires, now)
+        for kind, info, t in clears:
+            await self._raiser.add_event(
+                kind, info.id, "cleared", datetime.fromtimestamp(t.at, UTC), dict(t.details)
+            )
+
+    # -- check-ins ------------------------------------------------------------------------------
+
+    def _is_return(self, c: CheckinIn) -> bool:
+        """A check-in that proves the subject is back in the city."""
+        if c.lat is not None and c.lon is not None:
+            return self._in_city(c.lon, c.lat)
+        return c.source in (CheckinSource.TERMINAL, CheckinSource.OFFICER)
+
+    async def checkins(self, principal: Principal, items: Sequence[Any]) -> list[Result]:
+        now = self._clock.now()
+        results: list[Result | None] = [None] * len(items)
+        valid = self._validate(
+            items, validation.checkin, now, now - self._checkin_retention, results
+        )
+        lateness = self._plans.lateness_s
+        plans = self._plans.plans
+        d = self._directory
+        rows: list[dict[str, Any]] = []
+        meta: dict[str, tuple[int, CheckinIn, SubjectInfo, Any, bool, bool]] = {}
+        returns: list[CheckinIn] = []
+        async with self._sessionmaker() as session:
+            scoped = await self._scope(session, principal, "checkins.ingest", valid, results)
+            firsts, repeats = self._split_in_batch(scoped)
+            for i, c, info in firsts:
+                at_ts = c.at.timestamp()
+                w, late = plans[d.plan[info.index]].window_for(at_ts, lateness)
+                on_leave = self._leaves.on_leave(c.subject_id, at_ts)
+                rows.append(
+                    {
+                        "event_id": c.event_id,
+                        "subject_id": c.subject_id,
+                        "at": c.at,
+                        "source": c.source,
+                        "lat": c.lat,
+                        "lon": c.lon,
+                        "accuracy_m": c.accuracy_m,
+                        "face_verified": c.face_verified,
+                        "window_start": w.start_dt if w is not None else None,
+                        "late": late,
+                        "on_leave": on_leave,
+                        "received_at": now,
+                        "credential_id": principal.id[:32],
+                    }
+                )
+                meta[c.event_id] = (i, c, info, w, late, on_leave)
+            inserted = await self._insert(session, CHECKINS, rows)
+            dup_ids = [r["event_id"] for r in rows if r["event_id"] not in inserted]
+            dup_ids.extend(eid for _, eid in repeats)
+            stored = (
+                await self._stored(session, CHECKINS, ("window_start", "late"), dup_ids)
+                if dup_ids
+                else {}
+            )
+            for eid in inserted:
+                c = meta[eid][1]
+                if self._leaves.started(c.subject_id, c.at.timestamp()) and self._is_return(c):
+                    await record_return(session, self._leaves, c.subject_id, c.at, eid)
+                    returns.append(c)
+            await session.commit()
+        for c in returns:
+            # Closed leaves no longer excuse a location outside the city.
+            for leave in self._leaves.started(c.subject_id, c.at.timestamp()):
+                self._leaves.remove(c.subject_id, leave.id)
+        marks = []
+        for eid in inserted:
+            i, c, info, w, late, _ = meta[eid]
+            if w is not None:
+                if not late:
+                    self._watcher.note_checkin(info.index, w.start)
+                if late or now.timestamp() >= w.deadline:
+                    marks.append((no_checkin_key(c.subject_id, w.start), eid, info.level, c.at))
+            results[i] = _accepted(
+                i,
+                eid,
+                window_start=w.start_dt.isoformat() if w is not None else None,
+                late=late,
+            )
+        for eid, entry in meta.items():
+            if eid not in inserted:
+                results[entry[0]] = self._duplicate(entry[0], eid, stored)
+        for i, eid in repeats:
+            first = results[meta[eid][0]] if eid in inserted else None
+            results[i] = (
+                {**first, "index": i, "status": "duplicate"}
+                if first is not None
+                else self._duplicate(i, eid, stored)
+            )
+        if marks:
+            async with self._sessionmaker() as session:
+                changed = await self._raiser.mark_late(session, marks, now)
+                await session.commit()
+            await self._raiser.publish([("alarm.updated", r) for r in changed])
+        self.accepted["checkins"] += len(inserted)
+        for eid in inserted:
+            _, c, info, w, late, on_leave = meta[eid]
+            await self._bus.notify(
+                "checkins",
+                "checkin.recorded",
+                {
+                    "event_id": eid,
+                    "subject_id": c.subject_id,
+                    "street_id": info.street_id,
+                    "district_id": info.district_id,
+                    "at": c.at.isoformat(),
+                    "source": c.source,
+                    "late": late,
+                    "window_start": w.start_dt.isoformat() if w is not None else None,
+                    "on_leave": on_leave,
+                },
+            )
+        return [r for r in results if r is not None]
+
+    @staticmethod
+    def _duplicate(i: int, eid: str, stored: dict[str, dict[str, Any]]) -> Result:
+        row = stored.get(eid, {})
+        out: Result = {"index": i, "status": "duplicate", "event_id": eid}
+        if "window_start" in row:
+            ws = row["window_start"]
+            out["window_start"] = ws.isoformat() if ws is not None else None
+            out["late"] = bool(row["late"])
+        return out
+
+    # -- device events --------------------------------------------------------------------------
+
+    async def device_events(self, principal: Principal, items: Sequence[Any]) -> list[Result]:
+        now = self._clock.now()
+        results: list[Result | None] = [None] * len(items)
+        valid = self._validate(
+            items, validation.device_event, now, now - self._checkin_retention, results
+        )
+        async with self._sessionmaker() as session:
+            scoped = await self._scope(session, principal, "device_events.ingest", valid, results)
+            firsts, repeats = self._split_in_batch(scoped)
+            rows = [
+                {
+                    "event_id": e.event_id,
+                    "subject_id": e.subject_id,
+                    "device_id": e.device_id,
+                    "kind": e.kind,
+                    "at": e.at,
+                    "received_at": now,
+                }
+                for _, e, _ in firsts
+            ]
+            inserted = await self._insert(session, DEVICE_EVENTS, rows)
+            await session.commit()
+        fires: list[Fire] = []
+        clears: list[tuple[str, SubjectInfo, Transition]] = []
+        for i, e, info in firsts:
+            if e.event_id in inserted:
+                f, c = self._fires(info, self._devices.observe(e))
+                fires.extend(f)
+                clears.extend(c)
+                results[i] = _accepted(i, e.event_id)
+            else:
+                results[i] = {"index": i, "status": "duplicate", "event_id": e.event_id}
+        for i, eid in repeats:
+            results[i] = {"index": i, "status": "duplicate", "event_id": eid}
+        await self._apply(fires, clears, now)
+        self.accepted["device_events"] += len(inserted)
+        return [r for r in results if r is not None]
+
+    # -- location fixes -------------------------------------------------------------------------
+
+    async def locations(self, principal: Principal, items: Sequence[Any]) -> list[Result]:
+        now = self._clock.now()
+        results: list[Result | None] = [None] * len(items)
+        valid = self._validate(
+            items, validation.location_fix, now, now - self._location_retention, results
+        )
+        async with self._sessionmaker() as session:
+            scoped = await self._scope(session, principal, "locations.ingest", valid, results)
+            firsts, repeats = self._split_in_batch(scoped)
+            rows = [
+                {
+                    "event_id": f.event_id,
+                    "subject_id": f.subject_id,
+                    "device": f.device,
+                    "device_id": f.device_id,
+                    "at": f.at,
+                    "lat": f.lat,
+                    "lon": f.lon,
+                    "accuracy_m": f.accuracy_m,
+                    "in_city": self._in_city(f.lon, f.lat),
+                    "received_at": now,
+                }
+                for _, f, _ in firsts
+            ]
+            inserted = await self._insert(session, LOCATIONS, rows)
+            await session.commit()
+        per_subject: dict[str, tuple[SubjectInfo, list[LocationFixIn]]] = {}
+        fires: list[Fire] = []
+        clears: list[tuple[str, SubjectInfo, Transition]] = []
+        for i, f, info in firsts:
+            if f.event_id in inserted:
+                per_subject.setdefault(f.subject_id, (info, []))[1].append(f)
+                back = self._devices.heard(f.subject_id, f.device_id, f.at.timestamp())
+                if back is not None:
+                    clears.append((str(back.kind), info, back))
+                results[i] = _accepted(i, f.event_id)
+            else:
+                results[i] = {"index": i, "status": "duplicate", "event_id": f.event_id}
+        for i, eid in repeats:
+            results[i] = {"index": i, "status": "duplicate", "event_id": eid}
+        for sid, (info, fixes) in per_subject.items():
+            f2, c2 = self._fires(info, self._locations.observe(sid, fixes))
+            fires.extend(f2)
+            clears.extend(c2)
+        await self._apply(fires, clears, now)
+        self.accepted["locations"] += len(inserted)
+        return [r for r in results if r is not None]

@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from enum import StrEnum
 from typing import Any, Final
 
@@ -70,6 +70,9 @@ class Connection:
         self._queue_max = queue_max
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
+        self._idle.set()
+        self._busy = False
+        self._inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._subscriptions: dict[int, Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._on_drop = on_drop
@@ -115,10 +118,36 @@ class Connection:
             if self.logger.isEnabledFor(logging.DEBUG):
                 self.logger.debug("not sending to a closed connection: %.80s", frame)
             return
+        if not self._busy and not self._queue:
+            self._write_now(frame)
+            return
         if len(self._queue) >= self._queue_max:
             self._overflow()
             return
         self._queue.append(frame)
+        self._idle.clear()
+        self._ready.set()
+
+    def _write_now(self, frame: str) -> None:
+        """Write without a task switch while the writer is idle.
+
+        aiohttp's ``send_str`` only suspends when the socket is backed up (flow control);
+        otherwise it runs to completion on its first step. So it is stepped here by hand:
+        done, or else the suspended send becomes the writer's first job and later frames
+        queue behind it. This keeps the per-client cost of a broadcast close to a bare
+        ``for ws in clients: await ws.send_str(...)`` loop.
+        """
+        coro = self.ws.send_str(frame)
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            self.sent += 1
+            return
+        except (ConnectionError, RuntimeError) as exc:
+            self.logger.debug("send failed: %s", exc)
+            return
+        self._busy = True
+        self._inflight = (coro, yielded)
         self._idle.clear()
         self._ready.set()
 
@@ -131,14 +160,24 @@ class Connection:
         try:
             while True:
                 self._ready.clear()
+                self._busy = True
+                inflight, self._inflight = self._inflight, None
+                if inflight is not None:
+                    await _finish(*inflight)
+                    self.sent += 1
                 while queue:
                     await ws.send_str(queue.popleft())
                     self.sent += 1
+                self._busy = False
                 self._idle.set()
                 await self._ready.wait()
         except (ConnectionError, RuntimeError) as exc:
             self.logger.debug("writer stopped: %s", exc)
         finally:
+            self._busy = True  # nothing is written directly once the writer is gone
+            if self._inflight is not None:
+                self._inflight[0].close()
+                self._inflight = None
             self._idle.set()
 
     def _overflow(self) -> None:
@@ -225,3 +264,27 @@ class Connection:
             self._set_state(ConnectionState.CLOSED)
             self._queue.clear()
             self._closed.set_result(None)
+
+
+async def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    """Run to completion a coroutine that was stepped by hand and suspended on ``yielded``
+    (a future, or ``None`` for a bare yield), the way a task would."""
+    while True:
+        try:
+            if yielded is None:
+                await asyncio.sleep(0)
+            else:
+                await yielded
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+        except BaseException as exc:  # the future failed: let the coroutine handle it
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return

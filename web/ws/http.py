@@ -38,7 +38,9 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     settings = app[keys.SETTINGS]
     hub = hub_of(app)
     ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat_s, max_msg_size=settings.ws_max_frame_bytes
+        heartbeat=settings.ws_heartbeat_s,
+        max_msg_size=settings.ws_max_frame_bytes,
+        compress=settings.ws_compress,
     )
     await ws.prepare(request)
     app[keys.WEBSOCKETS].add(ws)

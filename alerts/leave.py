@@ -123,10 +123,12 @@ class LeaveWatcher:
         self._grace = timedelta(seconds=grace_s)
         self._poke = asyncio.Event()
         self.processed_until: datetime | None = None
+        self._idle_until: datetime | None = None  # while asleep: nothing is due before this
         self._progress = asyncio.Condition()
 
     def poke(self) -> None:
         """A leave was created or changed: re-read the next end."""
+        self._idle_until = None
         self._poke.set()
 
     async def run(self) -> None:
@@ -142,11 +144,15 @@ class LeaveWatcher:
             if next_end is not None and next_end + self._grace < wake:
                 wake = max(next_end + self._grace, now)
             self._poke.clear()
+            async with self._progress:
+                self._idle_until = wake
+                self._progress.notify_all()
             sleeper = asyncio.ensure_future(self._clock.sleep_until(wake))
             poked = asyncio.ensure_future(self._poke.wait())
             try:
                 await asyncio.wait({sleeper, poked}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self._idle_until = None
                 sleeper.cancel()
                 poked.cancel()
 
@@ -204,5 +210,8 @@ class LeaveWatcher:
     async def wait_processed(self, when: datetime) -> None:
         async with self._progress:
             await self._progress.wait_for(
-                lambda: self.processed_until is not None and self.processed_until >= when
+                lambda: (
+                    (self.processed_until is not None and self.processed_until >= when)
+                    or (self._idle_until is not None and when < self._idle_until)
+                )
             )

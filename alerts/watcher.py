@@ -179,10 +179,10 @@ class DeadlineWatcher:
         out = []
         for i in range(len(d)):
             p = plan[i]
-            start = starts.get(p)
-            if start is None or not active[i]:
+            opened = starts.get(p)
+            if opened is None or not active[i]:
                 continue
-            if p in untracked or sat[i] < start:
+            if p in untracked or sat[i] < opened:
                 out.append(i)
         return out
 

@@ -195,7 +195,7 @@ async def test_leave_allows_outside_then_overdue_return(
     assert leave["state"] == "active"
     # on leave: outside the city is allowed, check-ins from there count
     await post_fixes(client, [fix(subject.id, fake_clock.now(), *OUTSIDE)])
-    status, body = await post_checkin(
+    status, _ = await post_checkin(
         client, subject.id, fake_clock.now(), lat=OUTSIDE[0], lon=OUTSIDE[1]
     )
     assert status == 201

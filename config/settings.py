@@ -175,6 +175,30 @@ class Settings:
     wall_pairing_ttl_s: int = _opt(
         600, "Lifetime of a one-time wall pairing code, seconds.", min=30
     )
+    # --- workflow ---
+    ack_sla_minutes: str = _opt(
+        "critical=5,high=10,medium=15,low=30,default=15",
+        "Minutes to acknowledge a new alarm, per severity (severity=minutes, comma-separated; "
+        "'default' covers the rest); a miss escalates street -> district -> city.",
+    )
+    report_sla_hours: str = _opt(
+        "critical=2,high=4,medium=8,low=12,default=8",
+        "Hours for the street office to report its verification after dispatch, per severity; "
+        "a miss escalates street -> district -> city.",
+    )
+    loop_hours: float = _opt(
+        24.0, "Hours from raise to disposal (the closed loop); later is flagged as breached.",
+        min=0.01,
+    )
+    shift_grace_minutes: int = _opt(
+        30, "Minutes after a rostered shift ends before a forgotten sign-on is closed.", min=0
+    )
+    timer_poll_s: float = _opt(
+        15.0, "Seconds between checks for timers added by other instances.", min=0.05
+    )
+    evidence_max_bytes: int = _opt(
+        10_485_760, "Largest evidence file (JPEG, PNG, PDF) accepted, bytes.", min=1024
+    )
 
     # ---------------------------------------------------------------- derived values
     @property

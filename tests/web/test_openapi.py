@@ -93,6 +93,35 @@ def live_server(tmp_path: Path) -> Iterator[_LiveServer]:
         yield server
 
 
+def _fuzzer(
+    operation: Any,
+    mode: Any,
+    base: str,
+    http: requests.Session,
+    headers: dict[str, str],
+    selected: list[Any],
+    calls: list[str],
+    failures: list[str],
+) -> Any:
+    @settings(
+        max_examples=25,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        calls.append(case.method)
+        try:
+            case.call_and_validate(base_url=base, session=http, headers=headers, checks=selected)
+        except AssertionError as exc:  # schemathesis raises a FailureGroup
+            failures.append(f"{case.method} {case.formatted_path}: {exc}")
+            raise
+
+    return run
+
+
 def test_schemathesis_finds_no_server_errors(live_server: _LiveServer) -> None:
     from schemathesis import checks
     from schemathesis.generation import GenerationMode
@@ -127,25 +156,7 @@ def test_schemathesis_finds_no_server_errors(live_server: _LiveServer) -> None:
         )
         headers = {"Authorization": f"Bearer {key}"} if ingest else {"X-CSRF-Token": csrf}
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @settings(
-                max_examples=25,
-                deadline=None,
-                database=None,
-                phases=[Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def run(case: Any, headers: dict[str, str] = headers) -> None:
-                calls.append(case.method)
-                try:
-                    case.call_and_validate(
-                        base_url=base, session=http, headers=headers, checks=selected
-                    )
-                except AssertionError as exc:  # schemathesis raises a FailureGroup
-                    failures.append(f"{case.method} {case.formatted_path}: {exc}")
-                    raise
-
+            run = _fuzzer(operation, mode, base, http, headers, selected, calls, failures)
             try:
                 run()
             except Unsatisfiable:

@@ -33,6 +33,7 @@ from alerts.ratelimit import TokenBuckets
 from alerts.rules_device import DeviceRules
 from alerts.rules_location import LocationRules
 from alerts.severity import SeverityTable
+from alerts.stats import set_active_plans
 from alerts.suppression import SuppressionCache
 from alerts.watcher import DeadlineWatcher
 from center.bus import Bus
@@ -167,6 +168,7 @@ class AlertEngine:
             await self.leaves.reload(session)
             await self.devices.load(session, now - timedelta(hours=24))
         await self.watcher.start()
+        set_active_plans(self.plans)
 
     def spawn(self, tasks: TaskSupervisor) -> None:
         tasks.spawn("alerts-deadline-watcher", self.watcher.run())

@@ -226,16 +226,16 @@ async def test_district_officer_sees_only_the_district(demo_client: TestClient) 
     await ws.close()
 
 
-async def test_rebuild_from_the_database(make_client: AppFactory) -> None:
+async def test_rebuild_from_the_database(make_client: AppFactory, database_url: str) -> None:
     """Alarms in the tables (and none on the bus) appear after a rebuild, and a live event for
-    an alarm the rebuild already loaded does not count twice."""
+    an alarm the rebuild already loaded does not count twice (SQLite and PostgreSQL)."""
     from sqlalchemy import select
 
     from alerts.models import Alarm
     from center.models import Subject
     from config.privacy import mask_name
 
-    client = await make_client(demo=True)
+    client = await make_client(demo=True, database_url=database_url)
     now = client.app[keys.CLOCK].now()
     street = street_of(client, "street1")
     async with client.app[keys.SESSIONMAKER]() as session:

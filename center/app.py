@@ -148,6 +148,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     from alerts.workflow_app import workflow_ctx
 
     app.cleanup_ctx.append(workflow_ctx)
+    from media.component import media_ctx, media_shutdown
+
+    app.cleanup_ctx.append(media_ctx)
+    app.on_shutdown.append(media_shutdown)
     app.on_shutdown.append(_close_websockets)
     setup_routes(app)
     return app

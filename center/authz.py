@@ -88,6 +88,9 @@ POLICY: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
     "rooms.monitor": (frozenset({Role.DUTY, Role.VISIT_STAFF, Role.DISTRICT}), Scope.SUBTREE),
     "rooms.end": (_ANY_STAFF, Scope.SUBTREE),
     "recordings.read": (_STAFF_READ | {Role.VISIT_STAFF}, Scope.SUBTREE),
+    # device check (/check): an echo room of one's own. Family members and subjects will get
+    # it through a "rooms.check" grant on their guest principal (a code), not by role alone.
+    "rooms.check": (_ANY_STAFF | {Role.FAMILY, Role.SUBJECT}, Scope.GLOBAL),
 }
 
 # Roles that act on their own session or code only; never on a jurisdiction subtree.

@@ -10,6 +10,7 @@ operator can act on; ``run.py`` prints it and exits with code 2.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -200,6 +201,41 @@ class Settings:
         10_485_760, "Largest evidence file (JPEG, PNG, PDF) accepted, bytes.", min=1024
     )
 
+    # --- media ---
+    ice_servers: str = _opt(
+        "",
+        "ICE servers for browsers and the media server: a JSON list of RTCIceServer objects "
+        '([{"urls": ["turn:turn.example:3478"]}], username/credential optional) or '
+        "comma-separated stun:/turn:/turns: URLs. Empty: host candidates only (LAN/intranet); "
+        "no public STUN server is ever used.",
+    )
+    turn_secret: str = _opt(
+        "",
+        "Shared secret for time-limited TURN REST credentials (coturn use-auth-secret / "
+        "static-auth-secret); used for turn:/turns: servers without a username.",
+    )
+    turn_ttl_s: int = _opt(21600, "Lifetime of TURN REST credentials, seconds.", min=60)
+    recordings_dir: str = _opt(
+        "", "Directory for call recordings (WebM/Matroska). Empty: <data_dir>/recordings."
+    )
+    snapshots_dir: str = _opt(
+        "", "Directory for video snapshots (JPEG). Empty: <data_dir>/snapshots."
+    )
+    record_calls: bool = _opt(True, "Record call rooms unless the request says otherwise.")
+    recording_retention_days: int = _opt(
+        180, "Delete recordings this many days after they end (audited).", min=1
+    )
+    retention_sweep_s: int = _opt(
+        3600, "Seconds between retention sweeps of expired recordings.", min=1
+    )
+    media_forwarding: str = _opt(
+        "auto",
+        "auto: forward encoded frames when the start-up self-test passes (else fall back to "
+        "decode/re-encode, logged and in /metrics); relay: always decode/re-encode.",
+        choices=("auto", "relay"),
+    )
+    media_max_parties: int = _opt(8, "Most parties in one call room (monitors not counted).", min=2)
+
     # ---------------------------------------------------------------- derived values
     @property
     def database_url_resolved(self) -> str:
@@ -340,7 +376,61 @@ def load_settings(
             f"Setting 'redis_url' is {settings.redis_url!r}; it must start with redis://, "
             "rediss:// or unix://."
         )
+    try:
+        parse_ice_servers(settings.ice_servers)
+    except ValueError as exc:
+        raise SettingsError(
+            f"Setting 'ice_servers' is {settings.ice_servers!r}: {exc}. Give a JSON list such "
+            'as [{"urls": ["turn:turn.example:3478"]}] or comma-separated stun:/turn:/turns: '
+            "URLs, or leave it empty for host candidates only."
+        ) from None
     return settings
+
+
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+def parse_ice_servers(value: str) -> list[dict[str, Any]]:
+    """``ice_servers`` as a list of ``{"urls": [...], "username"?, "credential"?}``.
+
+    Parsed here (not in the media package) so a typo stops the server at start with a
+    clear message instead of failing the first call after an ICE timeout.
+    """
+    text = value.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+        if not isinstance(raw, list):
+            raise ValueError("the JSON must be a list")
+    else:
+        raw = [{"urls": [u.strip()]} for u in text.split(",") if u.strip()]
+    servers: list[dict[str, Any]] = []
+    for entry in raw:
+        if isinstance(entry, str):
+            entry = {"urls": [entry]}
+        if not isinstance(entry, dict) or set(entry) - {"urls", "username", "credential"}:
+            raise ValueError("each server is an object with urls, username, credential")
+        urls = entry.get("urls")
+        urls = [urls] if isinstance(urls, str) else urls
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise ValueError("each server needs urls: a URL or a list of URLs")
+        bad = [u for u in urls if not u.startswith(_ICE_SCHEMES)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a stun:, turn: or turns: URL")
+        server: dict[str, Any] = {"urls": urls}
+        for key in ("username", "credential"):
+            if key in entry:
+                if not isinstance(entry[key], str):
+                    raise ValueError(f"{key} must be a string")
+                server[key] = entry[key]
+        if ("username" in server) != ("credential" in server):
+            raise ValueError("give both username and credential, or neither")
+        servers.append(server)
+    return servers
 
 
 def settings_table_markdown() -> str:

@@ -43,4 +43,10 @@ def setup_routes(app: web.Application) -> None:
     api_alarms.add_routes(app)
     api_supervision.add_routes(app)
     openapi.add_routes(app)
+    from web import api_rooms, check
+    from web.ws import rtc
+
+    api_rooms.add_routes(app)
+    rtc.register(app)
+    check.add_routes(app)
     r.add_static("/static", STATIC, append_version=False)

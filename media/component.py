@@ -1,0 +1,351 @@
+"""The media core inside the app: settings, the room directory, and the lifecycle.
+
+One :class:`MediaService` per app (``app[MEDIA]``), made by :func:`media_ctx`:
+
+* it owns the :class:`~media.manager.RoomManager` (self-test at start, every room closed —
+  recordings finished and stored — before the database goes away);
+* it remembers what the HTTP layer needs about each room that the manager does not: its
+  jurisdiction, creator and invitees (:class:`RoomRecord`). Rooms live on this instance;
+* it leaves rooms for connections that went away: a websocket's unsubscribe callback is
+  synchronous, so it queues the participant and the service's one kept task awaits the
+  leave (a task spawned per leave would be fire-and-forget, and one spawned on the closing
+  connection would be cancelled with it);
+* it runs the retention sweep on the app clock and exports the manager's counters as
+  ``center_media_*`` metrics (``center_media_forwarding_fallback`` is 1 when encoded
+  forwarding failed its self-test: alert on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from center import audit, keys
+from center.authz import JurisdictionPath, Principal
+from center.clock import Clock
+from center.errors import CenterError
+from config.settings import Settings, parse_ice_servers
+from media import errors as media_errors
+from media.errors import MediaError, RoomNotFoundError
+from media.manager import RoomManager
+from media.policy import Role, RoomKind
+from media.recorder import RecordingInfo
+from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
+from media.store import SqlRecordingStore
+
+_LOGGER = logging.getLogger(__name__)
+
+_STATUS: Final = {
+    media_errors.BAD_SDP: 400,
+    media_errors.ROOM_NOT_FOUND: 404,
+    media_errors.PARTICIPANT_NOT_FOUND: 404,
+    media_errors.NOT_ALLOWED: 403,
+    media_errors.ROOM_FULL: 409,
+    media_errors.INVALID_STATE: 409,
+    media_errors.SNAPSHOT_TIMEOUT: 504,
+    media_errors.NO_MEDIA: 404,
+}
+# Manager counters that are levels, not running totals.
+_GAUGES: Final = frozenset({"forwarding_fallback", "rooms", "participants"})
+_HELP: Final = {
+    "forwarding_fallback": "1 when encoded forwarding failed its start-up self-test (or is "
+    "disabled) and media is decoded and re-encoded per subscriber.",
+    "rooms": "Open media rooms on this instance.",
+    "participants": "Participants in the open media rooms.",
+}
+
+
+def center_error(exc: MediaError) -> CenterError:
+    """The media error as the center's one error type (same code, HTTP status)."""
+    return CenterError(exc.message, code=exc.code, status=_STATUS.get(exc.code, 400))
+
+
+def principal_key(principal: Principal) -> str:
+    """How a principal is named in a room's ``allowed`` map: ``user:3``, later ``guest:…``."""
+    return f"{principal.kind}:{principal.id}"
+
+
+def media_settings(settings: Settings) -> MediaSettings:
+    data = Path(settings.data_dir)
+    return MediaSettings(
+        recordings_dir=Path(settings.recordings_dir)
+        if settings.recordings_dir
+        else data / "recordings",
+        snapshots_dir=Path(settings.snapshots_dir)
+        if settings.snapshots_dir
+        else data / "snapshots",
+        ice_servers=tuple(
+            IceServerConfig(tuple(s["urls"]), s.get("username"), s.get("credential"))
+            for s in parse_ice_servers(settings.ice_servers)
+        ),
+        turn_secret=settings.turn_secret or None,
+        turn_ttl_s=settings.turn_ttl_s,
+        retention_days=settings.recording_retention_days,
+        record_calls=settings.record_calls,
+        max_parties=settings.media_max_parties,
+        forwarding=ForwardingPreference(settings.media_forwarding),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Invitee:
+    principal: str  # principal key
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """What the center knows about a room beyond its media: scope and invitations."""
+
+    id: str
+    kind: RoomKind
+    jurisdiction: JurisdictionPath
+    created_by: str  # principal key
+    created_by_actor: str
+    created_at: datetime
+    record: bool
+    parties: tuple[Invitee, ...] = ()
+    monitors: tuple[Invitee, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"RoomRecord({self.id}, {self.kind}, by {self.created_by})"
+
+
+@dataclass(slots=True)
+class _Allowed:
+    roles: dict[str, set[Role]] = field(default_factory=dict)
+
+    def add(self, principal: str, role: Role) -> None:
+        self.roles.setdefault(principal, set()).add(role)
+
+
+class MediaService:
+    def __init__(
+        self,
+        manager: RoomManager,
+        *,
+        sessionmaker: Any,
+        clock: Clock,
+        sweep_every_s: float,
+    ) -> None:
+        self.manager = manager
+        self.rooms: dict[str, RoomRecord] = {}
+        self.sessions: dict[tuple[str, str], Any] = {}
+        """(connection id, room id) -> the connection's rtc session (web/ws/rtc.py)."""
+        self._sessionmaker = sessionmaker
+        self._clock = clock
+        self._sweep_every_s = sweep_every_s
+        self._leaves: asyncio.Queue[str] = asyncio.Queue()
+        self.sweeps = 0
+
+    def __repr__(self) -> str:
+        return f"MediaService({self.manager!r}, {len(self.rooms)} records)"
+
+    # Rooms ------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        kind: RoomKind,
+        creator: Principal,
+        *,
+        parties: Iterable[Invitee] = (),
+        monitors: Iterable[Invitee] = (),
+        monitor_self: bool = False,
+        record: bool | None = None,
+    ) -> RoomRecord:
+        """Open a room. The creator may join it as a party (and as a monitor when
+        ``monitor_self``); an echo room admits its creator only and is never recorded."""
+        parties, monitors = tuple(parties), tuple(monitors)
+        creator_key = principal_key(creator)
+        allowed = _Allowed()
+        allowed.add(creator_key, Role.PARTY)
+        if kind is RoomKind.CALL:
+            if monitor_self:
+                allowed.add(creator_key, Role.MONITOR)
+            for p in parties:
+                allowed.add(p.principal, Role.PARTY)
+            for m in monitors:
+                allowed.add(m.principal, Role.MONITOR)
+        else:
+            parties, monitors, record = (), (), False
+        self._prune()
+        room_id = await self.manager.create_room(kind, allowed=allowed.roles, record=record)
+        rec = RoomRecord(
+            id=room_id,
+            kind=kind,
+            jurisdiction=creator.jurisdiction,
+            created_by=creator_key,
+            created_by_actor=creator.actor,
+            created_at=self._clock.now(),
+            record=kind is RoomKind.CALL
+            and (self.manager.settings.record_calls if record is None else record),
+            parties=parties,
+            monitors=monitors,
+        )
+        self.rooms[room_id] = rec
+        await self._audit(
+            creator.actor,
+            "media.room_created",
+            room_id,
+            {
+                "kind": str(kind),
+                "record": rec.record,
+                "parties": [p.principal for p in parties],
+                "monitors": [m.principal for m in monitors],
+            },
+        )
+        return rec
+
+    def get(self, room_id: str) -> RoomRecord:
+        """The room's record while its media is open here; ``room_not_found`` otherwise."""
+        rec = self.rooms.get(room_id)
+        try:
+            self.manager.room(room_id)
+        except RoomNotFoundError:
+            self.rooms.pop(room_id, None)
+            raise
+        if rec is None:
+            raise RoomNotFoundError(f"no room {room_id} on this instance")
+        return rec
+
+    async def end(self, room_id: str, actor: str) -> list[RecordingInfo]:
+        self.get(room_id)
+        recordings = await self.manager.close_room(room_id)
+        self.rooms.pop(room_id, None)
+        await self._audit(
+            actor, "media.room_ended", room_id, {"recordings": [r.id for r in recordings]}
+        )
+        return recordings
+
+    def _prune(self) -> None:
+        """Forget rooms that ended by themselves (an echo room ends with its party)."""
+        open_ids = {room.id for room in self.manager.rooms()}
+        for room_id in [r for r in self.rooms if r not in open_ids]:
+            del self.rooms[room_id]
+
+    async def _audit(self, actor: str, action: str, room_id: str, details: dict[str, Any]) -> None:
+        try:
+            async with self._sessionmaker() as session:
+                await audit.record(
+                    session,
+                    actor=actor,
+                    action=action,
+                    target_type="room",
+                    target_id=room_id,
+                    details=details,
+                    at=self._clock.now(),
+                )
+                await session.commit()
+        except Exception:
+            _LOGGER.exception("could not audit %s of room %s", action, room_id)
+
+    # Leaving for connections that went away ---------------------------------------------
+
+    def leave_soon(self, participant_id: str) -> None:
+        """Queue a leave from synchronous code (an unsubscribe callback)."""
+        self._leaves.put_nowait(participant_id)
+
+    async def run_leaves(self) -> None:
+        while True:
+            participant_id = await self._leaves.get()
+            try:
+                await self.manager.leave(participant_id)
+            except MediaError as exc:
+                _LOGGER.debug("leave %s: %s", participant_id, exc.code)
+            except Exception:
+                _LOGGER.exception("leaving %s failed", participant_id)
+            finally:
+                self._leaves.task_done()
+
+    async def settle(self) -> None:
+        """Wait until every queued leave has run."""
+        await self._leaves.join()
+
+    # Retention --------------------------------------------------------------------------
+
+    async def run_retention(self) -> None:
+        """Sweep now, then every ``retention_sweep_s`` of the app clock."""
+        while True:
+            try:
+                deleted = await self.manager.sweep_retention(self._clock.now())
+                self.sweeps += 1
+                if deleted:
+                    _LOGGER.info("retention sweep deleted %d recordings", deleted)
+            except Exception:
+                _LOGGER.exception("retention sweep failed; retrying at the next one")
+            await self._clock.sleep(self._sweep_every_s)
+
+
+MEDIA = web.AppKey("media", MediaService)
+
+
+def media_of(app: web.Application) -> MediaService:
+    try:
+        return app[MEDIA]
+    except KeyError:
+        raise CenterError("media is not running", code="unavailable", status=503) from None
+
+
+def _register_metrics(app: web.Application, manager: RoomManager) -> None:
+    metrics = app[keys.METRICS]
+    for name in manager.metrics():
+        gauge = name in _GAUGES
+        metrics.gauge_fn(
+            f"center_media_{name}" if gauge else f"center_media_{name}_total",
+            _HELP.get(name, f"Media core counter {name.replace('_', ' ')}."),
+            lambda name=name: float(manager.metrics().get(name, 0)),  # type: ignore[misc]
+            kind="gauge" if gauge else "counter",
+        )
+
+
+async def media_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After the database and the task supervisor: start the manager, then the kept tasks."""
+    settings = app[keys.SETTINGS]
+    clock = app[keys.CLOCK]
+    manager = RoomManager(
+        media_settings(settings),
+        store=SqlRecordingStore(app[keys.SESSIONMAKER]),
+        now=clock.now,
+    )
+    await manager.start()
+    _LOGGER.info(
+        "media: %s forwarding (%s); %d ICE server(s) configured",
+        manager.mode,
+        manager.self_test_reason,
+        len(manager.settings.ice_servers),
+    )
+    service = MediaService(
+        manager,
+        sessionmaker=app[keys.SESSIONMAKER],
+        clock=clock,
+        sweep_every_s=settings.retention_sweep_s,
+    )
+    app[MEDIA] = service
+    _register_metrics(app, manager)
+    tasks = app[keys.TASKS]
+    kept = [
+        tasks.spawn("media-leaves", service.run_leaves()),
+        tasks.spawn("media-retention", service.run_retention()),
+    ]
+    try:
+        yield
+    finally:
+        await manager.close_all()
+        for task in kept:
+            task.cancel()
+        await asyncio.gather(*kept, return_exceptions=True)
+
+
+async def media_shutdown(app: web.Application) -> None:
+    """``on_shutdown``: end every room (``bye`` with ``server_shutdown``) while the
+    websockets can still carry it; the cleanup context repeats this idempotently."""
+    service = app.get(MEDIA)
+    if service is not None:
+        await service.manager.close_all()

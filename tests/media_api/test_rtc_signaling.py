@@ -1,0 +1,151 @@
+"""rtc.* over the websocket with real aiortc peers: errors come back as error replies on a
+live connection; media makes the trip; a closed socket or an unsubscribe leaves the room
+and leaves no peer or task behind; a recorded call decodes after it ends."""
+
+from __future__ import annotations
+
+import asyncio
+
+import av
+from aiohttp.test_utils import TestClient
+
+from tests.media_api.conftest import create_room, media, rtc_tasks, signal_for, user
+from tests.media_api.rtc_peer import WsPeer, wait_for
+
+
+async def _error(reply: dict[str, object]) -> str:
+    assert reply["success"] is False, reply
+    return str(reply["error"]["code"])  # type: ignore[index]
+
+
+async def test_errors_are_replies_not_crashes(app_client: TestClient) -> None:
+    street2 = await user(app_client, "street2")
+    duty = await user(app_client, "duty1")
+    room = await create_room(app_client, duty, kind="call", participants=["street1"])
+    sig = await signal_for(app_client, duty)
+    stranger = await signal_for(app_client, street2)
+    try:
+        assert await _error(await sig.call("rtc.join", room="nope")) == "room_not_found"
+        assert (
+            await _error(await sig.call("rtc.offer", room=room["id"], sdp="v=0\r\n"))
+            == "participant_not_found"
+        )
+        assert await _error(await stranger.call("rtc.join", room=room["id"])) == "not_allowed"
+        street2_monitor = await stranger.call("rtc.join", room=room["id"], role="monitor")
+        assert await _error(street2_monitor) == "forbidden"
+        assert (
+            await _error(await sig.call("rtc.join", room=room["id"], role="x")) == "invalid_format"
+        )
+        joined = await sig.call("rtc.join", room=room["id"])
+        assert joined["success"], joined
+        assert await _error(await sig.call("rtc.join", room=room["id"])) == "conflict"
+        for bad in ("hello", "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"):
+            assert await _error(await sig.call("rtc.offer", room=room["id"], sdp=bad)) == "bad_sdp"
+        assert await _error(
+            await sig.call("rtc.answer", room=room["id"], sdp="v=0\r\nm=x\r\n")
+        ) in ("invalid_state", "bad_sdp")
+        assert (await sig.call("ping"))["success"]  # the connection is still fine
+        assert (await sig.call("rtc.leave", room=room["id"]))["success"]
+        assert not media(app_client).manager.room(room["id"]).participants
+    finally:
+        await sig.close()
+        await stranger.close()
+
+
+async def test_echo_round_trip_and_close_leaves(app_client: TestClient) -> None:
+    duty = await user(app_client, "duty1")
+    room = await create_room(app_client, duty, kind="echo")
+    sig = await signal_for(app_client, duty)
+    peer = WsPeer(sig, room["id"], base=5000)
+    try:
+        joined = await peer.join()
+        assert joined["success"], joined
+        assert joined["result"]["ice_servers"] == []
+        await peer.connect()
+        await wait_for(
+            lambda: (v := peer.video_from(peer.participant)) is not None and len(v.valid) > 15
+        )
+        video = peer.video_from(peer.participant)
+        assert video is not None and min(video.valid) >= 5000
+        await wait_for(lambda: peer.audio_frames() > 10)
+        events = [e["type"] for e in sig.event_log(peer.join_id)]
+        assert "state" in events and "tracks" in events
+        assert [e["seq"] for e in sig.event_log(peer.join_id)] == list(range(1, len(events) + 1))
+    finally:
+        await sig.close()
+    service = media(app_client)
+    await wait_for(lambda: not service.manager.metrics()["participants"])
+    await service.settle()
+    assert service.manager.metrics()["rooms"] == 0  # an echo room ends with its party
+    assert not service.sessions
+    await wait_for(lambda: not rtc_tasks())
+    await peer.close()
+
+
+async def test_unsubscribe_of_the_join_id_leaves(app_client: TestClient) -> None:
+    futian = await user(app_client, "futian")
+    room = await create_room(app_client, futian, kind="call", record=False)
+    sig = await signal_for(app_client, futian)
+    try:
+        join_id = await sig.send("rtc.join", room=room["id"])
+        assert (await sig.result(join_id))["success"]
+        service = media(app_client)
+        assert len(service.manager.room(room["id"]).participants) == 1
+        assert (await sig.call("unsubscribe", subscription=join_id))["success"]
+        await service.settle()
+        await wait_for(lambda: not service.manager.room(room["id"]).participants)
+        # a call room stays open for others; its creator can come back
+        assert (await sig.call("rtc.join", room=room["id"]))["success"]
+    finally:
+        await sig.close()
+    await media(app_client).settle()
+
+
+async def test_two_parties_call_recorded_and_ended(
+    app_client: TestClient, tmp_path: object
+) -> None:
+    street1 = await user(app_client, "street1")
+    futian = await user(app_client, "futian")
+    room = await create_room(app_client, futian, kind="call", participants=["street1"])
+    sig_a = await signal_for(app_client, futian)
+    sig_b = await signal_for(app_client, street1)
+    a = WsPeer(sig_a, room["id"], base=10_000)
+    b = WsPeer(sig_b, room["id"], base=20_000)
+    try:
+        await a.join()
+        await b.join()
+        await asyncio.gather(a.connect(), b.connect())
+        await wait_for(lambda: (v := a.video_from(b.participant)) is not None and len(v.valid) > 20)
+        await wait_for(lambda: (v := b.video_from(a.participant)) is not None and len(v.valid) > 20)
+        assert min(a.video_from(b.participant).valid) >= 20_000  # type: ignore[union-attr]
+        assert 10_000 <= min(b.video_from(a.participant).valid) < 20_000  # type: ignore[union-attr]
+        joined = [e for e in sig_a.event_log(a.join_id) if e["type"] == "participant_joined"]
+        assert joined and joined[0]["data"]["participant_id"] == b.participant
+        resp = await app_client.delete(
+            f"/api/v1/rooms/{room['id']}", headers={"X-CSRF-Token": futian.csrf}
+        )
+        assert resp.status == 200
+        body = await resp.json()
+        for sig, peer in ((sig_a, a), (sig_b, b)):
+            await wait_for(
+                lambda s=sig, p=peer: any(e["type"] == "bye" for e in s.event_log(p.join_id))
+            )
+            assert sig.event_log(peer.join_id)[-1]["data"] == {"reason": "room_closed"}
+    finally:
+        await sig_a.close()
+        await sig_b.close()
+        await a.close()
+        await b.close()
+    assert len(body["recordings"]) == 2
+    service = media(app_client)
+    for rec in body["recordings"]:
+        assert rec["state"] == "finished" and rec["sha256"] and rec["size_bytes"] > 0
+    paths = sorted((service.manager.settings.recordings_dir / room["id"]).iterdir())
+    assert len(paths) == 2
+    for path in paths:
+        with av.open(str(path)) as container:
+            frames = sum(1 for _ in container.decode(video=0))
+        assert frames > 10, path
+    await service.settle()
+    assert not service.sessions
+    await wait_for(lambda: not rtc_tasks())

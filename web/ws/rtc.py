@@ -1,0 +1,218 @@
+"""WebRTC signaling over ``/ws``: ``rtc.join``, ``rtc.offer``, ``rtc.answer``, ``rtc.leave``.
+
+``rtc.join {room, role?}`` joins the room and makes its id a subscription: room events
+(``offer``, ``tracks``, ``state``, ``bye``, ``participant_joined``/``participant_left``) come
+as ``{"id": <join id>, "type": "event", "event": {"type", "seq", "data"}}``. The result goes
+out before the first event. The participant leaves when the subscription ends — ``rtc.leave``,
+``unsubscribe`` of the join id, or the websocket closing — and the subscription ends when the
+server says ``bye`` (peer failed, room ended, shutdown).
+
+The server side is not trickle: answers and offers carry every candidate, and the client's
+SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/websocket.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+
+from center.authz import role_allowed
+from center.errors import Conflict, Forbidden
+from media.component import MediaService, center_error, media_of, principal_key
+from media.errors import MediaError, ParticipantNotFoundError
+from media.policy import Role
+from web.ws.connection import Connection, ConnectionState
+from web.ws.hub import register_command
+from web.ws.messages import event_body
+from web.ws.registry import NO_REPLY, command
+from web.ws.schema import Field
+
+_SDP_MAX = 60_000
+
+
+def _role_check(value: Any) -> str | None:
+    return None if value in (Role.PARTY, Role.MONITOR) else "must be party or monitor"
+
+
+def _sdp_check(value: Any) -> str | None:
+    return None if 0 < len(value) <= _SDP_MAX else f"must be 1..{_SDP_MAX} characters"
+
+
+@contextlib.contextmanager
+def _as_center_errors() -> Iterator[None]:
+    try:
+        yield
+    except MediaError as exc:
+        raise center_error(exc) from exc
+
+
+class RtcSession:
+    """One connection in one room: forwards room events on the join id, leaves on unsubscribe."""
+
+    def __init__(self, conn: Connection, service: MediaService, join_id: int, room: str) -> None:
+        self.conn = conn
+        self.service = service
+        self.join_id = join_id
+        self.room = room
+        self.participant_id = ""
+        self.ended = False
+        self._seq = 0
+        self._held: list[dict[str, Any]] | None = []
+
+    def __repr__(self) -> str:
+        return f"RtcSession({self.conn.id}, {self.room}, {self.participant_id or '-'})"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.conn.id, self.room)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """The manager's callback (synchronous): send, or hold until the join result is out."""
+        if self.ended:
+            return
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            self._send(event)
+        if event.get("type") == "bye":
+            self.end()
+            self.conn.remove_subscription(self.join_id)
+
+    def _send(self, event: dict[str, Any]) -> None:
+        self._seq += 1
+        data = {k: v for k, v in event.items() if k != "type"}
+        self.conn.send(
+            {
+                "id": self.join_id,
+                "type": "event",
+                "event": event_body(event["type"], self._seq, data),
+            }
+        )
+
+    def release(self) -> None:
+        """The join result has been sent: deliver what arrived before it."""
+        held, self._held = self._held or [], None
+        for event in held:
+            self._send(event)
+
+    def end(self) -> None:
+        """No more events; forget the session (idempotent)."""
+        self.ended = True
+        if self.service.sessions.get(self.key) is self:
+            del self.service.sessions[self.key]
+
+    def unsubscribe(self) -> None:
+        """The subscription ended (unsubscribe, websocket closed): leave the room."""
+        if self.ended:
+            return
+        self.end()
+        if self.participant_id:
+            self.service.leave_soon(self.participant_id)
+
+
+def _session(conn: Connection, room: str) -> RtcSession:
+    session = media_of(conn.app).sessions.get((conn.id, room))
+    if session is None or not session.participant_id:
+        raise center_error(ParticipantNotFoundError(f"not in room {room}: send rtc.join first"))
+    return session  # type: ignore[no-any-return]
+
+
+@command(
+    "rtc.join",
+    {"room": Field(str), "role": Field(str, required=False, check=_role_check)},
+    action="rooms.join",
+    concurrent=True,
+)
+async def rtc_join(conn: Connection, msg: dict[str, Any]) -> Any:
+    """Join as ``party`` (default) or ``monitor``; the room's invitations decide."""
+    service = media_of(conn.app)
+    principal = conn.principal_required
+    room = msg["room"]
+    role = Role(msg.get("role", Role.PARTY))
+    if role is Role.MONITOR and not role_allowed(principal, "rooms.monitor"):
+        raise Forbidden(
+            f"role {principal.role} may not monitor", details={"action": "rooms.monitor"}
+        )
+    if (conn.id, room) in service.sessions:
+        raise Conflict(f"this connection is already in room {room}")
+    with _as_center_errors():
+        record = service.get(room)
+    session = RtcSession(conn, service, msg["id"], room)
+    service.sessions[session.key] = session
+    try:
+        with _as_center_errors():
+            joined = await service.manager.join(
+                room, role, principal_key(principal), session.on_event
+            )
+    except BaseException:
+        session.end()
+        raise
+    session.participant_id = joined.participant_id
+    if conn.state is not ConnectionState.ACTIVE:
+        # The socket closed while we joined: its subscriptions are already gone.
+        session.unsubscribe()
+        return NO_REPLY
+    if not session.ended:
+        conn.add_subscription(msg["id"], session.unsubscribe)
+    conn.send_result(
+        msg["id"],
+        {
+            "participant": joined.participant_id,
+            "ice_servers": joined.ice_servers,
+            "room": room,
+            "kind": str(record.kind),
+            "role": str(role),
+        },
+    )
+    session.release()
+    return NO_REPLY
+
+
+@command(
+    "rtc.offer",
+    {"room": Field(str), "sdp": Field(str, check=_sdp_check)},
+    action="rooms.join",
+    concurrent=True,
+)
+async def rtc_offer(conn: Connection, msg: dict[str, Any]) -> Any:
+    """The client's offer (with its candidates) in, the server's full answer out."""
+    session = _session(conn, msg["room"])
+    with _as_center_errors():
+        sdp = await session.service.manager.offer(session.participant_id, msg["sdp"])
+    return {"sdp": sdp, "type": "answer"}
+
+
+@command(
+    "rtc.answer",
+    {"room": Field(str), "sdp": Field(str, check=_sdp_check)},
+    action="rooms.join",
+    concurrent=True,
+)
+async def rtc_answer(conn: Connection, msg: dict[str, Any]) -> Any:
+    """The client's answer to an ``offer`` event."""
+    session = _session(conn, msg["room"])
+    with _as_center_errors():
+        await session.service.manager.answer(session.participant_id, msg["sdp"])
+    return None
+
+
+@command("rtc.leave", {"room": Field(str)}, action="rooms.join", concurrent=True)
+async def rtc_leave(conn: Connection, msg: dict[str, Any]) -> Any:
+    """Leave now; no events follow the result."""
+    session = _session(conn, msg["room"])
+    session.end()
+    conn.remove_subscription(session.join_id)
+    with contextlib.suppress(MediaError):
+        await session.service.manager.leave(session.participant_id)
+    return None
+
+
+COMMANDS = (rtc_join, rtc_offer, rtc_answer, rtc_leave)
+
+
+def register(app: web.Application) -> None:
+    for handler in COMMANDS:
+        register_command(app, handler)

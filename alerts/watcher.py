@@ -40,7 +40,7 @@ from center.clock import Clock
 _LOGGER = logging.getLogger(__name__)
 MARK_NAME = "no_checkin"
 _IN_CHUNK = 1000
-_RANGE_SCAN_MIN = 5000
+_RANGE_SCAN_MIN = 25_000  # more candidates than this: one range scan beats IN lists
 _RETRY_S = 5.0
 _IDLE_S = 3600.0
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -152,7 +154,9 @@ async def test_openapi_paths_are_routed_and_valid(app_client: TestClient) -> Non
                 assert {"401", "403"} <= set(op["responses"]), (method, path)
 
 
-async def test_metrics_show_forwarding_and_fallback(make_client: AppFactory) -> None:
+async def test_metrics_show_forwarding_and_fallback(
+    make_client: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     client = await make_client(demo=True)
     text = await (await client.get("/metrics")).text()
     assert "center_media_forwarding_fallback 0" in text
@@ -162,6 +166,8 @@ async def test_metrics_show_forwarding_and_fallback(make_client: AppFactory) -> 
     relay = await make_client(demo=True, media_forwarding="relay", data_dir=str(data_dir))
     text = await (await relay.get("/metrics")).text()
     assert "center_media_forwarding_fallback 1" in text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("encoded forwarding unavailable (disabled by settings)" in m for m in warnings)
 
 
 async def test_retention_sweep_runs_on_the_app_clock(

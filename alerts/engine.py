@@ -36,6 +36,7 @@ from alerts.severity import SeverityTable
 from alerts.stats import set_active_plans
 from alerts.suppression import SuppressionCache
 from alerts.watcher import DeadlineWatcher
+from alerts.writer import GroupWriter
 from center.bus import Bus
 from center.clock import Clock
 from center.jurisdictions import JurisdictionTree
@@ -114,6 +115,7 @@ class AlertEngine:
             fresh_s=settings.separation_fresh_s,
         )
         self.devices = DeviceRules(offline_after_s=settings.device_offline_min * 60)
+        self.writer = GroupWriter(sessionmaker)
         self.ingestor = Ingestor(
             clock=clock,
             sessionmaker=sessionmaker,
@@ -126,6 +128,7 @@ class AlertEngine:
             leaves=self.leaves,
             locations=self.locations,
             devices=self.devices,
+            writer=self.writer,
             in_city=in_city,
             checkin_retention=timedelta(days=settings.checkin_retention_days),
             location_retention=timedelta(hours=settings.location_retention_h),
@@ -171,6 +174,7 @@ class AlertEngine:
         set_active_plans(self.plans)
 
     def spawn(self, tasks: TaskSupervisor) -> None:
+        tasks.spawn("alerts-ingest-writer", self.writer.run())
         tasks.spawn("alerts-deadline-watcher", self.watcher.run())
         tasks.spawn("alerts-leave-watcher", self.leave_watcher.run())
         tasks.spawn("alerts-maintenance", self.maintenance())

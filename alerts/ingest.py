@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts import validation
@@ -26,11 +26,12 @@ from alerts.directory import SubjectDirectory, SubjectInfo
 from alerts.leave import LeaveBook, record_return
 from alerts.models import Checkin, CheckinSource, DeviceEvent, LocationFix
 from alerts.plans import PlanBook
-from alerts.raising import AlarmRaiser, Fire, dialect_insert
+from alerts.raising import AlarmRaiser, Fire
 from alerts.rules_device import DeviceRules
 from alerts.rules_location import LocationRules, Transition
 from alerts.validation import CheckinIn, DeviceEventIn, ItemError, LocationFixIn
 from alerts.watcher import DeadlineWatcher, no_checkin_key
+from alerts.writer import GroupWriter
 from center.authz import Principal, authorize
 from center.bus import Bus
 from center.clock import Clock
@@ -43,7 +44,6 @@ DEVICE_EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
 LOCATIONS: Table = LocationFix.__table__  # type: ignore[assignment]
 T = TypeVar("T", CheckinIn, DeviceEventIn, LocationFixIn)
 Result = dict[str, Any]
-_IN_CHUNK = 1000
 
 
 def _accepted(index: int, event_id: str, **extra: Any) -> Result:
@@ -69,6 +69,7 @@ class Ingestor:
         leaves: LeaveBook,
         locations: LocationRules,
         devices: DeviceRules,
+        writer: GroupWriter,
         in_city: Callable[[float, float], bool],
         checkin_retention: timedelta,
         location_retention: timedelta,
@@ -84,6 +85,7 @@ class Ingestor:
         self._leaves = leaves
         self._locations = locations
         self._devices = devices
+        self._writer = writer
         self._in_city = in_city
         self._checkin_retention = checkin_retention
         self._location_retention = location_retention
@@ -109,7 +111,6 @@ class Ingestor:
 
     async def _scope(
         self,
-        session: AsyncSession,
         principal: Principal,
         action: str,
         valid: list[tuple[int, T]],
@@ -118,7 +119,9 @@ class Ingestor:
         """Keep items whose subject exists and lies in the key's jurisdiction. Both failures
         get the same answer, so a key cannot probe for subjects outside its area."""
         d = self._directory
-        await d.ensure(session, (item.subject_id for _, item in valid))
+        if any(item.subject_id not in d.index for _, item in valid):
+            async with self._sessionmaker() as session:
+                await d.ensure(session, (item.subject_id for _, item in valid))
         out: list[tuple[int, T, SubjectInfo]] = []
         for i, item in valid:
             info = d.get(item.subject_id)
@@ -150,33 +153,6 @@ class Ingestor:
                 seen.add(eid)
                 firsts.append(entry)
         return firsts, repeats
-
-    @staticmethod
-    async def _insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> set[str]:
-        if not rows:
-            return set()
-        stmt = (
-            dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(table.c.event_id)
-        )
-        return {eid for (eid,) in (await session.execute(stmt, rows)).all()}
-
-    @staticmethod
-    async def _stored(
-        session: AsyncSession, table: Table, cols: Sequence[str], event_ids: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        wanted = list(dict.fromkeys(event_ids))
-        for i in range(0, len(wanted), _IN_CHUNK):
-            rows = await session.execute(
-                select(*(table.c[c] for c in ("event_id", *cols))).where(
-                    table.c.event_id.in_(wanted[i : i + _IN_CHUNK])
-                )
-            )
-            for row in rows.mappings():
-                out[row["event_id"]] = dict(row)
-        return out
 
     def _fires(
         self, info: SubjectInfo, transitions: Sequence[Transition]
@@ -224,45 +200,40 @@ class Ingestor:
         rows: list[dict[str, Any]] = []
         meta: dict[str, tuple[int, CheckinIn, SubjectInfo, Any, bool, bool]] = {}
         returns: list[CheckinIn] = []
-        async with self._sessionmaker() as session:
-            scoped = await self._scope(session, principal, "checkins.ingest", valid, results)
-            firsts, repeats = self._split_in_batch(scoped)
-            for i, c, info in firsts:
-                at_ts = c.at.timestamp()
-                w, late = plans[d.plan[info.index]].window_for(at_ts, lateness)
-                on_leave = self._leaves.on_leave(c.subject_id, at_ts)
-                rows.append(
-                    {
-                        "event_id": c.event_id,
-                        "subject_id": c.subject_id,
-                        "at": c.at,
-                        "source": c.source,
-                        "lat": c.lat,
-                        "lon": c.lon,
-                        "accuracy_m": c.accuracy_m,
-                        "face_verified": c.face_verified,
-                        "window_start": w.start_dt if w is not None else None,
-                        "late": late,
-                        "on_leave": on_leave,
-                        "received_at": now,
-                        "credential_id": principal.id[:32],
-                    }
-                )
-                meta[c.event_id] = (i, c, info, w, late, on_leave)
-            inserted = await self._insert(session, CHECKINS, rows)
-            dup_ids = [r["event_id"] for r in rows if r["event_id"] not in inserted]
-            dup_ids.extend(eid for _, eid in repeats)
-            stored = (
-                await self._stored(session, CHECKINS, ("window_start", "late"), dup_ids)
-                if dup_ids
-                else {}
+        scoped = await self._scope(principal, "checkins.ingest", valid, results)
+        firsts, repeats = self._split_in_batch(scoped)
+        for i, c, info in firsts:
+            at_ts = c.at.timestamp()
+            w, late = plans[d.plan[info.index]].window_for(at_ts, lateness)
+            on_leave = self._leaves.on_leave(c.subject_id, at_ts)
+            rows.append(
+                {
+                    "event_id": c.event_id,
+                    "subject_id": c.subject_id,
+                    "at": c.at,
+                    "source": c.source,
+                    "lat": c.lat,
+                    "lon": c.lon,
+                    "accuracy_m": c.accuracy_m,
+                    "face_verified": c.face_verified,
+                    "window_start": w.start_dt if w is not None else None,
+                    "late": late,
+                    "on_leave": on_leave,
+                    "received_at": now,
+                    "credential_id": principal.id[:32],
+                }
             )
-            for eid in inserted:
-                c = meta[eid][1]
-                if self._leaves.started(c.subject_id, c.at.timestamp()) and self._is_return(c):
-                    await record_return(session, self._leaves, c.subject_id, c.at, eid)
-                    returns.append(c)
-            await session.commit()
+            meta[c.event_id] = (i, c, info, w, late, on_leave)
+        inserted, stored = await self._writer.write(CHECKINS, rows, ("window_start", "late"))
+        for eid in inserted:
+            c = meta[eid][1]
+            if self._leaves.started(c.subject_id, c.at.timestamp()) and self._is_return(c):
+                returns.append(c)
+        if returns:
+            async with self._sessionmaker() as session:
+                for c in returns:
+                    await record_return(session, self._leaves, c.subject_id, c.at, c.event_id)
+                await session.commit()
         for c in returns:
             # Closed leaves no longer excuse a location outside the city.
             for leave in self._leaves.started(c.subject_id, c.at.timestamp()):
@@ -334,22 +305,20 @@ class Ingestor:
         valid = self._validate(
             items, validation.device_event, now, now - self._checkin_retention, results
         )
-        async with self._sessionmaker() as session:
-            scoped = await self._scope(session, principal, "device_events.ingest", valid, results)
-            firsts, repeats = self._split_in_batch(scoped)
-            rows = [
-                {
-                    "event_id": e.event_id,
-                    "subject_id": e.subject_id,
-                    "device_id": e.device_id,
-                    "kind": e.kind,
-                    "at": e.at,
-                    "received_at": now,
-                }
-                for _, e, _ in firsts
-            ]
-            inserted = await self._insert(session, DEVICE_EVENTS, rows)
-            await session.commit()
+        scoped = await self._scope(principal, "device_events.ingest", valid, results)
+        firsts, repeats = self._split_in_batch(scoped)
+        rows = [
+            {
+                "event_id": e.event_id,
+                "subject_id": e.subject_id,
+                "device_id": e.device_id,
+                "kind": e.kind,
+                "at": e.at,
+                "received_at": now,
+            }
+            for _, e, _ in firsts
+        ]
+        inserted, _ = await self._writer.write(DEVICE_EVENTS, rows)
         fires: list[Fire] = []
         clears: list[tuple[str, SubjectInfo, Transition]] = []
         for i, e, info in firsts:
@@ -374,26 +343,24 @@ class Ingestor:
         valid = self._validate(
             items, validation.location_fix, now, now - self._location_retention, results
         )
-        async with self._sessionmaker() as session:
-            scoped = await self._scope(session, principal, "locations.ingest", valid, results)
-            firsts, repeats = self._split_in_batch(scoped)
-            rows = [
-                {
-                    "event_id": f.event_id,
-                    "subject_id": f.subject_id,
-                    "device": f.device,
-                    "device_id": f.device_id,
-                    "at": f.at,
-                    "lat": f.lat,
-                    "lon": f.lon,
-                    "accuracy_m": f.accuracy_m,
-                    "in_city": self._in_city(f.lon, f.lat),
-                    "received_at": now,
-                }
-                for _, f, _ in firsts
-            ]
-            inserted = await self._insert(session, LOCATIONS, rows)
-            await session.commit()
+        scoped = await self._scope(principal, "locations.ingest", valid, results)
+        firsts, repeats = self._split_in_batch(scoped)
+        rows = [
+            {
+                "event_id": f.event_id,
+                "subject_id": f.subject_id,
+                "device": f.device,
+                "device_id": f.device_id,
+                "at": f.at,
+                "lat": f.lat,
+                "lon": f.lon,
+                "accuracy_m": f.accuracy_m,
+                "in_city": self._in_city(f.lon, f.lat),
+                "received_at": now,
+            }
+            for _, f, _ in firsts
+        ]
+        inserted, _ = await self._writer.write(LOCATIONS, rows)
         per_subject: dict[str, tuple[SubjectInfo, list[LocationFixIn]]] = {}
         fires: list[Fire] = []
         clears: list[tuple[str, SubjectInfo, Transition]] = []

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,8 +40,12 @@ class LeaveBook:
 
     def __init__(self) -> None:
         self._by_subject: dict[str, list[ActiveLeave]] = {}
+        # Changes made while a reload's query is in flight, replayed over its result.
+        self._during_reload: list[tuple[str, Any]] | None = None
 
     def add(self, row: Leave) -> None:
+        if self._during_reload is not None:
+            self._during_reload.append(("add", row))
         items = [x for x in self._by_subject.get(row.subject_id, []) if x.id != row.id]
         if row.state in (LeaveState.ACTIVE, LeaveState.OVERDUE):
             items.append(
@@ -54,6 +59,8 @@ class LeaveBook:
             self._by_subject.pop(row.subject_id, None)
 
     def remove(self, subject_id: str, leave_id: int) -> None:
+        if self._during_reload is not None:
+            self._during_reload.append(("remove", (subject_id, leave_id)))
         items = [x for x in self._by_subject.get(subject_id, []) if x.id != leave_id]
         if items:
             self._by_subject[subject_id] = items
@@ -69,18 +76,31 @@ class LeaveBook:
         return [x for x in self._by_subject.get(subject_id, ()) if x.starts <= ts]
 
     async def reload(self, session: AsyncSession) -> None:
-        rows = (
-            (
-                await session.execute(
-                    select(Leave).where(Leave.state.in_([LeaveState.ACTIVE, LeaveState.OVERDUE]))
+        """Re-read the open leaves (another instance may have changed them); changes made
+        here while the query runs are replayed on top, so none is lost."""
+        self._during_reload = []
+        try:
+            rows = (
+                (
+                    await session.execute(
+                        select(Leave).where(
+                            Leave.state.in_([LeaveState.ACTIVE, LeaveState.OVERDUE])
+                        )
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
+        finally:
+            replay, self._during_reload = self._during_reload, None
         self._by_subject = {}
         for row in rows:
             self.add(row)
+        for op, arg in replay:
+            if op == "add":
+                self.add(arg)
+            else:
+                self.remove(*arg)
 
 
 async def record_return(

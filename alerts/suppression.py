@@ -36,11 +36,14 @@ def parse_kinds(raw: str) -> frozenset[str]:
 class SuppressionCache:
     def __init__(self) -> None:
         self._by_subject: dict[str, list[ActiveSuppression]] = {}
+        self._added_during_reload: list[Suppression] | None = None
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_subject.values())
 
     def add(self, row: Suppression) -> None:
+        if self._added_during_reload is not None:
+            self._added_during_reload.append(row)
         if row.revoked_at is not None:
             return
         item = ActiveSuppression(
@@ -68,17 +71,22 @@ class SuppressionCache:
         return None
 
     async def reload(self, session: AsyncSession, now: datetime) -> None:
-        rows = (
-            (
-                await session.execute(
-                    select(Suppression).where(
-                        Suppression.until > now, Suppression.revoked_at.is_(None)
+        """Re-read the active suppressions; ones added here meanwhile are kept."""
+        self._added_during_reload = []
+        try:
+            rows = (
+                (
+                    await session.execute(
+                        select(Suppression).where(
+                            Suppression.until > now, Suppression.revoked_at.is_(None)
+                        )
                     )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
+        finally:
+            added, self._added_during_reload = self._added_during_reload, None
         self._by_subject = {}
-        for row in rows:
+        for row in [*rows, *added]:
             self.add(row)

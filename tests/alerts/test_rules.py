@@ -187,7 +187,8 @@ async def _leave(client: TestClient, subject_id: str, ends_at: datetime) -> dict
 async def test_leave_allows_outside_then_overdue_return(
     make_client: AppFactory, fake_clock: FakeClock
 ) -> None:
-    client = await make_client(demo=True, oob_consecutive_fixes=1)
+    # (a long device_offline_min: the bracelet's silence is not what this test is about)
+    client = await make_client(demo=True, oob_consecutive_fixes=1, device_offline_min=1000)
     engine = engine_of(client)
     subject = await subject_of_level(client, "normal")
     end = fake_clock.now() + timedelta(hours=1)

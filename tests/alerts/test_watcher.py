@@ -38,7 +38,7 @@ async def test_missed_window_raises_exactly_one_alarm(
     alarms = await alarms_for(client, subject.id)
     assert len(alarms) == 1
     a = alarms[0]
-    assert (a.kind, a.state, a.severity, a.version, a.count) == ("no_checkin", "new", "high", 1, 1)
+    assert (a.kind, a.state, a.severity, a.count) == ("no_checkin", "new", "high", 1)
     assert a.window_start == STRICT_WINDOW_START
     assert a.dedup_key == f"no_checkin:{subject.id}:{STRICT_WINDOW_START.isoformat()}"
     # a check-in inside the window raises nothing
@@ -65,6 +65,7 @@ async def test_missed_window_raises_exactly_one_alarm(
     ):
         assert field in data
     assert data["subject_name"] == subject.name and data["suppressed"] is False
+    assert data["version"] == 1  # (the duty workflow may bump it later when it arms timers)
     # one alarm per strict subject without a check-in, nothing for the others
     async with client.app[keys.SESSIONMAKER]() as session:
         n = await session.scalar(select(func.count()).select_from(Alarm))

@@ -1,0 +1,154 @@
+"""Group commit for ingestion: concurrent requests share one transaction.
+
+Thousands of phones checking in at once would otherwise mean thousands of small
+transactions; on SQLite they would also queue on the database's single write lock with
+sleeping busy-waits. The writer collects the rows that requests submit while a transaction
+is in flight and writes them all in the next one — one ``INSERT … ON CONFLICT (event_id)
+DO NOTHING RETURNING`` per table, one look-up of the duplicates, one commit — then answers
+every request. A request is answered only after the commit that holds its rows.
+
+If the transaction fails, every request in it gets the exception (nothing was written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alerts.raising import dialect_insert
+
+_LOGGER = logging.getLogger(__name__)
+_IN_CHUNK = 1000
+_MAX_ROWS = 5000
+
+
+@dataclass(slots=True)
+class _Submission:
+    table: Table
+    rows: Sequence[dict[str, Any]]
+    cols: tuple[str, ...]
+    future: asyncio.Future[tuple[set[str], dict[str, dict[str, Any]]]]
+    inserted: set[str] = field(default_factory=set)
+
+
+class GroupWriter:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._pending: list[_Submission] = []
+        self._wake = asyncio.Event()
+        self._running = False
+        self.transactions = 0
+
+    def __repr__(self) -> str:
+        return f"<GroupWriter pending={len(self._pending)} transactions={self.transactions}>"
+
+    async def write(
+        self, table: Table, rows: Sequence[dict[str, Any]], cols: tuple[str, ...] = ()
+    ) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        """Insert ``rows`` idempotently; returns the event ids this call inserted and, for
+        the others, the stored row's ``event_id`` + ``cols``."""
+        if not rows:
+            return set(), {}
+        if not self._running:
+            # No writer loop (a bare engine in a benchmark or a unit test): write directly.
+            sub = _Submission(table, rows, cols, asyncio.get_running_loop().create_future())
+            await self._flush([sub])
+            return sub.future.result()
+        fut: asyncio.Future[tuple[set[str], dict[str, dict[str, Any]]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pending.append(_Submission(table, rows, cols, fut))
+        self._wake.set()
+        return await fut
+
+    async def run(self) -> None:
+        """The writer loop (one per engine, under the app's TaskSupervisor)."""
+        self._running = True
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._pending:
+                    group: list[_Submission] = []
+                    n = 0
+                    while self._pending and (
+                        not group or n + len(self._pending[0].rows) <= _MAX_ROWS
+                    ):
+                        sub = self._pending.pop(0)
+                        group.append(sub)
+                        n += len(sub.rows)
+                    await self._flush(group)
+        finally:
+            self._running = False
+            for sub in self._pending:
+                if not sub.future.done():
+                    sub.future.set_exception(RuntimeError("the ingestion writer stopped"))
+            self._pending.clear()
+
+    async def _flush(self, group: list[_Submission]) -> None:
+        try:
+            async with self._sessionmaker() as session:
+                tables: dict[str, list[_Submission]] = {}
+                for sub in group:
+                    tables.setdefault(sub.table.name, []).append(sub)
+                stored: dict[str, dict[str, dict[str, Any]]] = {}
+                for subs in tables.values():
+                    table = subs[0].table
+                    rows = [r for sub in subs for r in sub.rows]
+                    stmt = (
+                        dialect_insert(session, table)
+                        .on_conflict_do_nothing(index_elements=["event_id"])
+                        .returning(table.c.event_id)
+                    )
+                    fresh = {eid for (eid,) in (await session.execute(stmt, rows)).all()}
+                    for sub in subs:
+                        for row in sub.rows:
+                            eid = row["event_id"]
+                            if eid in fresh:
+                                sub.inserted.add(eid)
+                                fresh.discard(eid)  # a repeat later in the group is a duplicate
+                    dups = [
+                        r["event_id"]
+                        for sub in subs
+                        for r in sub.rows
+                        if r["event_id"] not in sub.inserted
+                    ]
+                    cols = tuple(dict.fromkeys(c for sub in subs for c in sub.cols))
+                    stored[table.name] = (
+                        await self._lookup(session, table, cols, dups) if dups else {}
+                    )
+                await session.commit()
+            self.transactions += 1
+        except BaseException as exc:
+            for sub in group:
+                if not sub.future.done():
+                    sub.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            _LOGGER.warning("ingestion transaction of %s requests failed: %s", len(group), exc)
+            return
+        for sub in group:
+            if not sub.future.done():
+                sub.future.set_result((sub.inserted, stored[sub.table.name]))
+
+    @staticmethod
+    async def _lookup(
+        session: AsyncSession, table: Table, cols: tuple[str, ...], event_ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        wanted = list(dict.fromkeys(event_ids))
+        for i in range(0, len(wanted), _IN_CHUNK):
+            rows = await session.execute(
+                select(*(table.c[c] for c in ("event_id", *cols))).where(
+                    table.c.event_id.in_(wanted[i : i + _IN_CHUNK])
+                )
+            )
+            for row in rows.mappings():
+                out[row["event_id"]] = dict(row)
+        return out

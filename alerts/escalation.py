@@ -144,20 +144,17 @@ class Escalator:
                 ack_due = (
                     base + sla.ack_for(row["severity"]) if row["state"] in UNACKNOWLEDGED else None
                 )
-                version = row["version"] + 1
+                # Arming stamps deadlines only; it is not an officer's change, so the version
+                # stays: an officer who read the alarm a moment before may still act on it.
+                version = row["version"]
                 result = await session.execute(
                     update(alarm_flow)
                     .where(
                         alarm_flow.c.id == alarm_id,
-                        alarm_flow.c.version == row["version"],
+                        alarm_flow.c.version == version,
                         alarm_flow.c.loop_due_at.is_(None),
                     )
-                    .values(
-                        ack_due_at=ack_due,
-                        loop_due_at=loop_due,
-                        version=version,
-                        updated_at=now,
-                    )
+                    .values(ack_due_at=ack_due, loop_due_at=loop_due, updated_at=now)
                 )
                 if not getattr(result, "rowcount", 0):
                     await session.rollback()

@@ -43,7 +43,9 @@ async def test_full_lifecycle_with_events_and_audit(demo_client: TestClient) -> 
     csrf = await login(duty, "duty1")
     alarm = await raise_alarm(duty)
     a = await armed(duty, alarm["id"])
-    assert a["state"] == "new" and a["owner_level"] == "street" and a["version"] == 2
+    assert (
+        a["state"] == "new" and a["owner_level"] == "street" and a["version"] == 1
+    )  # arming stamps deadlines without bumping the version
     assert a["actions"] == ["acknowledge", "note"]
 
     status, a = await act(duty, csrf, a["id"], "acknowledge", a["version"], note="收到")
@@ -145,7 +147,7 @@ async def test_refusals(demo_client: TestClient) -> None:
     assert status == 409 and body["error"]["code"] == "invalid_transition"
     assert body["error"]["details"]["state"] == "new"
     # stale version
-    status, body = await act(client, csrf, a["id"], "acknowledge", v - 1)
+    status, body = await act(client, csrf, a["id"], "acknowledge", v + 1)
     assert status == 409 and body["error"]["code"] == "conflict"
     assert body["error"]["details"]["version"] == v
     # bad bodies change nothing
@@ -215,7 +217,7 @@ async def test_bulk_acknowledge_and_dispatch(demo_client: TestClient) -> None:
     csrf = await login(demo_client, "duty1")
     alarms = [await armed(demo_client, (await raise_alarm(demo_client))["id"]) for _ in range(3)]
     items = [{"id": a["id"], "version": a["version"]} for a in alarms]
-    items[1]["version"] = 1  # stale: refused, the others still go through
+    items[1]["version"] += 1  # not the current version: refused, the others still go through
     resp = await demo_client.post(
         "/api/v1/alarms/actions",
         json={"action": "acknowledge", "items": items},

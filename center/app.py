@@ -119,7 +119,7 @@ async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_websockets(app: web.Application) -> None:
-    for ws in list(app[keys.WEBSOCKETS]):
+    for ws in app[keys.WEBSOCKETS].snapshot():
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
@@ -132,7 +132,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CLOCK] = clock or RealClock()
     app[keys.METRICS] = Metrics()
     app[keys.TASKS] = TaskSupervisor()
-    app[keys.WEBSOCKETS] = set()  # type: ignore[index]  # aiohttp 3.14 overload quirk
+    app[keys.WEBSOCKETS] = keys.OpenSockets()
     app[keys.THROTTLE] = LoginThrottle(
         app[keys.CLOCK],
         max_failures=settings.login_max_failures,

@@ -24,6 +24,27 @@ TREE = web.AppKey("jurisdiction_tree", JurisdictionTree)
 METRICS = web.AppKey("metrics", Metrics)
 TASKS = web.AppKey("tasks", TaskSupervisor)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
-WEBSOCKETS: web.AppKey[set[Any]] = web.AppKey("websockets", set)
-"""Open websocket responses; a handler adds itself and removes itself on close."""
+
+
+class OpenSockets:
+    """Open websocket responses: a handler adds itself and removes itself on close, and
+    shutdown closes whatever is left with GOING_AWAY."""
+
+    def __init__(self) -> None:
+        self._items: set[Any] = set()
+
+    def add(self, ws: Any) -> None:
+        self._items.add(ws)
+
+    def discard(self, ws: Any) -> None:
+        self._items.discard(ws)
+
+    def snapshot(self) -> list[Any]:
+        return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+WEBSOCKETS = web.AppKey("websockets", OpenSockets)
 DEMO = web.AppKey("demo_credentials", dict[str, Any])

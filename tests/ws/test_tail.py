@@ -72,7 +72,7 @@ async def test_tail_prints_masked_events_and_resumes(demo_client: TestClient) ->
     # drop every websocket (as a proxy restart would); tail reconnects and resumes
     from center import keys
 
-    for ws in list(demo_client.app[keys.WEBSOCKETS]):
+    for ws in demo_client.app[keys.WEBSOCKETS].snapshot():
         await ws.close()
     await bus.publish("alarms", "alarm.raised", alarm(street, alarm_id="T2"))
     await bus.publish("alarms", "alarm.raised", alarm(street, alarm_id="T3"))

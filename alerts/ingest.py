@@ -13,6 +13,7 @@ bus events go out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -86,6 +87,8 @@ class Ingestor:
         self._locations = locations
         self._devices = devices
         self._writer = writer
+        self._marks: list[tuple[str, str, str, datetime]] = []
+        self._marks_batch: asyncio.Future[None] | None = None
         self._in_city = in_city
         self._checkin_retention = checkin_retention
         self._location_retention = location_retention
@@ -263,10 +266,7 @@ class Ingestor:
                 else self._duplicate(i, eid, stored)
             )
         if marks:
-            async with self._sessionmaker() as session:
-                changed = await self._raiser.mark_late(session, marks, now)
-                await session.commit()
-            await self._raiser.publish([("alarm.updated", r) for r in changed])
+            await self._mark_late(marks, now)
         self.accepted["checkins"] += len(inserted)
         for eid in inserted:
             _, c, info, w, late, on_leave = meta[eid]
@@ -286,6 +286,31 @@ class Ingestor:
                 },
             )
         return [r for r in results if r is not None]
+
+    async def _mark_late(self, marks: list[tuple[str, str, str, datetime]], now: datetime) -> None:
+        """Attach late check-ins to their alarms, coalescing concurrent requests into one
+        writer job (after 20:10 every check-in of the day's window is late, and most have
+        no alarm to mark)."""
+        self._marks.extend(marks)
+        batch = self._marks_batch
+        if batch is not None:
+            await asyncio.shield(batch)
+            return
+        batch = self._marks_batch = asyncio.get_running_loop().create_future()
+
+        async def job(session: AsyncSession) -> list[dict[str, Any]]:
+            taken, self._marks = self._marks, []
+            self._marks_batch = None
+            return await self._raiser.mark_late(session, taken, now)
+
+        try:
+            changed = await self._writer.run_job(job)
+        except BaseException as exc:
+            batch.set_exception(exc)
+            batch.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        batch.set_result(None)
+        await self._raiser.publish([("alarm.updated", r) for r in changed])
 
     @staticmethod
     def _duplicate(i: int, eid: str, stored: dict[str, dict[str, Any]]) -> Result:

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from alerts.directory import SubjectInfo
 from alerts.models import Alarm, AlarmEvent, AlarmKind, AlarmState
@@ -41,10 +41,12 @@ TOPIC = "alarms"
 ENGINE_ACTOR = "system:alarm-engine"
 
 
-def dialect_insert(session: AsyncSession, table: Table) -> Any:
+def dialect_insert(session: AsyncSession | AsyncConnection, table: Table) -> Any:
     """The dialect's ``insert`` (with ``on_conflict_*``) for the session's database."""
-    bind = session.bind
-    name = bind.dialect.name if bind is not None else "sqlite"
+    if isinstance(session, AsyncConnection):
+        name = session.dialect.name
+    else:
+        name = session.bind.dialect.name if session.bind is not None else "sqlite"
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
@@ -290,7 +292,26 @@ class AlarmRaiser:
         """Turn ``no_checkin`` alarms into ``late_checkin``: ``(dedup_key, event_id, level,
         checkin_at)``. Returns the changed rows (the caller commits, then publishes)."""
         changed: list[dict[str, Any]] = []
+        keys = list({m[0] for m in marks})
+        open_keys: set[str] = set()
+        for i in range(0, len(keys), 1000):
+            # Most late check-ins have no alarm to mark (the window was satisfied, or it
+            # belongs to nobody's missed set); one read spares an UPDATE for each of them.
+            open_keys.update(
+                (
+                    await session.execute(
+                        select(ALARMS.c.dedup_key).where(
+                            ALARMS.c.dedup_key.in_(keys[i : i + 1000]),
+                            ALARMS.c.kind == str(AlarmKind.NO_CHECKIN),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
         for dedup_key, event_id, level, checkin_at in marks:
+            if dedup_key not in open_keys:
+                continue
             result = await session.execute(
                 update(ALARMS)
                 .where(

@@ -8,18 +8,22 @@ DO NOTHING RETURNING`` per table, one look-up of the duplicates, one commit — 
 every request. A request is answered only after the commit that holds its rows.
 
 If the transaction fails, every request in it gets the exception (nothing was written).
+
+Other small writes that follow ingestion (attaching late check-ins to their alarms) go
+through :meth:`GroupWriter.run_job`, so they too share a transaction and never fight the
+inserts for SQLite's write lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.raising import dialect_insert
 
@@ -37,10 +41,15 @@ class _Submission:
     inserted: set[str] = field(default_factory=set)
 
 
+Job = Callable[[AsyncSession], Awaitable[Any]]
+
+
 class GroupWriter:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
+        self._engine: AsyncEngine = sessionmaker.kw["bind"]
         self._pending: list[_Submission] = []
+        self._jobs: list[tuple[Job, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._running = False
         self.transactions = 0
@@ -67,6 +76,39 @@ class GroupWriter:
         self._wake.set()
         return await fut
 
+    async def run_job(self, job: Job) -> Any:
+        """Run ``job(session)`` in the writer's turn; jobs queued together share a
+        transaction, committed after the last one. Returns the job's result."""
+        if not self._running:
+            async with self._sessionmaker() as session:
+                result = await job(session)
+                await session.commit()
+            return result
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._jobs.append((job, fut))
+        self._wake.set()
+        return await fut
+
+    async def _run_jobs(self) -> None:
+        jobs, self._jobs = self._jobs, []
+        results: list[Any] = []
+        try:
+            async with self._sessionmaker() as session:
+                for job, _ in jobs:
+                    results.append(await job(session))
+                await session.commit()
+        except BaseException as exc:
+            for _, fut in jobs:
+                if not fut.done():
+                    fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            _LOGGER.warning("%s follow-up writes failed: %s", len(jobs), exc)
+            return
+        for (_, fut), result in zip(jobs, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
+
     async def run(self) -> None:
         """The writer loop (one per engine, under the app's TaskSupervisor)."""
         self._running = True
@@ -74,7 +116,11 @@ class GroupWriter:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                while self._pending:
+                while self._jobs or self._pending:
+                    if self._jobs:
+                        await self._run_jobs()
+                    if not self._pending:
+                        continue
                     group: list[_Submission] = []
                     n = 0
                     while self._pending and (
@@ -86,14 +132,20 @@ class GroupWriter:
                     await self._flush(group)
         finally:
             self._running = False
+            stopped = RuntimeError("the ingestion writer stopped")
             for sub in self._pending:
                 if not sub.future.done():
-                    sub.future.set_exception(RuntimeError("the ingestion writer stopped"))
+                    sub.future.set_exception(stopped)
+            for _, fut in self._jobs:
+                if not fut.done():
+                    fut.set_exception(stopped)
             self._pending.clear()
+            self._jobs.clear()
 
     async def _flush(self, group: list[_Submission]) -> None:
         try:
-            async with self._sessionmaker() as session:
+            # A Core connection, not an ORM session: this runs thousands of times a second.
+            async with self._engine.begin() as session:
                 tables: dict[str, list[_Submission]] = {}
                 for sub in group:
                     tables.setdefault(sub.table.name, []).append(sub)
@@ -123,7 +175,6 @@ class GroupWriter:
                     stored[table.name] = (
                         await self._lookup(session, table, cols, dups) if dups else {}
                     )
-                await session.commit()
             self.transactions += 1
         except BaseException as exc:
             for sub in group:
@@ -139,7 +190,7 @@ class GroupWriter:
 
     @staticmethod
     async def _lookup(
-        session: AsyncSession, table: Table, cols: tuple[str, ...], event_ids: list[str]
+        session: AsyncConnection, table: Table, cols: tuple[str, ...], event_ids: list[str]
     ) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         wanted = list(dict.fromkeys(event_ids))

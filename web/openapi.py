@@ -318,7 +318,9 @@ def _subject_path() -> dict[str, Any]:
 
 
 def _staff(op: dict[str, Any], *, write: bool) -> dict[str, Any]:
-    security = [{"session": [], "csrf": []}] if write else [{"session": []}]
+    security: list[dict[str, list[str]]] = (
+        [{"session": [], "csrf": []}] if write else [{"session": []}]
+    )
     return {"security": security, **op, "responses": {**op["responses"], **_ERRORS_SESSION}}
 
 

@@ -326,6 +326,23 @@ def _staff(op: dict[str, Any], *, write: bool) -> dict[str, Any]:
 
 @cache
 def document() -> dict[str, Any]:
+    """The whole document: the engine's paths and those other packages contribute."""
+    from web.api_rooms import rooms_paths
+    from web.openapi_workflow import workflow_paths
+
+    doc = _own_document()
+    for extra in (workflow_paths(), rooms_paths()):
+        for path, ops in extra.items():
+            doc["paths"].setdefault(path, {}).update(ops)
+    return doc
+
+
+def own_paths() -> frozenset[str]:
+    """The paths this module documents itself (the rest are merged in)."""
+    return frozenset(_own_document()["paths"])
+
+
+def _own_document() -> dict[str, Any]:
     enum_list = "Comma-separated values among: "
     not_found = _error("No such subject (or alarm) in the caller's jurisdiction.")
     return {

@@ -8,6 +8,7 @@ schemathesis from the test thread, a modest number of examples per operation.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -46,10 +47,17 @@ async def test_document_is_served_and_matches_routes(demo_client: TestClient) ->
     for route in demo_client.app.router.routes():
         if route.handler in _OWN_HANDLERS and route.method != "HEAD":
             routed.add((route.method.lower(), route.resource.canonical))  # type: ignore[union-attr]
-    documented = {(method, path) for path, ops in doc["paths"].items() for method in ops}
+    own = openapi.own_paths()
+    documented = {
+        (method, path) for path, ops in doc["paths"].items() if path in own for method in ops
+    }
     assert documented == routed
     # every operation documents the error envelope it can return
+    # the workflow's and the rooms' paths are merged in
+    assert "/api/v1/alarms/{alarm_id}/actions" in doc["paths"]
     for path, ops in doc["paths"].items():
+        if path not in own:
+            continue
         for method, op in ops.items():
             assert "200" in op["responses"] or "201" in op["responses"], (method, path)
             if path != "/api/v1/openapi.json":
@@ -139,16 +147,20 @@ def test_schemathesis_finds_no_server_errors(live_server: _LiveServer) -> None:
     key = demo["integration_key"]
     doc = http.get(f"{base}/api/v1/openapi.json").json()
     schema = schemathesis.openapi.from_dict(doc)
-    selected = [
-        checks.not_a_server_error,
-        checks.status_code_conformance,
-        checks.content_type_conformance,
-        checks.response_schema_conformance,
-    ]
+    selected = [checks.not_a_server_error]
+    if os.environ.get("CENTER_TEST_FUZZ_ALL") != "1":
+        selected += [
+            checks.status_code_conformance,
+            checks.content_type_conformance,
+            checks.response_schema_conformance,
+        ]
     failures: list[str] = []
     calls: list[str] = []
+    own = openapi.own_paths() if os.environ.get("CENTER_TEST_FUZZ_ALL") != "1" else None
     for result in schema.get_all_operations():
         operation = result.ok()
+        if own is not None and operation.path not in own:
+            continue  # other packages fuzz their own paths (CENTER_TEST_FUZZ_ALL=1: all)
         ingest = operation.path in (
             "/api/v1/checkins",
             "/api/v1/device-events",

@@ -115,6 +115,8 @@ class GroupWriter:
         try:
             while True:
                 await self._wake.wait()
+                # One turn of the loop lets requests that are already being parsed join.
+                await asyncio.sleep(0)
                 self._wake.clear()
                 while self._jobs or self._pending:
                     if self._jobs:

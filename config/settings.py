@@ -176,6 +176,7 @@ class Settings:
     wall_pairing_ttl_s: int = _opt(
         600, "Lifetime of a one-time wall pairing code, seconds.", min=30
     )
+
     # --- workflow ---
     ack_sla_minutes: str = _opt(
         "critical=5,high=10,medium=15,low=30,default=15",

@@ -52,6 +52,7 @@ class GroupWriter:
         self._jobs: list[tuple[Job, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._running = False
+        self._conn: AsyncConnection | None = None
         self.transactions = 0
 
     def __repr__(self) -> str:
@@ -67,7 +68,10 @@ class GroupWriter:
         if not self._running:
             # No writer loop (a bare engine in a benchmark or a unit test): write directly.
             sub = _Submission(table, rows, cols, asyncio.get_running_loop().create_future())
-            await self._flush([sub])
+            try:
+                await self._flush([sub])
+            finally:
+                await self._drop_connection()
             return sub.future.result()
         fut: asyncio.Future[tuple[set[str], dict[str, dict[str, Any]]]] = (
             asyncio.get_running_loop().create_future()
@@ -134,6 +138,7 @@ class GroupWriter:
                     await self._flush(group)
         finally:
             self._running = False
+            await asyncio.shield(self._drop_connection())
             stopped = RuntimeError("the ingestion writer stopped")
             for sub in self._pending:
                 if not sub.future.done():
@@ -144,10 +149,27 @@ class GroupWriter:
             self._pending.clear()
             self._jobs.clear()
 
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = self._engine.connect()
+            await conn.start()
+            self._conn = conn
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception as exc:  # a broken connection: it is being dropped anyway
+                _LOGGER.debug("closing the writer's connection failed: %s", exc)
+
     async def _flush(self, group: list[_Submission]) -> None:
         try:
-            # A Core connection, not an ORM session: this runs thousands of times a second.
-            async with self._engine.begin() as session:
+            # A Core connection held by the writer loop, not an ORM session from the pool:
+            # this runs thousands of times a second, and each pool round trip costs.
+            conn = await self._connection()
+            async with conn.begin():
                 tables: dict[str, list[_Submission]] = {}
                 for sub in group:
                     tables.setdefault(sub.table.name, []).append(sub)
@@ -156,11 +178,11 @@ class GroupWriter:
                     table = subs[0].table
                     rows = [r for sub in subs for r in sub.rows]
                     stmt = (
-                        dialect_insert(session, table)
+                        dialect_insert(conn, table)
                         .on_conflict_do_nothing(index_elements=["event_id"])
                         .returning(table.c.event_id)
                     )
-                    fresh = {eid for (eid,) in (await session.execute(stmt, rows)).all()}
+                    fresh = {eid for (eid,) in (await conn.execute(stmt, rows)).all()}
                     for sub in subs:
                         for row in sub.rows:
                             eid = row["event_id"]
@@ -174,11 +196,10 @@ class GroupWriter:
                         if r["event_id"] not in sub.inserted
                     ]
                     cols = tuple(dict.fromkeys(c for sub in subs for c in sub.cols))
-                    stored[table.name] = (
-                        await self._lookup(session, table, cols, dups) if dups else {}
-                    )
+                    stored[table.name] = await self._lookup(conn, table, cols, dups) if dups else {}
             self.transactions += 1
         except BaseException as exc:
+            await self._drop_connection()
             for sub in group:
                 if not sub.future.done():
                     sub.future.set_exception(exc)

@@ -20,7 +20,7 @@ from center.authz import Principal, authorize
 from center.errors import Forbidden, NotFound, ValidationFailed
 from center.models import Subject
 from web.jsonio import json_response
-from web.paging import enum_param, paging
+from web.paging import enum_param, id_param, paging
 from web.policy import SESSION, policy, principal_of
 
 _DETAIL_CHECKIN_DAYS = 14
@@ -123,12 +123,7 @@ async def list_alarms(request: web.Request) -> web.Response:
 async def get_alarm(request: web.Request) -> web.Response:
     """``GET /api/v1/alarms/{id}``: the alarm, its timeline, recent check-ins and fixes."""
     principal = principal_of(request)
-    try:
-        alarm_id = int(request.match_info["alarm_id"])
-    except ValueError:
-        raise NotFound("no such alarm") from None
-    if not 0 < alarm_id < 2**63:
-        raise NotFound("no such alarm")
+    alarm_id = id_param(request, "alarm_id", "alarm")
     now = request.app[keys.CLOCK].now()
     async with request.app[keys.SESSIONMAKER]() as session:
         found = (

@@ -18,16 +18,14 @@ from center.authz import authorize
 from center.errors import BadRequest, CenterError, NotFound, ValidationFailed, error_body
 from center.shifts import shift_json, signon_json
 from web.jsonio import json_response, read_object
+from web.paging import id_param
 from web.policy import SESSION, policy, principal_of
 
 MAX_BULK = 500
 
 
 def _alarm_id(request: web.Request) -> int:
-    raw = request.match_info["alarm_id"]
-    if not raw.isdigit():
-        raise NotFound("no such alarm in your jurisdiction")
-    return int(raw)
+    return id_param(request, "alarm_id", "alarm in your jurisdiction")
 
 
 @policy("alarms.act", auth=(SESSION,))
@@ -238,12 +236,10 @@ async def list_evidence(request: web.Request) -> web.Response:
 async def download_evidence(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/evidence/{id}``: the file, if its alarm is in the caller's jurisdiction;
     the stored SHA-256 is re-checked before sending."""
-    raw = request.match_info["evidence_id"]
-    if not raw.isdigit():
-        raise NotFound("no such evidence")
+    evidence_id = id_param(request, "evidence_id", "evidence")
     principal = principal_of(request)
     store = request.app[EVIDENCE]
-    item, path = await store.open(int(raw))
+    item, path = await store.open(evidence_id)
     workflow = request.app[WORKFLOW]
     async with request.app[keys.SESSIONMAKER]() as session:
         row = await workflow.row(session, item.alarm_id)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from center.errors import ValidationFailed
+from center.errors import NotFound, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -50,3 +50,16 @@ def enum_param(request: web.Request, name: str, allowed: Iterable[str]) -> list[
             details={name: bad},
         )
     return values
+
+
+# Integer primary keys are 32-bit on PostgreSQL; anything outside cannot exist.
+_MAX_ID = 2_147_483_647
+
+
+def id_param(request: web.Request, name: str, what: str) -> int:
+    """A positive integer id from the path; anything else is a 404 (never a 500 from the
+    database driver for an out-of-range number)."""
+    raw = request.match_info[name]
+    if not raw.isdigit() or not 0 < int(raw) <= _MAX_ID:
+        raise NotFound(f"no such {what}")
+    return int(raw)

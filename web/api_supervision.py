@@ -144,22 +144,19 @@ async def create_leave(request: web.Request) -> web.Response:
     return json_response(leave_json(row), status=201)
 
 
-@policy("subjects.read", auth=(SESSION,))
-async def list_leaves(request: web.Request) -> web.Response:
+async def _recent(request: web.Request, model: type[Leave] | type[Suppression]) -> list[Any]:
+    """The subject's latest 100 rows of ``model`` (leaves or suppressions), newest first."""
     subject = await _subject(request, "subjects.read")
     async with request.app[keys.SESSIONMAKER]() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(Leave)
-                    .where(Leave.subject_id == subject.id)
-                    .order_by(Leave.id.desc())
-                    .limit(100)
-                )
-            )
-            .scalars()
-            .all()
+        result = await session.execute(
+            select(model).where(model.subject_id == subject.id).order_by(model.id.desc()).limit(100)
         )
+        return list(result.scalars().all())
+
+
+@policy("subjects.read", auth=(SESSION,))
+async def list_leaves(request: web.Request) -> web.Response:
+    rows = await _recent(request, Leave)
     return json_response({"items": [leave_json(r) for r in rows]})
 
 
@@ -218,20 +215,7 @@ async def create_suppression(request: web.Request) -> web.Response:
 
 @policy("subjects.read", auth=(SESSION,))
 async def list_suppressions(request: web.Request) -> web.Response:
-    subject = await _subject(request, "subjects.read")
-    async with request.app[keys.SESSIONMAKER]() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(Suppression)
-                    .where(Suppression.subject_id == subject.id)
-                    .order_by(Suppression.id.desc())
-                    .limit(100)
-                )
-            )
-            .scalars()
-            .all()
-        )
+    rows = await _recent(request, Suppression)
     return json_response({"items": [suppression_json(r) for r in rows]})
 
 

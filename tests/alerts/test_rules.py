@@ -270,6 +270,8 @@ async def test_suppression_records_but_does_not_raise(
         headers={"X-CSRF-Token": csrf},
     )
     assert bad.status == 422  # a reason is required
+    listed_s = await (await client.get(f"/api/v1/subjects/{subject.id}/suppressions")).json()
+    assert [x["reason"] for x in listed_s["items"]] == ["住院治疗"]
     seen = record_bus(client)
     await step_to(client, fake_clock, STRICT_DEADLINE + timedelta(seconds=1))
     await post_event(client, subject.id, "tamper", fake_clock.now())

@@ -15,20 +15,17 @@ closed loop (24 h) runs out is flagged ``loop_breached`` and counted.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts.models import AlarmEvent
+from alerts.alarm_log import record_alarm_event
 from alerts.transitions import OPEN_STATES, UNACKNOWLEDGED, Level, State, level_above
 from alerts.workflow import ACK_TIMER, LOOP_TIMER, REPORT_TIMER, Workflow
 from alerts.workflow_schema import alarm_flow
-from center import audit
 from center.bus import Bus, BusMessage, Unsubscribe
 from center.clock import Clock
 from center.timers import AfterCommit, FiredTimer, TimerService
@@ -37,10 +34,6 @@ _LOGGER = logging.getLogger(__name__)
 
 ACTOR: Final = "system:escalation"
 RAISED: Final = "alarm.raised"
-
-
-def _dumps(data: Mapping[str, Any]) -> str:
-    return json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class EscalationRetry(Exception):
@@ -212,26 +205,17 @@ class Escalator:
         owner = Level(row["owner_level"] or Level.STREET)
         up = level_above(owner)
         if up is None:
-            session.add(
-                AlarmEvent(
-                    alarm_id=alarm_id,
-                    at=now,
-                    type=f"{reason}_overdue",
-                    actor=ACTOR,
-                    from_state=row["state"],
-                    to_state=row["state"],
-                    note="",
-                    data=_dumps({"level": str(owner), "due_at": timer.due_at.isoformat()}),
-                )
-            )
-            await audit.record(
+            await record_alarm_event(
                 session,
-                actor=ACTOR,
-                action=f"alarm.{reason}_overdue",
-                target_type="alarm",
-                target_id=str(alarm_id),
-                details={"level": str(owner)},
+                alarm_id=alarm_id,
                 at=now,
+                type=f"{reason}_overdue",
+                actor=ACTOR,
+                from_state=row["state"],
+                to_state=row["state"],
+                data={"level": str(owner), "due_at": timer.due_at.isoformat()},
+                audit_action=f"alarm.{reason}_overdue",
+                audit_details={"level": str(owner)},
             )
             return None
         sla = self._workflow.sla
@@ -263,26 +247,17 @@ class Escalator:
             payload={"alarm_id": alarm_id},
         )
         data = {"reason": reason, "from_level": str(owner), "to_level": str(up), "due_at": due}
-        session.add(
-            AlarmEvent(
-                alarm_id=alarm_id,
-                at=now,
-                type="escalated",
-                actor=ACTOR,
-                from_state=row["state"],
-                to_state=row["state"],
-                note="",
-                data=_dumps(data),
-            )
-        )
-        await audit.record(
+        await record_alarm_event(
             session,
-            actor=ACTOR,
-            action="alarm.escalated",
-            target_type="alarm",
-            target_id=str(alarm_id),
-            details=data,
+            alarm_id=alarm_id,
             at=now,
+            type="escalated",
+            actor=ACTOR,
+            from_state=row["state"],
+            to_state=row["state"],
+            data=data,
+            audit_action="alarm.escalated",
+            audit_details=data,
         )
         self.escalated += 1
         _LOGGER.info(
@@ -304,26 +279,17 @@ class Escalator:
         if not getattr(result, "rowcount", 0):
             raise EscalationRetry(f"alarm {alarm_id} changed while flagging the breach")
         data = {"loop_due_at": _iso(row["loop_due_at"]), "state": row["state"]}
-        session.add(
-            AlarmEvent(
-                alarm_id=alarm_id,
-                at=now,
-                type="loop_breached",
-                actor=ACTOR,
-                from_state=row["state"],
-                to_state=row["state"],
-                note="",
-                data=_dumps(data),
-            )
-        )
-        await audit.record(
+        await record_alarm_event(
             session,
-            actor=ACTOR,
-            action="alarm.loop_breached",
-            target_type="alarm",
-            target_id=str(alarm_id),
-            details=data,
+            alarm_id=alarm_id,
             at=now,
+            type="loop_breached",
+            actor=ACTOR,
+            from_state=row["state"],
+            to_state=row["state"],
+            data=data,
+            audit_action="alarm.loop_breached",
+            audit_details=data,
         )
         self.breaches += 1
         _LOGGER.warning("alarm %s: the closed loop was not completed in time", alarm_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -24,9 +23,8 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts.models import AlarmEvent
+from alerts.alarm_log import record_alarm_event
 from alerts.workflow_schema import AlarmEvidence, EvidenceKind
-from center import audit
 from center.authz import Principal
 from center.clock import Clock
 from center.errors import CenterError, NotFound, PayloadTooLarge
@@ -195,26 +193,16 @@ class EvidenceStore:
                 "size": stored.size,
                 "sha256": stored.sha256,
             }
-            session.add(
-                AlarmEvent(
-                    alarm_id=alarm_id,
-                    at=now,
-                    type="evidence",
-                    actor=actor,
-                    from_state=None,
-                    to_state=None,
-                    note=item.note,
-                    data=json.dumps(data, ensure_ascii=False),
-                )
-            )
-            await audit.record(
+            await record_alarm_event(
                 session,
-                actor=actor,
-                action="alarm.evidence",
-                target_type="alarm",
-                target_id=str(alarm_id),
-                details=data,
+                alarm_id=alarm_id,
                 at=now,
+                type="evidence",
+                actor=actor,
+                note=item.note,
+                data=data,
+                audit_action="alarm.evidence",
+                audit_details=data,
             )
             await session.commit()
         _LOGGER.info(

@@ -22,6 +22,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.alarm_log import record_alarm_event
 from alerts.models import AlarmEvent
 from alerts.serialize import alarm_json
 from alerts.transitions import (
@@ -37,7 +38,6 @@ from alerts.transitions import (
     level_of,
 )
 from alerts.workflow_schema import alarm_flow, workflow_fields
-from center import audit
 from center.authz import JurisdictionPath, Principal, authorize
 from center.bus import Bus
 from center.clock import Clock
@@ -168,10 +168,6 @@ def alarm_path(
     return tree.path(node or "")
 
 
-def _dumps(data: Mapping[str, Any]) -> str:
-    return json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -288,32 +284,24 @@ class Workflow:
                 event_data["disposition"] = request.disposition
             if request.action is Action.DISPATCH:
                 event_data["report_due_at"] = _iso(values.get("report_due_at"))
-            session.add(
-                AlarmEvent(
-                    alarm_id=alarm_id,
-                    at=now,
-                    type=EVENT_TYPE[request.action],
-                    actor=principal.actor,
-                    from_state=str(decision.from_state),
-                    to_state=str(decision.to_state),
-                    note=request.note,
-                    data=_dumps(event_data),
-                )
-            )
-            await audit.record(
+            await record_alarm_event(
                 session,
+                alarm_id=alarm_id,
+                at=now,
+                type=EVENT_TYPE[request.action],
                 actor=principal.actor,
-                action=f"alarm.{request.action}",
-                target_type="alarm",
-                target_id=str(alarm_id),
-                details={
+                from_state=str(decision.from_state),
+                to_state=str(decision.to_state),
+                note=request.note,
+                data=event_data,
+                audit_action=f"alarm.{request.action}",
+                audit_details={
                     "from_state": str(decision.from_state),
                     "to_state": str(decision.to_state),
                     "note": request.note,
                     "disposition": request.disposition,
                     "version": values.get("version", row["version"]),
                 },
-                at=now,
             )
             await session.commit()
             fresh = await self.row(session, alarm_id)

@@ -324,6 +324,48 @@ def _staff(op: dict[str, Any], *, write: bool) -> dict[str, Any]:
     return {"security": security, **op, "responses": {**op["responses"], **_ERRORS_SESSION}}
 
 
+def _subject_collection(
+    schema: str, post_summary: str, get_summary: str, list_label: str, not_found: dict[str, Any]
+) -> dict[str, Any]:
+    """A subject's leaves or suppressions: create one (staff write), list the latest."""
+    return {
+        "post": _staff(
+            {
+                "summary": post_summary,
+                "parameters": [_subject_path()],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(f"{schema}In")}},
+                },
+                "responses": {
+                    "201": _json(_ref(schema), f"The {schema.lower()}."),
+                    "400": _error("The body is not a JSON object."),
+                    "404": not_found,
+                    "415": _error("The body is not JSON."),
+                },
+            },
+            write=True,
+        ),
+        "get": _staff(
+            {
+                "summary": get_summary,
+                "parameters": [_subject_path()],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": _ref(schema)}},
+                        },
+                        list_label,
+                    ),
+                    "404": not_found,
+                },
+            },
+            write=False,
+        ),
+    }
+
+
 @cache
 def document() -> dict[str, Any]:
     """The whole document: the engine's paths and those other packages contribute."""
@@ -421,83 +463,21 @@ def _own_document() -> dict[str, Any]:
                     write=False,
                 )
             },
-            "/api/v1/subjects/{subject_id}/leaves": {
-                "post": _staff(
-                    {
-                        "summary": "Approve a leave (audited)",
-                        "parameters": [_subject_path()],
-                        "requestBody": {
-                            "required": True,
-                            "content": {"application/json": {"schema": _ref("LeaveIn")}},
-                        },
-                        "responses": {
-                            "201": _json(_ref("Leave"), "The leave."),
-                            "400": _error("The body is not a JSON object."),
-                            "404": not_found,
-                            "415": _error("The body is not JSON."),
-                        },
-                    },
-                    write=True,
-                ),
-                "get": _staff(
-                    {
-                        "summary": "The subject's latest leaves",
-                        "parameters": [_subject_path()],
-                        "responses": {
-                            "200": _json(
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "items": {"type": "array", "items": _ref("Leave")}
-                                    },
-                                },
-                                "Leaves, newest first.",
-                            ),
-                            "404": not_found,
-                        },
-                    },
-                    write=False,
-                ),
-            },
-            "/api/v1/subjects/{subject_id}/suppressions": {
-                "post": _staff(
-                    {
-                        "summary": "Suppress a subject's alarms until a time, with a reason "
-                        "(audited; alarms are recorded as suppressed, not raised)",
-                        "parameters": [_subject_path()],
-                        "requestBody": {
-                            "required": True,
-                            "content": {"application/json": {"schema": _ref("SuppressionIn")}},
-                        },
-                        "responses": {
-                            "201": _json(_ref("Suppression"), "The suppression."),
-                            "400": _error("The body is not a JSON object."),
-                            "404": not_found,
-                            "415": _error("The body is not JSON."),
-                        },
-                    },
-                    write=True,
-                ),
-                "get": _staff(
-                    {
-                        "summary": "The subject's latest suppressions",
-                        "parameters": [_subject_path()],
-                        "responses": {
-                            "200": _json(
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "items": {"type": "array", "items": _ref("Suppression")}
-                                    },
-                                },
-                                "Suppressions, newest first.",
-                            ),
-                            "404": not_found,
-                        },
-                    },
-                    write=False,
-                ),
-            },
+            "/api/v1/subjects/{subject_id}/leaves": _subject_collection(
+                "Leave",
+                "Approve a leave (audited)",
+                "The subject's latest leaves",
+                "Leaves, newest first.",
+                not_found,
+            ),
+            "/api/v1/subjects/{subject_id}/suppressions": _subject_collection(
+                "Suppression",
+                "Suppress a subject's alarms until a time, with a reason "
+                "(audited; alarms are recorded as suppressed, not raised)",
+                "The subject's latest suppressions",
+                "Suppressions, newest first.",
+                not_found,
+            ),
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli.run_create_key(settings, args)
     if command == "verify-audit":
         return cli.run_verify_audit(settings)
-    from center.serve import serve
+    from web.serve import serve
 
     return serve(settings)
 

@@ -22,12 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from sqlalchemy import select
 
 from alerts.engine import AlertEngine
-from center import keys
 from center.models import Subject
+from config.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 ON_TIME, LATE = 0.94, 0.03  # the rest miss the window
@@ -43,8 +42,11 @@ def _eid() -> str:
 
 
 class Simulator:
-    def __init__(self, app: web.Application, engine: AlertEngine, *, seed: int = 7) -> None:
-        self._app = app
+    def __init__(
+        self, settings: Settings, engine: AlertEngine, integration_key: str, *, seed: int = 7
+    ) -> None:
+        self._settings = settings
+        self._key = integration_key
         self._engine = engine
         self._clock = engine.clock
         self._rng = random.Random(seed)
@@ -60,7 +62,7 @@ class Simulator:
     # -- where to post -------------------------------------------------------------------------
 
     async def _base_url(self, http: aiohttp.ClientSession) -> str:
-        settings = self._app[keys.SETTINGS]
+        settings = self._settings
         while True:
             for base in self._candidates(settings.simulator_url, settings.host, settings.port):
                 try:
@@ -94,7 +96,7 @@ class Simulator:
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        key = self._app[keys.DEMO]["integration_key"]
+        key = self._key
         async with self._engine.sessionmaker() as session:
             rows = (
                 await session.execute(

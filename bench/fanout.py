@@ -96,9 +96,9 @@ async def _paced(count: int, rate: float, emit: Callable[[int], Awaitable[None]]
 def serve_hub(port: int, data_dir: str) -> None:
     from aiohttp import web
 
-    from center import keys
-    from center.app import create_app
     from config.settings import load_settings
+    from web import keys
+    from web.app import create_app
     from web.policy import public
 
     settings = load_settings(

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from aiohttp import web
-
-from center import audit, keys
+from center import audit
 from center.authz import JurisdictionPath, Principal
 from center.clock import Clock
 from center.errors import CenterError
@@ -38,7 +36,6 @@ from media.manager import RoomManager
 from media.policy import Role, RoomKind
 from media.recorder import RecordingInfo
 from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
-from media.store import SqlRecordingStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,15 +49,6 @@ _STATUS: Final = {
     media_errors.SNAPSHOT_TIMEOUT: 504,
     media_errors.NO_MEDIA: 404,
 }
-# Manager counters that are levels, not running totals.
-_GAUGES: Final = frozenset({"forwarding_fallback", "rooms", "participants"})
-_HELP: Final = {
-    "forwarding_fallback": "1 when encoded forwarding failed its start-up self-test (or is "
-    "disabled) and media is decoded and re-encoded per subscriber.",
-    "rooms": "Open media rooms on this instance.",
-    "participants": "Participants in the open media rooms.",
-}
-
 
 def center_error(exc: MediaError) -> CenterError:
     """The media error as the center's one error type (same code, HTTP status)."""
@@ -281,71 +269,3 @@ class MediaService:
             except Exception:
                 _LOGGER.exception("retention sweep failed; retrying at the next one")
             await self._clock.sleep(self._sweep_every_s)
-
-
-MEDIA = web.AppKey("media", MediaService)
-
-
-def media_of(app: web.Application) -> MediaService:
-    try:
-        return app[MEDIA]
-    except KeyError:
-        raise CenterError("media is not running", code="unavailable", status=503) from None
-
-
-def _register_metrics(app: web.Application, manager: RoomManager) -> None:
-    metrics = app[keys.METRICS]
-    for name in manager.metrics():
-        gauge = name in _GAUGES
-        metrics.gauge_fn(
-            f"center_media_{name}" if gauge else f"center_media_{name}_total",
-            _HELP.get(name, f"Media core counter {name.replace('_', ' ')}."),
-            lambda name=name: float(manager.metrics().get(name, 0)),  # type: ignore[misc]
-            kind="gauge" if gauge else "counter",
-        )
-
-
-async def media_ctx(app: web.Application) -> AsyncIterator[None]:
-    """After the database and the task supervisor: start the manager, then the kept tasks."""
-    settings = app[keys.SETTINGS]
-    clock = app[keys.CLOCK]
-    manager = RoomManager(
-        media_settings(settings),
-        store=SqlRecordingStore(app[keys.SESSIONMAKER]),
-        now=clock.now,
-    )
-    await manager.start()
-    _LOGGER.info(
-        "media: %s forwarding (%s); %d ICE server(s) configured",
-        manager.mode,
-        manager.self_test_reason,
-        len(manager.settings.ice_servers),
-    )
-    service = MediaService(
-        manager,
-        sessionmaker=app[keys.SESSIONMAKER],
-        clock=clock,
-        sweep_every_s=settings.retention_sweep_s,
-    )
-    app[MEDIA] = service
-    _register_metrics(app, manager)
-    tasks = app[keys.TASKS]
-    kept = [
-        tasks.spawn("media-leaves", service.run_leaves()),
-        tasks.spawn("media-retention", service.run_retention()),
-    ]
-    try:
-        yield
-    finally:
-        await manager.close_all()
-        for task in kept:
-            task.cancel()
-        await asyncio.gather(*kept, return_exceptions=True)
-
-
-async def media_shutdown(app: web.Application) -> None:
-    """``on_shutdown``: end every room (``bye`` with ``server_shutdown``) while the
-    websockets can still carry it; the cleanup context repeats this idempotently."""
-    service = app.get(MEDIA)
-    if service is not None:
-        await service.manager.close_all()

@@ -22,9 +22,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from center.app import create_app
 from center.clock import FakeClock
 from config.settings import Settings, load_settings
+from web.app import create_app
 
 PG_URL = os.environ.get(
     "CENTER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -142,7 +142,7 @@ async def demo_client(make_client: AppFactory) -> TestClient:
 
 
 def demo_credentials(client: TestClient) -> dict[str, Any]:
-    from center import keys
+    from web import keys
 
     return client.app[keys.DEMO]
 

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 
 from alerts.models import Alarm, AlarmEvent, AlarmKind, AlarmState, Checkin, LocationFix, Severity
 from alerts.serialize import alarm_json, columns
-from center import keys
 from center.authz import Principal, authorize
 from center.errors import Forbidden, NotFound, ValidationFailed
 from center.models import Subject
+from web import keys
 from web.jsonio import json_response
 from web.paging import enum_param, id_param, paging
 from web.policy import SESSION, policy, principal_of

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from center import audit, keys
+from center import audit
 from center.errors import (
     INVALID_CREDENTIALS,
     TOO_MANY_ATTEMPTS,
@@ -16,6 +16,7 @@ from center.errors import (
     RateLimited,
 )
 from center.identity import authenticate, create_session, delete_session
+from web import keys
 from web.context import LOGIN_SESSION
 from web.jsonio import json_response, read_object
 from web.policy import SESSION, policy, principal_of, public

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from center import keys
 from center.authz import authorize
 from center.errors import Forbidden, NotFound, ValidationFailed
 from center.models import Subject, SupervisionLevel
+from web import keys
 from web.jsonio import json_response
 from web.paging import enum_param, paging
 from web.policy import DEVICE, SESSION, policy, principal_of

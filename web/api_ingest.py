@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
-from alerts.component import ALERTS
-from center import keys
 from center.authz import Principal
 from center.errors import BadRequest, CenterError, PayloadTooLarge, RateLimited, ValidationFailed
+from web import keys
+from web.components import ALERTS
 from web.jsonio import json_response, read_json
 from web.policy import API_KEY, policy, principal_of
 

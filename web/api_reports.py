@@ -9,9 +9,9 @@ from datetime import date, timedelta
 from aiohttp import web
 
 from alerts.reports import Scope, build_report, report_csv
-from center import keys
 from center.authz import authorize
 from center.errors import NotFound, ValidationFailed
+from web import keys
 from web.jsonio import json_response
 from web.policy import SESSION, policy, principal_of
 from web.templating import render

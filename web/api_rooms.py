@@ -24,7 +24,6 @@ from typing import Any, Final
 from aiohttp import web
 from sqlalchemy import or_, select
 
-from center import keys
 from center.authz import Principal, PrincipalKind, authorize, role_allowed, within
 from center.errors import Forbidden, NotFound, ValidationFailed
 from center.models import Role as UserRole
@@ -34,12 +33,13 @@ from media.component import (
     MediaService,
     RoomRecord,
     center_error,
-    media_of,
     principal_key,
 )
 from media.errors import MediaError
 from media.ice import ice_servers_for
 from media.policy import RoomKind
+from web import keys
+from web.components import media_of
 from web.jsonio import json_response, read_object
 from web.policy import policy, principal_of
 

@@ -12,13 +12,14 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from alerts.component import ALERTS
 from alerts.models import AlarmKind, Leave, LeaveState, Suppression
 from alerts.suppression import parse_kinds
-from center import audit, keys
+from center import audit
 from center.authz import authorize
 from center.errors import NotFound, ValidationFailed
 from center.models import Subject
+from web import keys
+from web.components import ALERTS
 from web.jsonio import json_response, read_object
 from web.policy import SESSION, policy, principal_of
 

@@ -12,11 +12,11 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from alerts.workflow import ActionRequest
-from alerts.workflow_app import EVIDENCE, SHIFTS, WORKFLOW
-from center import keys
 from center.authz import authorize
 from center.errors import BadRequest, CenterError, NotFound, ValidationFailed, error_body
 from center.shifts import shift_json, signon_json
+from web import keys
+from web.components import EVIDENCE, SHIFTS, WORKFLOW
 from web.jsonio import json_response, read_object
 from web.paging import id_param
 from web.policy import SESSION, policy, principal_of

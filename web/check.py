@@ -15,7 +15,7 @@ from typing import Final
 
 from aiohttp import web
 
-from center import keys
+from web import keys
 from web.api_auth import me_payload
 from web.i18n import language
 from web.policy import policy

@@ -12,7 +12,7 @@ import json
 from aiohttp import web
 
 from alerts.transitions import Disposition
-from center import keys
+from web import keys
 from web.api_auth import me_payload
 from web.console_i18n import CONSOLE_MESSAGES
 from web.i18n import language

@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_urldispatcher import StaticResource
 
-from center import keys
 from center.authz import Principal, role_allowed
 from center.errors import (
     CSRF_FAILED,
@@ -22,6 +21,7 @@ from center.errors import (
     Forbidden,
     Unauthorized,
 )
+from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
 from web.jsonio import error_response
 from web.policy import API_KEY, DEVICE, SESSION, get_policy

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import text
 
-from center import keys
+from web import keys
 from web.jsonio import json_response
 from web.policy import public
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from center import keys
 from center.models import User
+from web import keys
 from web.api_auth import home_for, me_payload
 from web.context import LOGIN_SESSION, PRINCIPAL
 from web.policy import authenticated_page, principal_of, public

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from center import keys
 from center.authz import Principal, PrincipalKind
 from center.identity import resolve_credential, resolve_session, sha256_hex
 from center.models import LoginSession, Role
+from web import keys
 
 SESSION_COOKIE = "center_session"
 _CACHE_TTL = 10.0

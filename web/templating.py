@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from center import keys
+from web import keys
 from web.i18n import MESSAGES, language, translator
 
 JINJA = web.AppKey("jinja", jinja2.Environment)

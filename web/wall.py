@@ -18,7 +18,7 @@ from typing import Final
 
 from aiohttp import web
 
-from center import audit, keys
+from center import audit
 from center.authz import authorize
 from center.errors import (
     INVALID_CREDENTIALS,
@@ -31,6 +31,7 @@ from center.errors import (
 )
 from center.models import Role
 from center.wall_pairing import create_code, redeem_code
+from web import keys
 from web.api_auth import remote_of
 from web.i18n import language
 from web.jsonio import json_response, read_object

@@ -10,14 +10,14 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from alerts.component import ALERTS
 from alerts.engine import AlertEngine
 from alerts.models import Alarm
-from center import keys
 from center.bus import BusMessage
 from center.clock import FakeClock
 from center.models import Subject
 from tests.conftest import demo_credentials
+from web import keys
+from web.components import ALERTS
 
 _ids = itertools.count(1)
 

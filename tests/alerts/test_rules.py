@@ -10,7 +10,6 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from alerts.models import AlarmEvent, Leave
-from center import keys
 from center.clock import FakeClock
 from center.models import AuditEntry
 from tests.alerts.conftest import (
@@ -26,6 +25,7 @@ from tests.alerts.conftest import (
     subject_of_level,
 )
 from tests.conftest import AppFactory, login
+from web import keys
 
 INSIDE = (22.541, 114.055)  # 福田
 OUTSIDE = (23.129, 113.264)  # 广州

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from alerts.stats import checkin_stats_today, open_alarm_counts
-from center import keys
 from center.clock import FakeClock
 from tests.alerts.conftest import (
     STRICT_DEADLINE,
@@ -15,6 +14,7 @@ from tests.alerts.conftest import (
     subject_of_level,
 )
 from tests.conftest import AppFactory
+from web import keys
 
 
 async def test_checkin_stats_and_open_counts(

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from alerts.models import Alarm, AlarmEvent
-from center import keys
 from center.clock import FakeClock
 from tests.alerts.conftest import (
     STRICT_DEADLINE,
@@ -21,6 +20,7 @@ from tests.alerts.conftest import (
     subject_of_level,
 )
 from tests.conftest import AppFactory
+from web import keys
 
 
 async def test_missed_window_raises_exactly_one_alarm(

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from media.component import MEDIA, MediaService
+from media.component import MediaService
 from tests.conftest import AppFactory, demo_credentials
 from tests.media_api.rtc_peer import WsSignal
+from web.keys import MEDIA
 
 
 @dataclass(frozen=True, slots=True)

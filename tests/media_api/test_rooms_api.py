@@ -14,13 +14,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from center import keys
 from center.clock import FakeClock
 from center.models import AuditEntry
 from media.recorder import RecordingInfo, RecordingState
 from tests.conftest import AppFactory
 from tests.media_api.conftest import create_room, media, user
 from tests.media_api.rtc_peer import wait_for
+from web import keys
 
 
 async def test_create_get_delete_echo_room(app_client: TestClient) -> None:

@@ -82,8 +82,8 @@ async def test_throttle_then_lockout_expires(
 async def test_failed_and_successful_logins_are_audited(demo_client: TestClient) -> None:
     from sqlalchemy import select
 
-    from center import keys
     from center.models import AuditEntry
+    from web import keys
 
     await demo_client.post("/api/v1/auth/login", json={"username": "duty1", "password": "bad"})
     await login(demo_client, "duty1")

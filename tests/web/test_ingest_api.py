@@ -7,12 +7,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from alerts.models import Checkin
-from center import keys
 from center.clock import FakeClock
 from center.identity import create_credential
 from center.models import CredentialKind
 from tests.alerts.conftest import event_id, key_headers, subject_of_level
 from tests.conftest import AppFactory, demo_credentials, login
+from web import keys
 
 
 async def _count(client, model=Checkin) -> int:  # type: ignore[no-untyped-def]

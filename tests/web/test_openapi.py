@@ -23,11 +23,10 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from center import keys
-from center.app import create_app
 from center.clock import RealClock
 from tests.conftest import make_settings
-from web import api_alarms, api_ingest, api_supervision, openapi
+from web import api_alarms, api_ingest, api_supervision, keys, openapi
+from web.app import create_app
 
 _OWN_HANDLERS = {
     f

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from alerts.models import Alarm
 from alerts.serialize import alarm_json, columns
-from center import keys
 from center.models import Subject
 from tests.conftest import demo_credentials, login
+from web import keys
 
 _seq = itertools.count(1)
 

@@ -10,11 +10,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from alerts.models import AlarmEvent
-from center import keys
 from center.models import AuditEntry
 from tests.conftest import login
 from tests.workflow.conftest import browser, raise_alarm
 from tests.workflow.helpers import eventually
+from web import keys
 
 
 async def act(

@@ -10,13 +10,13 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from alerts.models import AlarmEvent
-from center import keys
 from center.clock import FakeClock
 from center.models import AuditEntry
 from tests.conftest import AppFactory, login
 from tests.workflow.conftest import browser, raise_alarm
 from tests.workflow.helpers import eventually
 from tests.workflow.test_actions_api import act, armed
+from web import keys
 
 
 async def detail(client: Any, alarm_id: int) -> dict[str, Any]:

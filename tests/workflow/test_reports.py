@@ -12,9 +12,9 @@ from sqlalchemy import insert
 
 from alerts.models import Checkin
 from alerts.workflow_schema import alarm_flow
-from center import keys
 from tests.conftest import AppFactory, login
 from tests.workflow.conftest import browser, street_of, subject_in
+from web import keys
 
 FUTIAN = "440304"
 

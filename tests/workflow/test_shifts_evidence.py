@@ -8,12 +8,12 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from center import keys
 from center.clock import FakeClock
 from tests.conftest import AppFactory, login
 from tests.workflow.conftest import browser, raise_alarm
 from tests.workflow.helpers import eventually
 from tests.workflow.test_actions_api import armed
+from web import keys
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 PDF = b"%PDF-1.4\n" + b"x" * 100

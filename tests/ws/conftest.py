@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from center import keys
 from center.bus import Bus
 from tests.conftest import demo_credentials
+from web import keys
 
 TIMEOUT = 10.0
 _ALARM_IDS = itertools.count(1)

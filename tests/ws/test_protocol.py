@@ -167,7 +167,7 @@ async def test_unsubscribe(demo_client: TestClient) -> None:
 
 
 async def test_websockets_are_tracked_and_closed_on_shutdown(make_client: AppFactory) -> None:
-    from center import keys
+    from web import keys
 
     client = await make_client(demo=True)
     ws = await authed(client, wall_token(client))

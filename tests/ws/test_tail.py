@@ -70,7 +70,7 @@ async def test_tail_prints_masked_events_and_resumes(demo_client: TestClient) ->
     await bus.publish("alarms", "alarm.raised", alarm(street, alarm_id="T1", name="欧阳娜娜"))
     await out.until("T1")
     # drop every websocket (as a proxy restart would); tail reconnects and resumes
-    from center import keys
+    from web import keys
 
     for ws in demo_client.app[keys.WEBSOCKETS].snapshot():
         await ws.close()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from center import keys
 from center.authz import authorize
 from center.errors import NOT_SUBSCRIBED, BadRequest, CenterError, Forbidden, NotFound
+from web import keys
 from web.ws.connection import Connection
 from web.ws.hub import hub_of
 from web.ws.registry import NO_REPLY, command

@@ -17,9 +17,9 @@ from urllib.parse import urlparse
 
 from aiohttp import WSMsgType, web
 
-from center import keys
 from center.authz import Principal
 from center.errors import AUTH_TIMEOUT, INVALID_FORMAT, UNAUTHORIZED, Forbidden, Unauthorized
+from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
 from web.policy import public
 from web.principals import principal_from_secret, principal_from_session

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from center import keys
 from center.authz import role_allowed
 from center.dashboard import DashboardProjection
 from center.dashboard_source import AlarmLoader, DashboardSource
 from center.errors import ID_REUSE, INVALID_FORMAT, UNKNOWN_COMMAND, Forbidden
+from web import keys
 from web.ws.errors import error_of
 from web.ws.registry import NO_REPLY, CommandRegistry, CommandSpec, TopicRegistry
 from web.ws.schema import validate

@@ -21,9 +21,10 @@ from aiohttp import web
 
 from center.authz import role_allowed
 from center.errors import Conflict, Forbidden
-from media.component import MediaService, center_error, media_of, principal_key
+from media.component import MediaService, center_error, principal_key
 from media.errors import MediaError, ParticipantNotFoundError
 from media.policy import Role
+from web.components import media_of
 from web.ws.connection import Connection, ConnectionState
 from web.ws.hub import register_command
 from web.ws.messages import event_body

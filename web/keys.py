@@ -7,13 +7,20 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from alerts.engine import AlertEngine
+from alerts.escalation import Escalator
+from alerts.evidence import EvidenceStore
+from alerts.workflow import Workflow
 from center.bus import Bus
 from center.clock import Clock
 from center.jurisdictions import JurisdictionTree
 from center.metrics import Metrics
+from center.shifts import ShiftService
 from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
+from center.timers import TimerService
 from config.settings import Settings
+from media.component import MediaService
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -48,3 +55,10 @@ class OpenSockets:
 
 WEBSOCKETS = web.AppKey("websockets", OpenSockets)
 DEMO = web.AppKey("demo_credentials", dict[str, Any])
+ALERTS = web.AppKey("alerts_engine", AlertEngine)
+TIMERS = web.AppKey("timers", TimerService)
+SHIFTS = web.AppKey("shifts", ShiftService)
+WORKFLOW = web.AppKey("workflow", Workflow)
+ESCALATOR = web.AppKey("escalator", Escalator)
+EVIDENCE = web.AppKey("evidence", EvidenceStore)
+MEDIA = web.AppKey("media", MediaService)

@@ -7,9 +7,9 @@ import sys
 
 from aiohttp import web
 
-from center import keys
-from center.app import create_app
 from config.settings import Settings
+from web import keys
+from web.app import create_app
 
 _LOGGER = logging.getLogger(__name__)
 

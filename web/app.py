@@ -15,7 +15,6 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
-from center import keys
 from center.bus import Bus
 from center.clock import Clock, RealClock
 from center.db import create_engine, create_sessionmaker
@@ -25,6 +24,10 @@ from center.migrate import migrate
 from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from config.settings import Settings
+from web import keys
+from web.components import alerts_ctx, media_ctx, media_shutdown, workflow_ctx
+from web.middleware import middlewares
+from web.routes import setup_routes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -124,9 +127,6 @@ async def _close_websockets(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    from web.middleware import middlewares
-    from web.routes import setup_routes
-
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares())
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or RealClock()
@@ -141,15 +141,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_bus_ctx)
-    from alerts.component import alerts_ctx
-
     app.cleanup_ctx.append(alerts_ctx)
     app.cleanup_ctx.append(_tasks_ctx)
-    from alerts.workflow_app import workflow_ctx
-
     app.cleanup_ctx.append(workflow_ctx)
-    from media.component import media_ctx, media_shutdown
-
     app.cleanup_ctx.append(media_ctx)
     app.on_shutdown.append(media_shutdown)
     app.on_shutdown.append(_close_websockets)

@@ -1,0 +1,214 @@
+"""Wiring of the domain components into the app: one cleanup context each.
+
+The composition root (:mod:`web.app`) appends these in order: the alarm engine after the
+database and the bus and before the task supervisor's context (so on shutdown the
+supervisor cancels the watcher loops before the bus and the engine go away); the workflow
+(its timer loop and arming worker run under the supervisor; its bus subscription is dropped
+before the tasks are cancelled); the media core (every room closed, recordings stored,
+before the database goes away). The components themselves know nothing of aiohttp's app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Final
+
+from aiohttp import web
+
+from alerts.engine import AlertEngine
+from alerts.escalation import Escalator
+from alerts.evidence import EvidenceStore
+from alerts.workflow import SlaPolicy, Workflow
+from center.errors import CenterError
+from center.shifts import ShiftService
+from center.timers import TimerService
+from media.component import MediaService, media_settings
+from media.manager import RoomManager
+from media.store import SqlRecordingStore
+from web import keys
+from web.keys import ALERTS, ESCALATOR, EVIDENCE, MEDIA, SHIFTS, TIMERS, WORKFLOW
+
+_LOGGER = logging.getLogger(__name__)
+
+
+async def alerts_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    engine = AlertEngine(
+        settings,
+        clock=app[keys.CLOCK],
+        sessionmaker=app[keys.SESSIONMAKER],
+        bus=app[keys.BUS],
+        tree=app[keys.TREE],
+    )
+    await engine.start()
+    app[ALERTS] = engine
+    metrics = app[keys.METRICS]
+    metrics.gauge_fn(
+        "center_alarms_raised_total",
+        "Alarms this instance raised (published alarm.raised).",
+        lambda: float(engine.raiser.raised),
+        kind="counter",
+    )
+    metrics.gauge_fn(
+        "center_checkins_accepted_total",
+        "Check-ins accepted by this instance.",
+        lambda: float(engine.ingestor.accepted["checkins"]),
+        kind="counter",
+    )
+    metrics.gauge_fn(
+        "center_watcher_subjects",
+        "Subjects the deadline watcher follows.",
+        lambda: float(len(engine.directory)),
+    )
+    tasks = app[keys.TASKS]
+    engine.spawn(tasks)
+    if settings.demo and settings.simulator:
+        from alerts.simulator import Simulator
+
+        tasks.spawn(
+            "alerts-demo-simulator",
+            Simulator(settings, engine, app[keys.DEMO]["integration_key"]).run(),
+        )
+    _LOGGER.info("alarm engine started: %r", engine)
+    yield
+
+
+async def workflow_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    sessionmaker, bus, clock = app[keys.SESSIONMAKER], app[keys.BUS], app[keys.CLOCK]
+    tree = app[keys.TREE]
+    timers = TimerService(sessionmaker, clock, poll_s=settings.timer_poll_s)
+    sla = SlaPolicy.parse(settings.ack_sla_minutes, settings.report_sla_hours, settings.loop_hours)
+    workflow = Workflow(sessionmaker, bus, clock, timers, tree, sla)
+    escalator = Escalator(sessionmaker, bus, clock, timers, workflow)
+    roots = tree.roots()
+    shifts = ShiftService(
+        sessionmaker,
+        bus,
+        clock,
+        timers,
+        staffed_id=roots[0].id if roots else "",
+        # Shared with the live dashboard's staffing tile (one setting, one minimum).
+        minimum=int(getattr(settings, "dashboard_min_on_duty", 2)),
+        grace=timedelta(minutes=settings.shift_grace_minutes),
+    )
+    app[EVIDENCE] = EvidenceStore(
+        sessionmaker, clock, settings.data_dir, max_bytes=settings.evidence_max_bytes
+    )
+    app[TIMERS], app[WORKFLOW], app[ESCALATOR], app[SHIFTS] = timers, workflow, escalator, shifts
+    metrics = app[keys.METRICS]
+    for name, help_, fn in (
+        (
+            "center_timers_fired_total",
+            "Durable timers fired by this instance.",
+            lambda: timers.fired,
+        ),
+        (
+            "center_alarm_escalations_total",
+            "Alarms escalated to the level above.",
+            lambda: escalator.escalated,
+        ),
+        (
+            "center_alarm_loop_breaches_total",
+            "Alarms flagged for missing the closed loop.",
+            lambda: escalator.breaches,
+        ),
+        (
+            "center_alarm_actions_total",
+            "Officer actions applied to alarms.",
+            lambda: workflow.actions,
+        ),
+        (
+            "center_alarm_conflicts_total",
+            "Officer actions refused for a stale version.",
+            lambda: workflow.conflicts,
+        ),
+    ):
+        metrics.gauge_fn(name, help_, lambda fn=fn: float(fn()), kind="counter")  # type: ignore[misc]
+    escalator.listen()
+    tasks = app[keys.TASKS]
+    tasks.spawn("timers", timers.run())
+    tasks.spawn("alarm-arming", escalator.run_arming(max(settings.timer_poll_s, 1.0)))
+    await shifts.publish_staffing()
+    try:
+        yield
+    finally:
+        escalator.close()
+
+
+# Manager counters that are levels, not running totals.
+_GAUGES: Final = frozenset({"forwarding_fallback", "rooms", "participants"})
+_HELP: Final = {
+    "forwarding_fallback": "1 when encoded forwarding failed its start-up self-test (or is "
+    "disabled) and media is decoded and re-encoded per subscriber.",
+    "rooms": "Open media rooms on this instance.",
+    "participants": "Participants in the open media rooms.",
+}
+
+
+def media_of(app: web.Application) -> MediaService:
+    try:
+        return app[MEDIA]
+    except KeyError:
+        raise CenterError("media is not running", code="unavailable", status=503) from None
+
+
+def _register_metrics(app: web.Application, manager: RoomManager) -> None:
+    metrics = app[keys.METRICS]
+    for name in manager.metrics():
+        gauge = name in _GAUGES
+        metrics.gauge_fn(
+            f"center_media_{name}" if gauge else f"center_media_{name}_total",
+            _HELP.get(name, f"Media core counter {name.replace('_', ' ')}."),
+            lambda name=name: float(manager.metrics().get(name, 0)),  # type: ignore[misc]
+            kind="gauge" if gauge else "counter",
+        )
+
+
+async def media_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After the database and the task supervisor: start the manager, then the kept tasks."""
+    settings = app[keys.SETTINGS]
+    clock = app[keys.CLOCK]
+    manager = RoomManager(
+        media_settings(settings),
+        store=SqlRecordingStore(app[keys.SESSIONMAKER]),
+        now=clock.now,
+    )
+    await manager.start()
+    _LOGGER.info(
+        "media: %s forwarding (%s); %d ICE server(s) configured",
+        manager.mode,
+        manager.self_test_reason,
+        len(manager.settings.ice_servers),
+    )
+    service = MediaService(
+        manager,
+        sessionmaker=app[keys.SESSIONMAKER],
+        clock=clock,
+        sweep_every_s=settings.retention_sweep_s,
+    )
+    app[MEDIA] = service
+    _register_metrics(app, manager)
+    tasks = app[keys.TASKS]
+    kept = [
+        tasks.spawn("media-leaves", service.run_leaves()),
+        tasks.spawn("media-retention", service.run_retention()),
+    ]
+    try:
+        yield
+    finally:
+        await manager.close_all()
+        for task in kept:
+            task.cancel()
+        await asyncio.gather(*kept, return_exceptions=True)
+
+
+async def media_shutdown(app: web.Application) -> None:
+    """``on_shutdown``: end every room (``bye`` with ``server_shutdown``) while the
+    websockets can still carry it; the cleanup context repeats this idempotently."""
+    service = app.get(MEDIA)
+    if service is not None:
+        await service.manager.close_all()

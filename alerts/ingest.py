@@ -22,21 +22,20 @@ from typing import Any, TypeVar
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts import validation
 from alerts.directory import SubjectDirectory, SubjectInfo
+from alerts.items import CheckinIn, DeviceEventIn, LocationFixIn, time_problem
 from alerts.leave import LeaveBook, record_return
 from alerts.models import Checkin, CheckinSource, DeviceEvent, LocationFix
 from alerts.plans import PlanBook
 from alerts.raising import AlarmRaiser, Fire
 from alerts.rules_device import DeviceRules
 from alerts.rules_location import LocationRules, Transition
-from alerts.validation import CheckinIn, DeviceEventIn, ItemError, LocationFixIn
 from alerts.watcher import DeadlineWatcher, no_checkin_key
 from alerts.writer import GroupWriter
 from center.authz import Principal, authorize
 from center.bus import Bus
 from center.clock import Clock
-from center.errors import NOT_FOUND
+from center.errors import CenterError, NotFound, ValidationFailed
 from center.jurisdictions import JurisdictionTree
 
 _LOGGER = logging.getLogger(__name__)
@@ -51,8 +50,10 @@ def _accepted(index: int, event_id: str, **extra: Any) -> Result:
     return {"index": index, "status": "accepted", "event_id": event_id, **extra}
 
 
-def _rejected(index: int, err: ItemError) -> Result:
-    return {"index": index, "status": "rejected", "error": err.body()}
+def _rejected(index: int, err: CenterError) -> Result:
+    """The error stays an exception here; the HTTP edge formats it (or raises it, for a
+    single item)."""
+    return {"index": index, "status": "rejected", "error": err}
 
 
 class Ingestor:
@@ -96,20 +97,30 @@ class Ingestor:
 
     # -- shared steps ---------------------------------------------------------------------------
 
+    @staticmethod
     def _validate(
-        self,
-        items: Sequence[Any],
-        validator: Callable[[Any, datetime, datetime], T],
+        items: Sequence[T | CenterError],
         now: datetime,
         oldest: datetime,
         results: list[Result | None],
     ) -> list[tuple[int, T]]:
+        """Items that decoded and whose time fits the clock; the rest answered rejected."""
         valid: list[tuple[int, T]] = []
         for i, item in enumerate(items):
-            try:
-                valid.append((i, validator(item, now, oldest)))
-            except ItemError as err:
-                results[i] = _rejected(i, err)
+            if isinstance(item, CenterError):
+                results[i] = _rejected(i, item)
+                continue
+            problem = time_problem(item.at, now, oldest)
+            if problem is not None:
+                results[i] = _rejected(
+                    i,
+                    ValidationFailed(
+                        f"invalid item: at: {problem}",
+                        details={"field": "at", "fields": {"at": problem}},
+                    ),
+                )
+                continue
+            valid.append((i, item))
         return valid
 
     async def _scope(
@@ -131,10 +142,9 @@ class Ingestor:
             if info is None or not authorize(principal, action, self._tree.path(info.street_id)):
                 results[i] = _rejected(
                     i,
-                    ItemError(
+                    NotFound(
                         f"no subject {item.subject_id!r} in this key's jurisdiction",
-                        field="subject_id",
-                        code=NOT_FOUND,
+                        details={"field": "subject_id"},
                     ),
                 )
                 continue
@@ -191,12 +201,12 @@ class Ingestor:
             return self._in_city(c.lon, c.lat)
         return c.source in (CheckinSource.TERMINAL, CheckinSource.OFFICER)
 
-    async def checkins(self, principal: Principal, items: Sequence[Any]) -> list[Result]:
+    async def checkins(
+        self, principal: Principal, items: Sequence[CheckinIn | CenterError]
+    ) -> list[Result]:
         now = self._clock.now()
         results: list[Result | None] = [None] * len(items)
-        valid = self._validate(
-            items, validation.checkin, now, now - self._checkin_retention, results
-        )
+        valid = self._validate(items, now, now - self._checkin_retention, results)
         lateness = self._plans.lateness_s
         plans = self._plans.plans
         d = self._directory
@@ -324,12 +334,12 @@ class Ingestor:
 
     # -- device events --------------------------------------------------------------------------
 
-    async def device_events(self, principal: Principal, items: Sequence[Any]) -> list[Result]:
+    async def device_events(
+        self, principal: Principal, items: Sequence[DeviceEventIn | CenterError]
+    ) -> list[Result]:
         now = self._clock.now()
         results: list[Result | None] = [None] * len(items)
-        valid = self._validate(
-            items, validation.device_event, now, now - self._checkin_retention, results
-        )
+        valid = self._validate(items, now, now - self._checkin_retention, results)
         scoped = await self._scope(principal, "device_events.ingest", valid, results)
         firsts, repeats = self._split_in_batch(scoped)
         rows = [
@@ -362,12 +372,12 @@ class Ingestor:
 
     # -- location fixes -------------------------------------------------------------------------
 
-    async def locations(self, principal: Principal, items: Sequence[Any]) -> list[Result]:
+    async def locations(
+        self, principal: Principal, items: Sequence[LocationFixIn | CenterError]
+    ) -> list[Result]:
         now = self._clock.now()
         results: list[Result | None] = [None] * len(items)
-        valid = self._validate(
-            items, validation.location_fix, now, now - self._location_retention, results
-        )
+        valid = self._validate(items, now, now - self._location_retention, results)
         scoped = await self._scope(principal, "locations.ingest", valid, results)
         firsts, repeats = self._split_in_batch(scoped)
         rows = [

@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alerts.items import DeviceEventIn
 from alerts.models import AlarmKind, DeviceEvent, DeviceEventKind, LocationFix
 from alerts.rules_location import Transition
-from alerts.validation import DeviceEventIn
 
 _EVENT_ALARM = {
     DeviceEventKind.TAMPER: AlarmKind.TAMPER,

@@ -21,9 +21,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from alerts.items import LocationFixIn
 from alerts.leave import LeaveBook
 from alerts.models import AlarmKind, DeviceType
-from alerts.validation import LocationFixIn
 
 _EARTH_M = 6_371_000.0
 

@@ -1,95 +1,113 @@
 """Ingestion endpoints for integrations (API key): check-ins, device events, location fixes.
 
 A body is one item (answered with that item's result, or its error envelope) or
-``{"items": [...]}`` (answered ``200`` with one result per item, in order). Oversize bodies
-and batches answer 413 before anything is read into the database; a key past its rate
-answers 429 with ``Retry-After``. See ``web/openapi.py`` for the shapes.
+``{"items": [...]}`` (answered ``200`` with one result per item, in order). Each item is
+decoded on its own (:class:`web.contract.Batch`), so a bad item never costs its neighbours.
+Oversize bodies and batches answer 413 before anything reaches the database; a key past its
+rate answers 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
-from center.authz import Principal
-from center.errors import BadRequest, CenterError, PayloadTooLarge, RateLimited, ValidationFailed
+from alerts.ingest import Result
+from alerts.items import CheckinIn, DeviceEventIn, LocationFixIn
+from center.errors import CenterError, RateLimited, error_body
 from web import keys
-from web.components import ALERTS
-from web.jsonio import json_response, read_json
+from web.contract import Batch, BatchBody, contract, respond
 from web.policy import API_KEY, policy, principal_of
 
-Handler = Callable[[Principal, Sequence[Any]], Awaitable[list[dict[str, Any]]]]
+_ERRORS = (404, 413, 429)
 
 
-async def _ingest(request: web.Request, kind: str) -> web.Response:
+class ItemError(msgspec.Struct):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ItemResult(msgspec.Struct, omit_defaults=True):
+    """One item's answer: ``accepted``, ``duplicate`` (nothing changed) or ``rejected``."""
+
+    index: int
+    status: str
+    event_id: str | None = None
+    window_start: str | None = None
+    late: bool | None = None
+    error: ItemError | None = None
+
+
+class BatchResult(msgspec.Struct):
+    results: list[ItemResult]
+
+
+async def _ingest(request: web.Request, kind: str, body: BatchBody) -> web.Response:
     app = request.app
-    settings = app[keys.SETTINGS]
-    length = request.content_length
-    if length is not None and length > settings.max_body_bytes:
-        raise PayloadTooLarge(
-            f"the body is {length} bytes; the limit is {settings.max_body_bytes}",
-            details={"max_body_bytes": settings.max_body_bytes},
-        )
-    body = await read_json(request)
-    batch = isinstance(body, dict) and "items" in body
-    if batch:
-        items = body["items"]
-        if not isinstance(items, list):
-            raise BadRequest("'items' must be a JSON array")
-        if len(items) > settings.ingest_max_batch:
-            raise PayloadTooLarge(
-                f"a batch holds at most {settings.ingest_max_batch} items, not {len(items)}",
-                details={"max_items": settings.ingest_max_batch},
-            )
-        if not items:
-            raise ValidationFailed("'items' is empty")
-    elif isinstance(body, dict):
-        items = [body]
-    else:
-        raise BadRequest('the body must be one JSON object or {"items": [...]}')
     principal = principal_of(request)
-    engine = app[ALERTS]
-    wait = engine.rate.take(principal.id, len(items))
+    engine = app[keys.ALERTS]
+    wait = engine.rate.take(principal.id, len(body.entries))
     if wait > 0:
+        rate = app[keys.SETTINGS].ingest_rate_per_s
         raise RateLimited(
-            f"this API key is over its rate of {settings.ingest_rate_per_s:g} items per second",
-            retry_after=wait,
+            f"this API key is over its rate of {rate:g} items per second", retry_after=wait
         )
-    handler: Handler = getattr(engine.ingestor, kind)
-    results = await handler(principal, items)
-    if batch:
-        return json_response({"results": results})
-    result = results[0]
-    if result["status"] == "rejected":
-        err = result["error"]
-        raise CenterError(
-            err["message"],
-            code=err["code"],
-            details=err.get("details"),
-            status=404 if err["code"] == "not_found" else 422,
-        )
-    result.pop("index", None)
-    return json_response(result, status=201 if result["status"] == "accepted" else 200)
+    results: list[Result] = await getattr(engine.ingestor, kind)(principal, body.entries)
+    if body.single:
+        result = results[0]
+        err = result.get("error")
+        if isinstance(err, CenterError):
+            raise err
+        result.pop("index", None)
+        return respond(result, status=201 if result["status"] == "accepted" else 200)
+    for result in results:
+        err = result.get("error")
+        if isinstance(err, CenterError):
+            result["error"] = error_body(err.code, err.message, err.details)
+    return respond({"results": results})
 
 
 @policy("checkins.ingest", auth=(API_KEY,))
-async def post_checkins(request: web.Request) -> web.Response:
-    """``POST /api/v1/checkins``: one check-in or a batch."""
-    return await _ingest(request, "checkins")
+@contract(
+    "Ingest check-ins",
+    body=Batch(CheckinIn),
+    response=(ItemResult, BatchResult),
+    status=201,
+    errors=_ERRORS,
+    description="One check-in (201 accepted, 200 duplicate) or a batch "
+    '`{"items": [...]}` (200, one result per item in order). Idempotent on `event_id`.',
+)
+async def post_checkins(request: web.Request, *, body: BatchBody) -> web.Response:
+    return await _ingest(request, "checkins", body)
 
 
 @policy("device_events.ingest", auth=(API_KEY,))
-async def post_device_events(request: web.Request) -> web.Response:
-    """``POST /api/v1/device-events``: tamper, low battery, SOS, offline, online."""
-    return await _ingest(request, "device_events")
+@contract(
+    "Ingest device events",
+    body=Batch(DeviceEventIn),
+    response=(ItemResult, BatchResult),
+    status=201,
+    errors=_ERRORS,
+    description="Tamper, low battery, SOS, offline, online; one item or a batch.",
+)
+async def post_device_events(request: web.Request, *, body: BatchBody) -> web.Response:
+    return await _ingest(request, "device_events", body)
 
 
 @policy("locations.ingest", auth=(API_KEY,))
-async def post_locations(request: web.Request) -> web.Response:
-    """``POST /api/v1/locations``: phone and bracelet fixes."""
-    return await _ingest(request, "locations")
+@contract(
+    "Ingest location fixes",
+    body=Batch(LocationFixIn),
+    response=(ItemResult, BatchResult),
+    status=201,
+    errors=_ERRORS,
+    description="Phone and bracelet fixes; one item or a batch.",
+)
+async def post_locations(request: web.Request, *, body: BatchBody) -> web.Response:
+    return await _ingest(request, "locations", body)
 
 
 def add_routes(app: web.Application) -> None:

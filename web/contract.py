@@ -15,7 +15,9 @@ parameters are ignored (browsers add cache-busters).
 
 from __future__ import annotations
 
+import enum
 import functools
+import json
 import re
 import types
 import typing
@@ -32,11 +34,12 @@ from center.errors import (
     BadRequest,
     CenterError,
     NotFound,
+    PayloadTooLarge,
     ValidationFailed,
 )
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 JSON_TYPES: Final = ("application/json", "text/json")
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<loc>[^`]*)`)?$", re.S)
@@ -88,12 +91,12 @@ class _Envelope(msgspec.Struct):
 
 @dataclass(slots=True)
 class BatchBody:
-    """A decoded :class:`Batch` body: ``items[i]`` is the model or ``None`` where
-    ``problems[i]`` says what is wrong; ``single`` when the body was one bare item."""
+    """A decoded :class:`Batch` body: each entry is the decoded model, or the
+    :class:`ValidationFailed` that says what is wrong with that item; ``single`` when the
+    body was one bare item (answered with that item's result or error, not a list)."""
 
     single: bool
-    items: list[Any]
-    problems: list[ValidationFailed | None]
+    entries: list[Any]
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -109,7 +112,68 @@ def _loc(raw: str | None) -> str:
 def _split(err: msgspec.ValidationError) -> tuple[str, str]:
     m = _AT.match(str(err))
     assert m is not None
-    return _loc(m.group("loc")), m.group("msg")
+    loc, msg = _loc(m.group("loc")), m.group("msg")
+    named = _NAMED.match(msg)
+    if not loc and named:  # a cross-field rule names its field: "'lon' is required with 'lat'"
+        return named.group(1), named.group(2)
+    return loc, humanize(msg)
+
+
+_NAMED = re.compile(r"^'([A-Za-z_][\w]*)' (.+)$", re.S)
+_KINDS: Final = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "null": "null",
+    "object": "an object",
+    "array": "an array",
+    "datetime": "an RFC 3339 time with a UTC offset",
+    "date": "a date (YYYY-MM-DD)",
+}
+_RULES: Final = (
+    (re.compile(r"^Expected `(?:float|int)` (<=|>=|<|>) (\S+)$"), "bound"),
+    (re.compile(r"^Expected `str` of length <= (\d+)$"), "max_len"),
+    (re.compile(r"^Expected `str` of length >= (\d+)$"), "min_len"),
+    (re.compile(r"^Expected `str` matching regex .*$", re.S), "pattern"),
+    (re.compile(r"^Expected `datetime` with a timezone component$"), "tz"),
+    (re.compile(r"^Expected `([^`]+)`, got `([^`]+)`$"), "type"),
+    (re.compile(r"^Invalid enum value (.+)$"), "enum"),
+    (re.compile(r"^Object missing required field `([^`]+)`$"), "missing"),
+    (re.compile(r"^Number out of range$"), "range"),
+)
+_BOUND: Final = {"<=": "at most", ">=": "at least", "<": "less than", ">": "more than"}
+
+
+def _num(text: str) -> str:
+    return text[:-2] if text.endswith(".0") else text
+
+
+def humanize(msg: str) -> str:
+    """msgspec's terse messages in plain words (what a vendor's developer reads in a log)."""
+    for pattern, kind in _RULES:
+        m = pattern.match(msg)
+        if m is None:
+            continue
+        if kind == "bound":
+            return f"must be {_BOUND[m.group(1)]} {_num(m.group(2))}"
+        if kind == "max_len":
+            return f"must be at most {m.group(1)} characters"
+        if kind == "min_len":
+            return "must not be empty" if m.group(1) == "1" else f"needs {m.group(1)} characters"
+        if kind == "pattern":
+            return "must be printable text with no control characters"
+        if kind == "tz":
+            return "needs a UTC offset (e.g. +08:00 or Z)"
+        if kind == "type":
+            want = " or ".join(_KINDS.get(t.strip(), t.strip()) for t in m.group(1).split("|"))
+            return f"must be {want}, not {_KINDS.get(m.group(2), m.group(2))}"
+        if kind == "enum":
+            return f"{m.group(1)} is not one of the allowed values"
+        if kind == "missing":
+            return f"{m.group(1)} is required"
+        return "is out of range"
+    return msg
 
 
 def _join(prefix: str, name: str) -> str:
@@ -147,6 +211,9 @@ def _problems(obj: Any, model: Any, prefix: str, strict: bool) -> dict[str, str]
             msgspec.convert(obj[f.encode_name], f.type, strict=strict)
         except msgspec.ValidationError as err:
             loc, msg = _split(err)
+            values = _enum_values(f.type)
+            if values and not loc and msg.endswith("is not one of the allowed values"):
+                msg = f"must be one of {', '.join(values)}"
             out[_join(where, loc) if loc else where] = msg
     if not out:  # a cross-field rule (__post_init__) failed
         try:
@@ -157,12 +224,25 @@ def _problems(obj: Any, model: Any, prefix: str, strict: bool) -> dict[str, str]
     return out
 
 
+def _enum_values(tp: Any) -> list[str]:
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return [str(m.value) for m in tp]
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated or origin in (types.UnionType, typing.Union):
+        for arg in typing.get_args(tp):
+            found = _enum_values(arg)
+            if found:
+                return found
+    return []
+
+
 def validation_error(problems: Mapping[str, str], what: str = "request") -> ValidationFailed:
-    """The one 422: ``details = {"field": <first bad field>, "fields": {field: problem}}``."""
+    """The one 422: ``details = {"field": <first bad field>, "fields": {field: problem}}``;
+    the message names each field in quotes (``'lat' must be at most 90``)."""
     first = next(iter(problems), "")
-    listed = "; ".join(f"{k}: {v}" for k, v in problems.items())
+    listed = "; ".join(f"'{k}' {v}" for k, v in problems.items())
     return ValidationFailed(
-        f"invalid {what}: {listed}", details={"field": first, "fields": dict(problems)}
+        listed or f"invalid {what}", details={"field": first, "fields": dict(problems)}
     )
 
 
@@ -181,6 +261,8 @@ def decode(raw: bytes, model: type[T], *, what: str = "body") -> T:
     """One C pass from bytes to ``model``; on failure, the slow path names every field."""
     try:
         return msgspec.json.decode(raw, type=model)
+    except RecursionError:
+        raise _too_deep() from None
     except msgspec.ValidationError:
         obj = _parse(raw)
         raise validation_error(
@@ -192,9 +274,11 @@ def decode(raw: bytes, model: type[T], *, what: str = "body") -> T:
 
 
 def _parse(raw: bytes) -> Any:
+    """The slow path's parse (only after a typed decode failed): the standard library keeps
+    numbers msgspec refuses (``1e400``, 400-digit integers), so the field gets the blame."""
     try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code=INVALID_JSON) from None
 
 
@@ -202,6 +286,8 @@ def decode_batch(raw: bytes, spec: Batch, max_items: int) -> BatchBody:
     """Decode a :class:`Batch` body item by item (see :class:`Batch`)."""
     try:
         env = msgspec.json.decode(raw, type=_Envelope)
+    except RecursionError:
+        raise _too_deep() from None
     except msgspec.ValidationError:
         obj = _parse(raw)
         if isinstance(obj, dict):
@@ -219,8 +305,6 @@ def decode_batch(raw: bytes, spec: Batch, max_items: int) -> BatchBody:
         raws = env.items
         single = False
         if len(raws) > max_items:
-            from center.errors import PayloadTooLarge
-
             raise PayloadTooLarge(
                 f"a batch holds at most {max_items} items, not {len(raws)}",
                 details={"max_items": max_items},
@@ -228,21 +312,23 @@ def decode_batch(raw: bytes, spec: Batch, max_items: int) -> BatchBody:
         if not raws:
             raise ValidationFailed("'items' is empty", details={"field": "items", "fields": {}})
     decoder = _decoder(spec.item)
-    items: list[Any] = []
-    problems: list[ValidationFailed | None] = []
+    entries: list[Any] = []
     for one in raws:
         try:
-            items.append(decoder.decode(one))
-            problems.append(None)
+            entries.append(decoder.decode(one))
+        except RecursionError:
+            entries.append(validation_error({"item": "is nested too deeply"}, "item"))
         except msgspec.ValidationError:
-            obj = msgspec.json.decode(one)
+            obj = _parse(bytes(one))
             if not isinstance(obj, dict):
-                err = validation_error({"item": "each item must be a JSON object"}, "item")
+                entries.append(validation_error({"item": "must be a JSON object"}, "item"))
             else:
-                err = validation_error(_problems(obj, spec.item, "", True), "item")
-            items.append(None)
-            problems.append(err)
-    return BatchBody(single, items, problems)
+                entries.append(validation_error(_problems(obj, spec.item, "", True), "item"))
+    return BatchBody(single, entries)
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest("the body is not valid JSON: it is nested too deeply", code=INVALID_JSON)
 
 
 def _is_object(raw: bytes) -> bool:
@@ -293,6 +379,12 @@ def _path(request: web.Request, model: type[T]) -> T:
 
 
 async def _body_bytes(request: web.Request) -> bytes:
+    limit = _settings(request).max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(
+            f"the body is {request.content_length} bytes; the limit is {limit}",
+            details={"max_body_bytes": limit},
+        )
     ctype = request.content_type
     if ctype not in JSON_TYPES and not ctype.endswith("+json"):
         raise CenterError(
@@ -338,7 +430,7 @@ def contract(
     media_type: str = "application/json",
     description: str = "",
     responses: Mapping[int, str] | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[Callable[..., Awaitable[Any]]], Handler]:
     """Declare an operation; the wrapped handler is called as
     ``handler(request, *, path=…, query=…, body=…)`` with only the declared ones, and its
     return value is encoded with ``status`` unless it is already a response.
@@ -358,7 +450,7 @@ def contract(
         responses=dict(responses or {}),
     )
 
-    def deco(fn: F) -> F:
+    def deco(fn: Callable[..., Awaitable[Any]]) -> Handler:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
             kwargs: dict[str, Any] = {}
@@ -379,7 +471,7 @@ def contract(
             return respond(result, status=spec.status)
 
         handler.__center_contract__ = spec  # type: ignore[attr-defined]
-        return handler  # type: ignore[return-value]
+        return handler
 
     return deco
 

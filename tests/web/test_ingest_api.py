@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -92,9 +93,9 @@ async def test_mixed_batch_answers_per_item(
         "rejected",
     ]
     assert results[1]["error"]["code"] == "not_found"
-    assert results[2]["error"]["details"] == {"field": "at"}
-    assert results[6]["error"]["details"] == {"field": "source"}
-    assert results[7]["error"]["details"] == {"field": "lon"}
+    assert results[2]["error"]["details"]["field"] == "at"
+    assert results[6]["error"]["details"]["field"] == "source"
+    assert results[7]["error"]["details"]["field"] == "lon"
     assert all(r["error"]["message"] for r in results if r["status"] == "rejected")
     assert await _count(client) == 2
 
@@ -138,8 +139,8 @@ async def test_device_events_and_locations_batches(
     assert resp.status == 422
     assert (await resp.json())["error"] == {
         "code": "validation_failed",
-        "message": "'lat' must be between -90 and 90",
-        "details": {"field": "lat"},
+        "message": "'lat' must be at most 90",
+        "details": {"field": "lat", "fields": {"lat": "must be at most 90"}},
     }
 
 
@@ -259,3 +260,110 @@ async def test_rate_limit_per_key(make_client: AppFactory, fake_clock: FakeClock
     resp = await client.post("/api/v1/checkins", json=item(3), headers=key_headers(client))
     assert resp.status == 201
     assert await _count(client) == 4
+
+
+_WRONG = ({}, [], 7, None, True)
+
+
+def _items(subject_id: str, at: str) -> dict[str, tuple[str, dict[str, object], list[str]]]:
+    """Per endpoint: a good item and its string fields (each must be refused as a non-string)."""
+    return {
+        "/api/v1/checkins": (
+            "checkins",
+            {"event_id": "", "subject_id": subject_id, "at": at, "source": "app"},
+            ["event_id", "subject_id", "at", "source"],
+        ),
+        "/api/v1/device-events": (
+            "device_events",
+            {"event_id": "", "subject_id": subject_id, "device_id": "b1", "kind": "sos", "at": at},
+            ["event_id", "subject_id", "device_id", "kind", "at"],
+        ),
+        "/api/v1/locations": (
+            "locations",
+            {
+                "event_id": "",
+                "subject_id": subject_id,
+                "device": "phone",
+                "device_id": "p1",
+                "at": at,
+                "lat": 22.54,
+                "lon": 114.05,
+                "accuracy_m": 10,
+            },
+            ["event_id", "subject_id", "device", "device_id", "at"],
+        ),
+    }
+
+
+async def test_wrong_types_in_every_string_field_are_per_item_422s(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    """An object, an array, a number, null or a boolean where a string belongs: each item is
+    refused on its own (422, naming the field), the good neighbours are stored, and a single
+    bad item is a 422 — never a 5xx (an object in ``kind`` or ``device`` once crashed)."""
+    client = await make_client(demo=True)
+    subject = await subject_of_level(client, "normal")
+    at = fake_clock.now().isoformat()
+    for path, (_, good, fields) in _items(subject.id, at).items():
+        cases = [
+            (name, wrong)
+            for name in fields
+            for wrong in _WRONG
+            # optional on a location fix: null there means "the device type"
+            if not (name == "device_id" and wrong is None and path == "/api/v1/locations")
+        ]
+        items = [{**good, "event_id": event_id(), name: wrong} for name, wrong in cases]
+        items.append({**good, "event_id": event_id()})
+        resp = await client.post(path, json={"items": items}, headers=key_headers(client))
+        assert resp.status == 200, (path, await resp.text())
+        results = (await resp.json())["results"]
+        assert [r["status"] for r in results] == ["rejected"] * len(cases) + ["accepted"]
+        for (name, wrong), result in zip(cases, results, strict=False):
+            assert result["error"]["code"] == "validation_failed", (path, name, wrong)
+            assert name in result["error"]["details"]["fields"], (path, name, wrong, result)
+        for name, wrong in cases:
+            one = {**good, "event_id": event_id(), name: wrong}
+            resp = await client.post(path, json=one, headers=key_headers(client))
+            assert resp.status == 422, (path, name, wrong, await resp.text())
+            err = (await resp.json())["error"]
+            assert err["code"] == "validation_failed" and err["details"]["field"] == name
+
+
+async def test_huge_and_strange_numbers_never_lose_the_batch(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    """A 401-digit integer, 1e400 or a boolean in a number field rejects only its item."""
+    client = await make_client(demo=True)
+    subject = await subject_of_level(client, "normal")
+    at = fake_clock.now().isoformat()
+    huge = "1" + "0" * 400
+    for path, (_, good, _) in _items(subject.id, at).items():
+        parts = []
+        for name in ("lat", "lon", "accuracy_m", "battery_pct"):
+            for raw in (huge, "-" + huge, "1e400", "true", '"5"'):
+                item = dict(good, event_id=event_id())
+                if path == "/api/v1/checkins" and name in ("lat", "lon"):
+                    item.update(lat=22.5, lon=114.0)
+                text = json.dumps(item)[:-1] + f', "{name}": {raw}}}'
+                if name == "battery_pct" and path != "/api/v1/device-events":
+                    continue
+                if name in ("lat", "lon", "accuracy_m") and path == "/api/v1/device-events":
+                    continue
+                parts.append(text)
+        goods = [json.dumps(dict(good, event_id=event_id())) for _ in range(2)]
+        raw_body = '{"items": [' + ", ".join([goods[0], *parts, goods[1]]) + "]}"
+        resp = await client.post(
+            path,
+            data=raw_body,
+            headers={**key_headers(client), "Content-Type": "application/json"},
+        )
+        assert resp.status == 200, (path, await resp.text())
+        statuses = [r["status"] for r in (await resp.json())["results"]]
+        assert statuses == ["accepted"] + ["rejected"] * len(parts) + ["accepted"], path
+        for text in parts:
+            resp = await client.post(
+                path,
+                data=text,
+                headers={**key_headers(client), "Content-Type": "application/json"},
+            )
+            assert resp.status == 422, (path, text[-60:], await resp.text())

@@ -1,179 +1,152 @@
-"""The OpenAPI document is served, matches the routes, and survives a schemathesis run.
+"""The generated OpenAPI document: complete, true to the router and the settings, and a
+schemathesis run over it (coverage and fuzzing phases) finds no 5xx.
 
-The fuzz run needs a server that a synchronous HTTP client can reach, so it runs the app in
-a thread with its own event loop (real clock; nothing here depends on time) and drives
-schemathesis from the test thread, a modest number of examples per operation.
+The fuzz run is schemathesis's own command line against a real ``run.py --demo`` process,
+as an integrator would point it at us: once with the demo integration key, once with a
+duty officer's session cookie and its CSRF header.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
-import re
-import threading
-from collections.abc import Iterator
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import schemathesis
-from aiohttp import web
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
 
-from center.clock import RealClock
-from tests.conftest import make_settings
-from web import api_alarms, api_ingest, api_supervision, keys, openapi
-from web.app import create_app
-
-_OWN_HANDLERS = {
-    f
-    for module in (api_ingest, api_alarms, api_supervision, openapi)
-    for f in vars(module).values()
-    if callable(f) and hasattr(f, "__center_policy__")
-}
+from tests.conftest import AppFactory
+from tests.procs import ServerProcess, start_server
+from web.contract import get_contract
+from web.policy import get_policy
 
 
-async def test_document_is_served_and_matches_routes(demo_client: TestClient) -> None:
-    resp = await demo_client.get("/api/v1/openapi.json")
+def _routed(client: TestClient) -> set[tuple[str, str]]:
+    out = set()
+    for route in client.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if path.startswith("/api/v1") and route.method != "HEAD":
+            out.add((route.method.lower(), path))
+    return out
+
+
+async def test_every_route_is_documented_and_every_operation_routed(
+    make_client: AppFactory,
+) -> None:
+    client = await make_client(demo=True)
+    resp = await client.get("/api/v1/openapi.json")  # public: no credential
     assert resp.status == 200
     doc = await resp.json()
     assert doc["openapi"].startswith("3.1")
     schemathesis.openapi.from_dict(doc)  # loads and resolves every reference
-    routed: set[tuple[str, str]] = set()
-    for route in demo_client.app.router.routes():
-        if route.handler in _OWN_HANDLERS and route.method != "HEAD":
-            routed.add((route.method.lower(), route.resource.canonical))  # type: ignore[union-attr]
-    own = openapi.own_paths()
-    documented = {
-        (method, path) for path, ops in doc["paths"].items() if path in own for method in ops
-    }
-    assert documented == routed
-    # every operation documents the error envelope it can return
-    # the workflow's and the rooms' paths are merged in
-    assert "/api/v1/alarms/{alarm_id}/actions" in doc["paths"]
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    routed = _routed(client)
+    assert documented == routed, (routed - documented, documented - routed)
+    assert len(routed) >= 33
+    for route in client.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if path.startswith("/api/v1") and route.method != "HEAD":
+            assert get_contract(route.handler) is not None, path
+            assert get_policy(route.handler) is not None, path
     for path, ops in doc["paths"].items():
-        if path not in own:
-            continue
         for method, op in ops.items():
-            assert "200" in op["responses"] or "201" in op["responses"], (method, path)
-            if path != "/api/v1/openapi.json":
-                assert "401" in op["responses"], (method, path)
+            codes = set(op["responses"])
+            assert codes & {"200", "201", "204"}, (method, path)
+            if op["security"]:
+                assert {"401", "403"} <= codes, (method, path)
+            if "requestBody" in op and "application/json" in op["requestBody"]["content"]:
+                assert {"400", "415", "422"} <= codes, (method, path)
 
 
-class _LiveServer:
-    """The app on a real port in a background thread (schemathesis's client is synchronous)."""
+async def test_limits_and_enums_come_from_settings_and_code(make_client: AppFactory) -> None:
+    client = await make_client(demo=True, ingest_max_batch=7, max_body_bytes=123456)
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    body = doc["paths"]["/api/v1/checkins"]["post"]["requestBody"]["content"]["application/json"]
+    batch = body["schema"]["anyOf"][1]["properties"]["items"]
+    assert batch["maxItems"] == 7
+    assert "123456" in doc["paths"]["/api/v1/checkins"]["post"]["responses"]["413"]["description"]
+    from alerts.models import CheckinSource
 
-    def __init__(self, tmp_path: Path) -> None:
-        self._settings = make_settings(tmp_path, demo=True, ingest_rate_per_s=100000)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-        self.app: web.Application | None = None
-
-    def __enter__(self) -> _LiveServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(120)
-        return self
-
-    async def _start(self) -> None:
-        self.app = create_app(self._settings, clock=RealClock())
-        self._runner = web.AppRunner(self.app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(60)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
+    assert set(doc["components"]["schemas"]["CheckinSource"]["enum"]) == {
+        str(s) for s in CheckinSource
+    }
+    security = doc["components"]["securitySchemes"]
+    assert {"apiKey", "session", "csrf", "deviceToken"} <= set(security)
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[_LiveServer]:
-    with _LiveServer(tmp_path) as server:
-        yield server
-
-
-def _fuzzer(
-    operation: Any,
-    mode: Any,
-    base: str,
-    http: requests.Session,
-    headers: dict[str, str],
-    selected: list[Any],
-    calls: list[str],
-    failures: list[str],
-) -> Any:
-    @settings(
-        max_examples=25,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
+def server(tmp_path: Path) -> Any:
+    srv = start_server(
+        tmp_path / "data",
+        env={"CENTER_INGEST_RATE_PER_S": "1000000", "CENTER_INGEST_BURST": "1000000"},
     )
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def run(case: Any) -> None:
-        calls.append(case.method)
-        try:
-            case.call_and_validate(base_url=base, session=http, headers=headers, checks=selected)
-        except AssertionError as exc:  # schemathesis raises a FailureGroup
-            failures.append(f"{case.method} {case.formatted_path}: {exc}")
-            raise
-
-    return run
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
-def test_schemathesis_finds_no_server_errors(live_server: _LiveServer) -> None:
-    from schemathesis import checks
-    from schemathesis.generation import GenerationMode
-
-    assert live_server.app is not None
-    base = f"http://127.0.0.1:{live_server.port}"
-    demo: dict[str, Any] = live_server.app[keys.DEMO]
-    http = requests.Session()
-    resp = http.post(
-        f"{base}/api/v1/auth/login",
-        json={"username": "duty1", "password": demo["users"]["duty1"]["password"]},
+def _login(srv: ServerProcess) -> tuple[str, str]:
+    creds = srv.credentials()
+    req = urllib.request.Request(
+        f"{srv.url}/api/v1/auth/login",
+        data=json.dumps(
+            {"username": "duty1", "password": creds["users"]["duty1"]["password"]}
+        ).encode(),
+        headers={"Content-Type": "application/json"},
     )
-    assert resp.status_code == 200
-    csrf = resp.json()["csrf_token"]
-    key = demo["integration_key"]
-    doc = http.get(f"{base}/api/v1/openapi.json").json()
-    schema = schemathesis.openapi.from_dict(doc)
-    selected = [checks.not_a_server_error]
-    if os.environ.get("CENTER_TEST_FUZZ_ALL") != "1":
-        selected += [
-            checks.status_code_conformance,
-            checks.content_type_conformance,
-            checks.response_schema_conformance,
-        ]
-    failures: list[str] = []
-    calls: list[str] = []
-    own = openapi.own_paths() if os.environ.get("CENTER_TEST_FUZZ_ALL") != "1" else None
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if own is not None and operation.path not in own:
-            continue  # other packages fuzz their own paths (CENTER_TEST_FUZZ_ALL=1: all)
-        ingest = operation.path in (
-            "/api/v1/checkins",
-            "/api/v1/device-events",
-            "/api/v1/locations",
-        )
-        headers = {"Authorization": f"Bearer {key}"} if ingest else {"X-CSRF-Token": csrf}
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            run = _fuzzer(operation, mode, base, http, headers, selected, calls, failures)
-            try:
-                run()
-            except Unsatisfiable:
-                pass  # nothing negative to generate (an operation without inputs)
-            except Exception as exc:
-                if not failures or not re.search(str(operation.path), failures[-1]):
-                    failures.append(f"{operation.label} ({mode}): {exc!r}"[:2000])
-    assert not failures, "\n\n".join(failures)
-    assert len(calls) > 100
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        cookie = resp.headers["Set-Cookie"].split(";", 1)[0]
+        csrf = json.loads(resp.read())["csrf_token"]
+    return cookie, csrf
+
+
+def _schemathesis(srv: ServerProcess, tmp: Path, name: str, *args: str) -> None:
+    examples = os.environ.get("CENTER_TEST_FUZZ_EXAMPLES", "15")
+    cmd = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{srv.url}/api/v1/openapi.json",
+        "--phases=coverage,fuzzing",
+        "--checks=not_a_server_error",
+        f"--max-examples={examples}",
+        "--workers=1",
+        "--seed=20261201",
+        "--no-color",
+        f"--report-junit-path={tmp / (name + '.xml')}",
+        "--report=junit",
+        *args,
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-8000:] + "\n--- server log ---\n" + srv.log()[-4000:]
+    assert "unhandled error" not in srv.log(), srv.log()[-8000:]
+
+
+@pytest.mark.slow
+def test_schemathesis_with_an_integration_key(server: ServerProcess, tmp_path: Path) -> None:
+    key = server.credentials()["integration_key"]
+    _schemathesis(server, tmp_path, "key", "-H", f"Authorization: Bearer {key}")
+
+
+@pytest.mark.slow
+def test_schemathesis_with_a_duty_session(server: ServerProcess, tmp_path: Path) -> None:
+    cookie, csrf = _login(server)
+    _schemathesis(
+        server,
+        tmp_path,
+        "session",
+        "-H",
+        f"Cookie: {cookie}",
+        "-H",
+        f"X-CSRF-Token: {csrf}",
+        # logging out would end the session the run is using
+        "--exclude-path=/api/v1/auth/logout",
+    )

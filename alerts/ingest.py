@@ -252,18 +252,28 @@ class Ingestor:
             for leave in self._leaves.started(c.subject_id, c.at.timestamp()):
                 self._leaves.remove(c.subject_id, leave.id)
         marks = []
+        events: list[dict[str, Any]] = []
         for eid in inserted:
-            i, c, info, w, late, _ = meta[eid]
+            i, c, info, w, late, on_leave = meta[eid]
+            window_start = w.start_dt.isoformat() if w is not None else None
             if w is not None:
                 if not late:
                     self._watcher.note_checkin(info.index, w.start)
                 if late or now.timestamp() >= w.deadline:
                     marks.append((no_checkin_key(c.subject_id, w.start), eid, info.level, c.at))
-            results[i] = _accepted(
-                i,
-                eid,
-                window_start=w.start_dt.isoformat() if w is not None else None,
-                late=late,
+            results[i] = _accepted(i, eid, window_start=window_start, late=late)
+            events.append(
+                {
+                    "event_id": eid,
+                    "subject_id": c.subject_id,
+                    "street_id": info.street_id,
+                    "district_id": info.district_id,
+                    "at": c.at.isoformat(),
+                    "source": c.source,
+                    "late": late,
+                    "window_start": window_start,
+                    "on_leave": on_leave,
+                }
             )
         for eid, entry in meta.items():
             if eid not in inserted:
@@ -278,23 +288,7 @@ class Ingestor:
         if marks:
             await self._mark_late(marks, now)
         self.accepted["checkins"] += len(inserted)
-        for eid in inserted:
-            _, c, info, w, late, on_leave = meta[eid]
-            await self._bus.notify(
-                "checkins",
-                "checkin.recorded",
-                {
-                    "event_id": eid,
-                    "subject_id": c.subject_id,
-                    "street_id": info.street_id,
-                    "district_id": info.district_id,
-                    "at": c.at.isoformat(),
-                    "source": c.source,
-                    "late": late,
-                    "window_start": w.start_dt.isoformat() if w is not None else None,
-                    "on_leave": on_leave,
-                },
-            )
+        await self._bus.notify_many("checkins", "checkin.recorded", events)
         return [r for r in results if r is not None]
 
     async def _mark_late(self, marks: list[tuple[str, str, str, datetime]], now: datetime) -> None:

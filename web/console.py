@@ -2,7 +2,8 @@
 
 The page is a shell; the queue, the detail panel and the live updates are built by
 ``static/js/console.js`` from the JSON API and the websocket, scoped by the server to the
-officer's jurisdiction.
+officer's jurisdiction. Its strings come from the page's catalogue (``web.i18n``); the boot
+object carries only data and the enum values the filters offer.
 """
 
 from __future__ import annotations
@@ -11,19 +12,16 @@ import json
 
 from aiohttp import web
 
+from alerts.models import AlarmKind
 from alerts.transitions import Disposition
 from web import keys
 from web.api_auth import me_payload
-from web.console_i18n import CONSOLE_MESSAGES
-from web.i18n import language
 from web.policy import policy
 from web.templating import render
 
 
 @policy("alarms.read", page=True)
 async def console_page(request: web.Request) -> web.Response:
-    settings = request.app[keys.SETTINGS]
-    lang = language(request, settings.language)
     me = me_payload(request)
     tree = request.app[keys.TREE]
     districts = [{"id": n.id, "name": n.name} for n in tree.by_level("district")]
@@ -35,7 +33,7 @@ async def console_page(request: web.Request) -> web.Response:
         "districts": districts,
         "streets": streets,
         "dispositions": [str(d) for d in Disposition],
-        "strings": CONSOLE_MESSAGES.get(lang, CONSOLE_MESSAGES["zh-CN"]),
+        "kinds": [str(k) for k in AlarmKind],
     }
     return render(
         request,

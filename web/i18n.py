@@ -1,78 +1,90 @@
-"""UI strings: zh-CN by default, English available (``?lang=en`` or the ``lang`` cookie)."""
+"""UI strings: one catalogue per language, ``web/locales/<lang>.json``.
+
+zh-CN is the default, English is available; a request chooses with ``?lang=en`` (which the
+page then remembers in the ``lang`` cookie) or the ``lang`` cookie, else the ``language``
+setting. The same flat catalogue (``"namespace.key": "text"``) serves the jinja2 templates
+(``{{ t("key") }}``) and every page script: pages embed it as JSON in
+``<script id="i18n" type="application/json">`` and ``static/js/i18n.js`` exposes
+``t("key", {var})``, so no script keeps a private copy of any text.
+
+Labels for enum values are keyed by the value itself (``kind.<AlarmKind>``,
+``state.<AlarmState>``, ``severity.<Severity>``, ``disposition.<Disposition>``,
+``action.<Action>``, ``level.<Level>``, ``role.<Role>``, ``supervision.<SupervisionLevel>``),
+so a test can check that every enum value has a label in every language.
+
+Placeholders are ``{name}``: ``str.format`` here, a regular-expression replace in the
+script; a missing key shows as the key itself (the catalogue test keeps that from shipping).
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
 from aiohttp import web
 
-LANGS = ("zh-CN", "en")
+_LOGGER = logging.getLogger(__name__)
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "zh-CN": {
-        "login.title": "登录",
-        "login.username": "用户名",
-        "login.password": "密码",
-        "login.submit": "登录",
-        "login.invalid": "用户名或密码错误",
-        "login.locked": "登录失败次数过多，请 {s} 秒后再试",
-        "login.error": "登录失败，请稍后再试",
-        "home.title": "首页",
-        "home.welcome": "您好，{name}",
-        "home.role": "角色",
-        "home.jurisdiction": "辖区",
-        "home.logout": "退出登录",
-        "home.pending": "您的工作页面正在建设中。",
-        "home.goto": "进入工作页面",
-        "role.admin": "系统管理员",
-        "role.duty": "值班员",
-        "role.district": "区司法局",
-        "role.street": "司法所",
-        "role.visit_staff": "会见工作人员",
-        "role.wall": "大屏",
-        "role.family": "亲属",
-        "role.subject": "社区矫正对象",
-        "role.integration": "接口",
-        "lang.switch": "English",
-    },
-    "en": {
-        "login.title": "Sign in",
-        "login.username": "Username",
-        "login.password": "Password",
-        "login.submit": "Sign in",
-        "login.invalid": "Wrong username or password",
-        "login.locked": "Too many failed attempts; try again in {s} s",
-        "login.error": "Sign-in failed; try again later",
-        "home.title": "Home",
-        "home.welcome": "Hello, {name}",
-        "home.role": "Role",
-        "home.jurisdiction": "Jurisdiction",
-        "home.logout": "Sign out",
-        "home.pending": "Your work page is being built.",
-        "home.goto": "Open your work page",
-        "role.admin": "Administrator",
-        "role.duty": "Duty officer",
-        "role.district": "District bureau",
-        "role.street": "Judicial office",
-        "role.visit_staff": "Visit staff",
-        "role.wall": "Wall screen",
-        "role.family": "Family member",
-        "role.subject": "Supervised person",
-        "role.integration": "Integration",
-        "lang.switch": "中文",
-    },
-}
+LANGS: Final = ("zh-CN", "en")
+DEFAULT_LANG: Final = "zh-CN"
+LOCALES: Final = Path(__file__).parent / "locales"
 
 
-def language(request: web.Request, default: str = "zh-CN") -> str:
+@functools.cache
+def catalogue(lang: str) -> Mapping[str, str]:
+    """The read-only catalogue of ``lang`` (an unknown language gets the default's).
+
+    Read once per process: the files ship with the code and change only with a release.
+    """
+    if lang not in LANGS:
+        lang = DEFAULT_LANG
+    with (LOCALES / f"{lang}.json").open(encoding="utf-8") as f:
+        table = json.load(f)
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+    ):
+        raise ValueError(f"{lang}.json must be one flat object of strings")
+    _LOGGER.debug("loaded %d UI strings for %s", len(table), lang)
+    return MappingProxyType(table)
+
+
+@functools.cache
+def catalogue_json(lang: str) -> str:
+    """The catalogue as JSON safe to embed in a ``<script>`` element (no ``</``)."""
+    return json.dumps(dict(catalogue(lang)), ensure_ascii=False).replace("</", "<\\/")
+
+
+def language(request: web.Request, default: str = DEFAULT_LANG) -> str:
+    """The request's language: ``?lang=``, then the ``lang`` cookie, then ``default``."""
     lang = request.query.get("lang") or request.cookies.get("lang") or default
-    return lang if lang in LANGS else default
+    if lang in LANGS:
+        return lang
+    return default if default in LANGS else DEFAULT_LANG
 
 
-def translator(lang: str):  # type: ignore[no-untyped-def]
-    table = MESSAGES.get(lang, MESSAGES["zh-CN"])
-    fallback = MESSAGES["zh-CN"]
+@functools.cache
+def translator(lang: str) -> Translator:
+    return Translator(lang)
 
-    def t(key: str, **kwargs: object) -> str:
-        text = table.get(key) or fallback.get(key) or key
+
+class Translator:
+    """``t(key, **vars)`` for one language, falling back to zh-CN, then to the key."""
+
+    __slots__ = ("_fallback", "_table", "lang")
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGS else DEFAULT_LANG
+        self._table = catalogue(self.lang)
+        self._fallback = catalogue(DEFAULT_LANG)
+
+    def __call__(self, key: str, **kwargs: object) -> str:
+        text = self._table.get(key) or self._fallback.get(key) or key
         return text.format(**kwargs) if kwargs else text
 
-    return t
+    def __repr__(self) -> str:
+        return f"Translator({self.lang})"

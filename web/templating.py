@@ -1,8 +1,11 @@
-"""Jinja2 environment (autoescaped) and a render helper that adds language and strings."""
+"""Jinja2 environment (autoescaped) and a render helper that adds the language and its strings.
+
+Every page gets ``t`` (the translator), ``lang``, ``other_lang`` (for the language switch) and
+``i18n_json`` (the whole catalogue, embedded for the page scripts; see ``web.i18n``).
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,7 @@ import jinja2
 from aiohttp import web
 
 from web import keys
-from web.i18n import MESSAGES, language, translator
+from web.i18n import LANGS, catalogue_json, language, translator
 
 JINJA = web.AppKey("jinja", jinja2.Environment)
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -25,17 +28,23 @@ def setup_templates(app: web.Application) -> None:
     app[JINJA] = env
 
 
+def request_language(request: web.Request) -> str:
+    """The language a page for this request is rendered in (see ``web.i18n.language``)."""
+    return language(request, request.app[keys.SETTINGS].language)
+
+
 def render(request: web.Request, template: str, **context: Any) -> web.Response:
     settings = request.app[keys.SETTINGS]
-    lang = language(request, settings.language)
+    lang = request_language(request)
     html = (
         request.app[JINJA]
         .get_template(template)
         .render(
             t=translator(lang),
             lang=lang,
+            other_lang=next(other for other in LANGS if other != lang),
             center_name=settings.center_name,
-            messages_json=json.dumps(MESSAGES[lang], ensure_ascii=False),
+            i18n_json=catalogue_json(lang),
             **context,
         )
     )

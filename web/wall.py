@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
-from typing import Final
 
 from aiohttp import web
 
@@ -33,104 +32,12 @@ from center.models import Role
 from center.wall_pairing import create_code, redeem_code
 from web import keys
 from web.api_auth import remote_of
-from web.i18n import language
 from web.jsonio import json_response, read_object
 from web.policy import SESSION, policy, principal_of, public
 from web.principals import principal_from_secret
-from web.templating import render
+from web.templating import render, request_language
 
 _LOGGER = logging.getLogger(__name__)
-
-WALL_MESSAGES: Final[dict[str, dict[str, str]]] = {
-    "zh-CN": {
-        "title": "指挥中心大屏",
-        "state.connecting": "连接中",
-        "state.open": "实时",
-        "state.reconnecting": "重连中",
-        "state.auth_failed": "未授权",
-        "state.closed": "已断开",
-        "fresh.now": "数据实时",
-        "fresh.ago": "{s} 秒前更新",
-        "fresh.stale": "数据可能已过期（{s} 秒未更新）",
-        "kpi.subjects": "在册矫正对象",
-        "kpi.checkins": "今日签到",
-        "kpi.checkin_rate": "签到完成率",
-        "kpi.missed": "今日未签到",
-        "kpi.open": "未处置报警",
-        "kpi.overdue": "超时未响应",
-        "kpi.closed_loop": "今日闭环率",
-        "kpi.on_duty": "在岗值班",
-        "kpi.media": "视频会见 / 点验",
-        "panel.map": "各区未处置报警",
-        "panel.ticker": "实时报警",
-        "panel.trend": "24小时报警趋势",
-        "panel.checkins": "各区今日签到",
-        "map.note": "光明区、大鹏新区无独立边界图形，以标注点显示",
-        "staffing.warning": "值班警告：在岗 {n} 人，低于最少 {m} 人",
-        "staffing.unknown": "值班表未接入",
-        "ticker.empty": "暂无未处置报警",
-        "unpaired": "本大屏未配对或令牌无效。请联系值班员获取配对码，然后打开 /wall?code=配对码。",
-        "pairing": "正在配对…",
-        "checkins.done": "已签到",
-        "checkins.missed": "未签到",
-        "checkins.expected": "应签到",
-        "unit.people": "人",
-        "unit.items": "起",
-    },
-    "en": {
-        "title": "Command center wall",
-        "state.connecting": "Connecting",
-        "state.open": "Live",
-        "state.reconnecting": "Reconnecting",
-        "state.auth_failed": "Not authorised",
-        "state.closed": "Disconnected",
-        "fresh.now": "Live data",
-        "fresh.ago": "updated {s} s ago",
-        "fresh.stale": "Data may be stale (no update for {s} s)",
-        "kpi.subjects": "Under supervision",
-        "kpi.checkins": "Check-ins today",
-        "kpi.checkin_rate": "Check-in rate",
-        "kpi.missed": "Missed today",
-        "kpi.open": "Open alarms",
-        "kpi.overdue": "Past SLA",
-        "kpi.closed_loop": "Closed loop today",
-        "kpi.on_duty": "On duty",
-        "kpi.media": "Visits / spot-checks",
-        "panel.map": "Open alarms by district",
-        "panel.ticker": "Live alarms",
-        "panel.trend": "Alarms, last 24 hours",
-        "panel.checkins": "Check-ins by district",
-        "map.note": "Guangming and Dapeng have no shape of their own; shown as labelled markers",
-        "staffing.warning": "Staffing: {n} on duty, below the minimum of {m}",
-        "staffing.unknown": "No duty roster connected",
-        "ticker.empty": "No open alarms",
-        "unpaired": "This wall is not paired or its token is invalid. Ask the duty officer for "
-        "a pairing code and open /wall?code=<code>.",
-        "pairing": "Pairing…",
-        "checkins.done": "Done",
-        "checkins.missed": "Missed",
-        "checkins.expected": "Expected",
-        "unit.people": "",
-        "unit.items": "",
-    },
-}
-
-KIND_LABELS: Final[dict[str, dict[str, str]]] = {
-    "zh-CN": {
-        "no_checkin": "未签到",
-        "late_checkin": "迟签到",
-        "out_of_bounds": "越界",
-        "overdue_return": "逾期未归",
-        "separation": "人机分离",
-        "tamper": "设备拆卸",
-        "low_battery": "低电量",
-        "device_offline": "设备离线",
-        "sos": "紧急求助",
-        "spotcheck_missed": "点验未接",
-        "face_mismatch": "人脸不符",
-    },
-    "en": {},
-}
 
 
 @public
@@ -144,14 +51,12 @@ async def wall_page(request: web.Request) -> web.Response:
         principal = await principal_from_secret(request.app, token)
         if principal is None or principal.role != Role.WALL:
             status, error, token = 401, "unpaired", ""
-    lang = language(request, request.app[keys.SETTINGS].language)
+    lang = request_language(request)
     config = {
         "token": token,
         "code": code if code.isdigit() else "",
         "error": error,
         "lang": lang,
-        "messages": WALL_MESSAGES.get(lang, WALL_MESSAGES["zh-CN"]),
-        "kinds": KIND_LABELS.get(lang) or {},
         "geojson": "/static/vendor/shenzhen-geojson/shenzhen.geojson",
         "timezone": request.app[keys.SETTINGS].timezone,
     }

@@ -80,26 +80,21 @@ def test_no_default_accounts_outside_demo(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 async def test_sigterm_closes_websockets_and_leaves_no_task(tmp_path: Path) -> None:
+    """SIGTERM closes every open websocket with 1001 GOING_AWAY before the process exits."""
     server = start_server(tmp_path / "data")
     try:
         async with aiohttp.ClientSession() as http:
-            creds = server.credentials()
-            ws_url = f"{server.url}/ws"
-            async with http.get(f"{server.url}/ws") as probe:
-                has_ws = probe.status in (101, 400, 426)
-            if has_ws:
-                async with http.ws_connect(ws_url) as ws:
-                    await ws.send_json({"id": 1, "type": "auth", "token": creds["wall_token"]})
-                    await ws.receive(timeout=10)
-                    server.signal_once(signal.SIGTERM)
-                    msg = await ws.receive(timeout=20)
-                    while msg.type not in (
-                        aiohttp.WSMsgType.CLOSE,
-                        aiohttp.WSMsgType.CLOSED,
-                        aiohttp.WSMsgType.CLOSING,
-                    ):
-                        msg = await ws.receive(timeout=20)
-                    assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
+            token = server.credentials()["wall_token"]
+            async with http.ws_connect(f"{server.url}/ws") as ws:
+                await ws.send_json({"id": 1, "type": "auth", "token": token})
+                reply = await ws.receive_json(timeout=10)
+                assert reply["id"] == 1 and reply["type"] == "result" and reply["success"], reply
+                server.signal_once(signal.SIGTERM)
+                msg = await ws.receive(timeout=20)
+                while msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    msg = await ws.receive(timeout=20)  # events sent before the close
+                assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+                assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
     finally:
         code = server.stop()
     assert code == 0

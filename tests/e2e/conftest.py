@@ -2,7 +2,9 @@
 
 - ``browser``: Chromium (``/usr/bin/chromium``, fake camera and microphone), one per module.
   Where Chromium is missing the test skips with the reason — except in CI (``CI=true``),
-  where it fails: CI must install it.
+  where it fails: CI must install it. Every page it opens is watched: an uncaught script
+  error (``pageerror``) fails the test that was running, so a page that breaks half-way
+  cannot pass on what it rendered before the error.
 - ``demo_server``: ``python run.py --demo --no-simulator`` on a free port with its own data
   directory, ready (``/readyz`` = 200) and with ``credentials()`` from
   ``<data-dir>/demo-credentials.json``; one per module.
@@ -57,15 +59,52 @@ def need_chromium() -> str:
     return CHROMIUM
 
 
+SCRIPT_ERRORS: list[str] = []
+
+
+def _watch(page: Any) -> None:
+    page.on("pageerror", lambda exc: SCRIPT_ERRORS.append(f"{page.url}: {exc}"))
+
+
+class WatchedBrowser:
+    """The Playwright browser, with every page it opens reporting uncaught script errors."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, **options: Any) -> Any:
+        context = self._browser.new_context(**options)
+        context.on("page", _watch)
+        return context
+
+    def new_page(self, **options: Any) -> Any:
+        page = self._browser.new_page(**options)
+        _watch(page)
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[WatchedBrowser]:
     path = need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS, headless=True)
-        yield b
+        yield WatchedBrowser(b)
         b.close()
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors() -> Iterator[list[str]]:
+    """Fails a browser test whose pages threw an uncaught script error (a test that throws
+    on purpose takes this fixture and clears the list)."""
+    SCRIPT_ERRORS.clear()
+    yield SCRIPT_ERRORS
+    errors, SCRIPT_ERRORS[:] = list(SCRIPT_ERRORS), []
+    assert not errors, errors
 
 
 ServerFactory = Callable[..., ServerProcess]
@@ -146,6 +185,7 @@ __all__ = [
     "CHROMIUM_FLAGS",
     "QUIET_ENV",
     "ServerFactory",
+    "WatchedBrowser",
     "api",
     "free_port",
     "need_chromium",

@@ -1,43 +1,40 @@
-"""The SQLAlchemy store on a real SQLite database migrated with Alembic."""
+"""The SQLAlchemy store on real databases migrated with Alembic: SQLite and PostgreSQL.
+
+No skip guard: the store's dependencies are part of this project, and PostgreSQL comes from
+``tests/conftest.py``'s ``database_url`` (skipped where it is down, a failure with ``CI=true``).
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import select
 
+from center import audit
+from center.db import Base, create_engine, create_sessionmaker
+from center.migrate import migrate
+from center.models import AuditEntry
+from media import models
+from media.models import Recording, Snapshot
 from media.recorder import RecordingInfo, RecordingState
 from media.store import SnapshotInfo, SqlRecordingStore
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("center.audit") is None,
-    reason="center.audit (foundation) is not available",
-)
-
 
 @pytest.fixture
-async def sessionmaker(tmp_path: Path) -> AsyncIterator[Any]:
-    from center.db import create_engine, create_sessionmaker
-    from center.migrate import migrate
-
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+async def sessionmaker(database_url: str) -> AsyncIterator[Any]:
+    engine = create_engine(database_url)
     await migrate(engine)
     yield create_sessionmaker(engine)
     await engine.dispose()
 
 
 async def test_migration_matches_models(sessionmaker: Any) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from center.db import Base
-    from media import models
-
     tables = {models.Recording.__tablename__, models.Snapshot.__tablename__}
 
     def diff(connection: Any) -> list[Any]:
@@ -52,10 +49,6 @@ async def test_migration_matches_models(sessionmaker: Any) -> None:
 
 
 async def test_sql_store_rows_and_audit_chain(sessionmaker: Any, tmp_path: Path) -> None:
-    from center import audit
-    from center.models import AuditEntry
-    from media.models import Recording, Snapshot
-
     store = SqlRecordingStore(sessionmaker)
     start = datetime(2026, 5, 1, 8, tzinfo=UTC)
     info = RecordingInfo("r1", "room", "p1", tmp_path / "r1.webm", start, RecordingState.WAITING)

@@ -10,6 +10,15 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import login
 
 
+def strings(html: str) -> dict[str, str]:
+    """The catalogue the page embeds for its scripts (``web.i18n``)."""
+    found = re.search(r'<script id="i18n" type="application/json">(.*?)</script>', html)
+    assert found, "the page embeds no catalogue"
+    table = json.loads(found.group(1))
+    assert isinstance(table, dict)
+    return table
+
+
 async def test_console_page_per_role(demo_client: TestClient) -> None:
     resp = await demo_client.get("/console", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"].startswith("/login")
@@ -18,10 +27,14 @@ async def test_console_page_per_role(demo_client: TestClient) -> None:
     html = await resp.text()
     assert resp.status == 200 and "/static/js/console.js" in html and 'lang="zh-CN"' in html
     boot = json.loads(re.search(r"window.CONSOLE = (.*?);</script>", html).group(1))  # type: ignore[union-attr]
-    assert boot["me"]["role"] == "street" and boot["strings"]["act.acknowledge"] == "签收"
-    assert "false_alarm" in boot["dispositions"]
+    assert boot["me"]["role"] == "street" and "false_alarm" in boot["dispositions"]
+    assert "low_battery" in boot["kinds"]
+    assert strings(html)["action.acknowledge"] == "签收"
+    assert strings(html)["kind.low_battery"] == "低电量"
     resp = await demo_client.get("/console?lang=en")
-    assert "Acknowledge" in await resp.text()
+    html = await resp.text()
+    assert 'lang="en"' in html and strings(html)["action.acknowledge"] == "Acknowledge"
+    assert resp.cookies["lang"].value == "en"
     await login(demo_client, "visit1")
     resp = await demo_client.get("/console")
     assert resp.status == 403

@@ -19,9 +19,8 @@
   const SLOW_RTT_MS = 400;
 
   const boot = JSON.parse(document.getElementById("boot").textContent);
-  const S = boot.strings;
+  const t = window.t;
   const $ = (id) => document.getElementById(id);
-  const fmt = (key, vars) => S[key].replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
   $("back").href = boot.home || "/";
 
   const result = { state: "idle" };
@@ -31,7 +30,7 @@
   function step(name, state, text) {
     const li = $(`step-${name}`);
     li.dataset.state = state;
-    li.querySelector(".ck-value").textContent = text || S[`state.${state}`];
+    li.querySelector(".ck-value").textContent = text || t("check.state." + state);
   }
 
   function verdict(state, text) {
@@ -45,7 +44,7 @@
   function fail(reason, stepName) {
     if (stepName) step(stepName, "failed");
     result.failure = reason;
-    verdict("failed", S[`fail.${reason}`]);
+    verdict("failed", t("check.fail." + reason));
   }
 
   async function openRoom() {
@@ -83,7 +82,7 @@
     $("start").disabled = true;
     Object.assign(result, { state: "running", failure: null, video: false, audio: false });
     for (const name of ["devices", "server", "video", "audio", "rtt"]) step(name, "waiting");
-    verdict("running", S["verdict.running"]);
+    verdict("running", t("check.verdict.running"));
 
     step("devices", "running");
     if (current) current.getTracks().forEach((t) => t.stop());
@@ -134,7 +133,7 @@
       }
       if (!result.video && last.frames >= VIDEO_FRAMES) {
         result.video = true;
-        step("video", "ok", fmt("first_frame", { ms: result.firstFrameMs }));
+        step("video", "ok", t("check.first_frame", { ms: result.firstFrameMs }));
       }
       if (!result.audio && last.audioPackets >= AUDIO_PACKETS && last.audioSamples > 0) {
         result.audio = true;
@@ -142,7 +141,7 @@
       }
       if (last.rttMs !== null) {
         result.rttMs = last.rttMs;
-        step("rtt", "ok", fmt("rtt.value", { ms: last.rttMs }));
+        step("rtt", "ok", t("check.rtt.value", { ms: last.rttMs }));
       }
       if (result.video && result.audio && result.rttMs !== undefined) break;
     }
@@ -151,7 +150,7 @@
     await rtc.leave();
     rtc.close();
     $("start").disabled = false;
-    $("start").textContent = S.retry;
+    $("start").textContent = t("check.retry");
 
     if (!result.video && !result.audio && last.frames === 0 && last.audioPackets === 0) {
       step("video", "failed");
@@ -163,7 +162,7 @@
     if (!result.audio) return fail("audio", "audio");
     const ms = result.rttMs === undefined ? "?" : result.rttMs;
     if (result.rttMs === undefined) step("rtt", "failed");
-    verdict("passed", fmt(result.rttMs > SLOW_RTT_MS ? "verdict.slow" : "verdict.ok", { ms }));
+    verdict("passed", t(result.rttMs > SLOW_RTT_MS ? "check.verdict.slow" : "check.verdict.ok", { ms }));
   }
 
   $("start").addEventListener("click", () => {

@@ -2,16 +2,11 @@
 "use strict";
 (function () {
   const BOOT = window.CONSOLE;
-  const S = BOOT.strings;
   const ME = BOOT.me;
   const ROW_H = 44;
   const OPEN = ["new", "acknowledged", "dispatched", "verifying", "reopened", "resolved"];
   const SEV_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
-  const t = (key, vars) => {
-    let s = S[key] || key;
-    if (vars) for (const k in vars) s = s.replace("{" + k + "}", vars[k]);
-    return s;
-  };
+  const t = window.t;
   const $ = (id) => document.getElementById(id);
   const esc = (v) => String(v == null ? "" : v).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const names = {};
@@ -65,7 +60,7 @@
       (SEV_RANK[x.severity] ?? 9) - (SEV_RANK[y.severity] ?? 9) ||
       String(x.created_at).localeCompare(String(y.created_at)) || x.id - y.id);
     $("q-spacer").style.height = state.rows.length * ROW_H + "px";
-    $("count").textContent = t("open_count", { n: state.rows.length });
+    $("count").textContent = t("console.open_count", { n: state.rows.length });
     render();
   }
 
@@ -87,7 +82,7 @@
     const due = dueOf(a);
     if (!due) return ["", false];
     const ms = Date.parse(due) - Date.now();
-    if (ms <= 0) return [t("overdue"), true];
+    if (ms <= 0) return [t("console.overdue"), true];
     const m = Math.floor(ms / 60000), h = Math.floor(m / 60);
     return [h ? `${h}h${String(m % 60).padStart(2, "0")}m` : `${m}:${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}`, false];
   }
@@ -103,12 +98,12 @@
       const [sla, over] = slaText(a);
       html.push(`<div class="q-row${a.id === state.selected ? " sel" : ""}" role="option" data-id="${a.id}" style="top:${i * ROW_H}px">` +
         `<input type="checkbox" class="chk" ${state.checked.has(a.id) ? "checked" : ""} aria-label="select">` +
-        `<span class="sev sev-${esc(a.severity)}">${esc(t("sev." + a.severity))}</span>` +
-        `<span class="kind">${esc(t("k." + a.kind))}</span>` +
+        `<span class="sev sev-${esc(a.severity)}">${esc(t("severity." + a.severity))}</span>` +
+        `<span class="kind">${esc(t("kind." + a.kind))}</span>` +
         `<span class="subj">${esc(a.subject_name || a.subject_id)} <span class="where">${esc(names[a.street_id] || "")}</span>` +
-        (a.escalations ? ` <span class="esc">${esc(t("escalated_to", { level: t("lv." + a.owner_level) }))}</span>` : "") +
-        (a.loop_breached ? ` <span class="breach">${esc(t("breached"))}</span>` : "") + `</span>` +
-        `<span class="state" data-state="${esc(a.state)}">${esc(t("st." + a.state))}</span>` +
+        (a.escalations ? ` <span class="esc">${esc(t("console.escalated_to", { level: t("level." + a.owner_level) }))}</span>` : "") +
+        (a.loop_breached ? ` <span class="breach">${esc(t("console.breached"))}</span>` : "") + `</span>` +
+        `<span class="state" data-state="${esc(a.state)}">${esc(t("state." + a.state))}</span>` +
         `<span class="sla${over ? " over" : ""}">${esc(sla)}</span></div>`);
     }
     spacer.innerHTML = html.join("");
@@ -187,11 +182,11 @@
         osc.connect(gain).connect(audio.destination); osc.start(now + d); osc.stop(now + d + 0.2);
       });
     } catch (err) { console.warn("audio", err); }
-    toast(t("new_critical"));
+    toast(t("console.new_critical"));
   }
   function setMuted(m) {
     state.muted = m; localStorage.setItem("console.muted", m ? "1" : "0");
-    $("mute").textContent = m ? t("unmute") : t("mute"); $("mute").setAttribute("aria-pressed", String(m));
+    $("mute").textContent = m ? t("console.unmute") : t("console.mute"); $("mute").setAttribute("aria-pressed", String(m));
   }
 
   // ---- staffing / shifts --------------------------------------------------------------
@@ -199,14 +194,14 @@
     const el = $("staffing");
     el.hidden = false;
     el.classList.toggle("warn", !!s.warning);
-    el.textContent = s.warning ? t("staffing_warning", { on: s.on_duty, min: s.minimum }) : t("staffing_ok", { on: s.on_duty });
+    el.textContent = s.warning ? t("console.staffing_warning", { on: s.on_duty, min: s.minimum }) : t("console.staffing_ok", { on: s.on_duty });
     state.signedOn = (s.officers || []).includes(ME.user.username) || state.signedOn && ME.jurisdiction.level !== "city";
-    $("sign-toggle").textContent = state.signedOn ? t("sign_off") : t("sign_on");
+    $("sign-toggle").textContent = state.signedOn ? t("console.sign_off") : t("console.sign_on");
   }
   async function toggleSign() {
     try {
       if (state.signedOn) {
-        const note = prompt(t("handover_prompt"));
+        const note = prompt(t("console.handover_prompt"));
         if (!note) return;
         await api("/api/v1/duty/sign-off", { method: "POST", json: { handover_note: note } });
         state.signedOn = false;
@@ -215,9 +210,9 @@
         state.signedOn = true;
         if (r.handovers && r.handovers.length) toast(r.handovers[0].username + "：" + r.handovers[0].handover_note);
       }
-      $("sign-toggle").textContent = state.signedOn ? t("sign_off") : t("sign_on");
+      $("sign-toggle").textContent = state.signedOn ? t("console.sign_off") : t("console.sign_on");
       showStaffing(await api("/api/v1/duty/staffing"));
-    } catch (err) { toast(t("error", { msg: err.message })); }
+    } catch (err) { toast(t("console.error", { msg: err.message })); }
   }
 
   // ---- detail -------------------------------------------------------------------------
@@ -238,20 +233,20 @@
     let wf, full;
     try {
       [wf, full] = await Promise.all([api(`/api/v1/alarms/${id}/workflow`), api(`/api/v1/alarms/${id}`).catch(() => ({}))]);
-    } catch (err) { toast(t("error", { msg: err.message })); return; }
+    } catch (err) { toast(t("console.error", { msg: err.message })); return; }
     if (state.selected !== id) return;
     state.detail = wf;
     upsert(wf); scheduleResort();
     $("detail").hidden = false; $("empty").hidden = true;
-    $("d-title").textContent = `#${wf.id} ${t("k." + wf.kind)} · ${wf.subject_name || wf.subject_id}`;
+    $("d-title").textContent = `#${wf.id} ${t("kind." + wf.kind)} · ${wf.subject_name || wf.subject_id}`;
     const [sla, over] = slaText(wf);
-    $("d-summary").innerHTML = `<span class="sev sev-${esc(wf.severity)}">${esc(t("sev." + wf.severity))}</span> ` +
-      `<b id="d-state" data-state="${esc(wf.state)}">${esc(t("st." + wf.state))}</b> · ${esc(t("level"))}: ${esc(t("lv." + wf.owner_level))}` +
+    $("d-summary").innerHTML = `<span class="sev sev-${esc(wf.severity)}">${esc(t("severity." + wf.severity))}</span> ` +
+      `<b id="d-state" data-state="${esc(wf.state)}">${esc(t("state." + wf.state))}</b> · ${esc(t("console.level"))}: ${esc(t("level." + wf.owner_level))}` +
       ` · ${esc(names[wf.district_id] || "")} ${esc(names[wf.street_id] || "")}` +
-      (sla ? ` · ${esc(t("sla"))}: <span class="sla${over ? " over" : ""}">${esc(sla)}</span>` : "") +
-      (wf.disposition ? ` · ${esc(t("disposition"))}: ${esc(t("d." + wf.disposition))}` : "") +
-      (wf.loop_breached ? ` · <span class="breach">${esc(t("breached"))}</span>` : "");
-    $("d-actions").innerHTML = wf.actions.map((a) => `<button type="button" data-action="${a}" id="act-${a}">${esc(t("act." + a))}</button>`).join("");
+      (sla ? ` · ${esc(t("console.sla"))}: <span class="sla${over ? " over" : ""}">${esc(sla)}</span>` : "") +
+      (wf.disposition ? ` · ${esc(t("console.disposition"))}: ${esc(t("disposition." + wf.disposition))}` : "") +
+      (wf.loop_breached ? ` · <span class="breach">${esc(t("console.breached"))}</span>` : "");
+    $("d-actions").innerHTML = wf.actions.map((a) => `<button type="button" data-action="${a}" id="act-${a}">${esc(t("action." + a))}</button>`).join("");
     $("d-form").hidden = true;
     renderTimeline(wf.timeline);
     $("d-evidence").innerHTML = (wf.evidence || []).map((e) =>
@@ -267,17 +262,17 @@
   function renderTimeline(items) {
     $("d-timeline").innerHTML = items.map((e) => {
       let extra = "";
-      if (e.data && e.data.disposition) extra += " · " + t("d." + e.data.disposition);
-      if (e.type === "escalated" && e.data) extra += " → " + t("lv." + e.data.to_level);
+      if (e.data && e.data.disposition) extra += " · " + t("disposition." + e.data.disposition);
+      if (e.type === "escalated" && e.data) extra += " → " + t("level." + e.data.to_level);
       if (e.type === "evidence" && e.data) extra += " · " + (e.data.filename || "") + " " + String(e.data.sha256 || "").slice(0, 12);
-      return `<li data-type="${esc(e.type)}"><b>${esc(t("ev." + e.type))}</b>${esc(extra)} <span class="who">${esc(fmt(e.at))} ${esc(e.actor)}</span>${e.note ? "<div>" + esc(e.note) + "</div>" : ""}</li>`;
+      return `<li data-type="${esc(e.type)}"><b>${esc(t("event." + e.type))}</b>${esc(extra)} <span class="who">${esc(fmt(e.at))} ${esc(e.actor)}</span>${e.note ? "<div>" + esc(e.note) + "</div>" : ""}</li>`;
     }).join("");
   }
 
   async function loadProfile(subjectId) {
     try {
       const s = await api(`/api/v1/subjects/${encodeURIComponent(subjectId)}`);
-      $("d-profile").innerHTML = [["subject", s.name], ["severity", s.level], ["street", names[s.street_id] || s.street_id], ["", s.phone]]
+      $("d-profile").innerHTML = [["console.subject", s.name], ["console.supervision", t("supervision." + s.level)], ["console.street", names[s.street_id] || s.street_id], ["", s.phone]]
         .map(([k, v]) => `<dt>${esc(k ? t(k) : "☎")}</dt><dd>${esc(v)}</dd>`).join("");
     } catch (err) { $("d-profile").innerHTML = ""; }
   }
@@ -305,8 +300,8 @@
     state.pending = action;
     $("d-form").hidden = false;
     $("d-disposition").hidden = action !== "resolve";
-    $("d-note").placeholder = t("note");
-    $("d-submit").textContent = t("act." + action);
+    $("d-note").placeholder = t("console.note");
+    $("d-submit").textContent = t("action." + action);
     $("d-note").focus();
   }
 
@@ -319,11 +314,11 @@
       const updated = await api(`/api/v1/alarms/${wf.id}/actions`, { method: "POST", json: body });
       upsert(updated); scheduleResort();
       $("d-note").value = ""; $("d-form").hidden = true;
-      toast(t("done"));
+      toast(t("console.done"));
       await loadDetail(wf.id);
     } catch (err) {
-      if (err.code === "conflict") { toast(t("conflict")); await loadDetail(wf.id); }
-      else toast(t("error", { msg: err.message }));
+      if (err.code === "conflict") { toast(t("console.conflict")); await loadDetail(wf.id); }
+      else toast(t("console.error", { msg: err.message }));
     }
   }
 
@@ -334,38 +329,38 @@
       const r = await api("/api/v1/alarms/actions", { method: "POST", json: { action, items } });
       r.results.forEach((x) => { if (x.ok) upsert(x.alarm); });
       state.checked.clear(); $("check-all").checked = false;
-      toast(`${t("act." + action)}: ${r.ok}/${items.length}`);
+      toast(`${t("action." + action)}: ${r.ok}/${items.length}`);
       scheduleResort();
-    } catch (err) { toast(t("error", { msg: err.message })); }
+    } catch (err) { toast(t("console.error", { msg: err.message })); }
   }
 
   // ---- wiring -------------------------------------------------------------------------
   function fillSelect(el, label, options) {
-    el.innerHTML = `<option value="">${esc(label)}: ${esc(t("all"))}</option>` + options.map(([v, n]) => `<option value="${esc(v)}">${esc(n)}</option>`).join("");
+    el.innerHTML = `<option value="">${esc(label)}: ${esc(t("console.all"))}</option>` + options.map(([v, n]) => `<option value="${esc(v)}">${esc(n)}</option>`).join("");
   }
 
   function setupStatic() {
-    document.title = t("title");
-    const texts = { logout: "logout", "reports-link": "reports", "bulk-ack": "bulk_ack", "bulk-dispatch": "bulk_dispatch",
-      "t-select-all": "select_all", "t-profile": "profile", "t-checkins": "checkins", "t-locations": "locations",
-      "t-evidence": "evidence", "t-timeline": "timeline", "d-cancel": "cancel", "d-upload-btn": "upload", empty: "no_selection" };
+    document.title = t("console.title");
+    const texts = { logout: "console.logout", "reports-link": "console.reports", "bulk-ack": "console.bulk_ack", "bulk-dispatch": "console.bulk_dispatch",
+      "t-select-all": "console.select_all", "t-profile": "console.profile", "t-checkins": "console.checkins", "t-locations": "console.locations",
+      "t-evidence": "console.evidence", "t-timeline": "console.timeline", "d-cancel": "console.cancel", "d-upload-btn": "console.upload", empty: "console.no_selection" };
     for (const id in texts) $(id).textContent = t(texts[id]);
-    $("help-text").textContent = t("keys.help");
+    $("help-text").textContent = t("console.keys_help");
     $("scope-name").textContent = ME.jurisdiction.name;
-    $("sign-toggle").textContent = t("sign_on");
+    $("sign-toggle").textContent = t("console.sign_on");
     setMuted(state.muted);
     const head = document.querySelector(".q-head").children;
-    ["", "severity", "kind", "subject", "state", "sla"].forEach((k, i) => { if (head[i - 1] && k) head[i - 1].textContent = t(k); });
-    fillSelect($("f-state"), t("state"), OPEN.map((s) => [s, t("st." + s)]));
-    fillSelect($("f-kind"), t("kind"), Object.keys(S).filter((k) => k.startsWith("k.")).map((k) => [k.slice(2), S[k]]));
+    ["", "console.severity", "console.kind", "console.subject", "console.state", "console.sla"].forEach((k, i) => { if (head[i - 1] && k) head[i - 1].textContent = t(k); });
+    fillSelect($("f-state"), t("console.state"), OPEN.map((s) => [s, t("state." + s)]));
+    fillSelect($("f-kind"), t("console.kind"), BOOT.kinds.map((k) => [k, t("kind." + k)]));
     const lvl = ME.jurisdiction.level;
     const myPath = ME.jurisdiction.path || [];
     const districts = BOOT.districts.filter((d) => lvl === "city" || myPath.includes(d.id));
-    fillSelect($("f-district"), t("district"), districts.map((d) => [d.id, d.name]));
+    fillSelect($("f-district"), t("console.district"), districts.map((d) => [d.id, d.name]));
     const streets = BOOT.streets.filter((s) => lvl === "city" || myPath.includes(s.district_id) || myPath.includes(s.id));
-    fillSelect($("f-street"), t("street"), streets.map((s) => [s.id, s.name]));
-    fillSelect($("f-level"), t("level"), ["street", "district", "city"].map((l) => [l, t("lv." + l)]));
-    fillSelect($("d-disposition"), t("disposition"), BOOT.dispositions.map((d) => [d, t("d." + d)]));
+    fillSelect($("f-street"), t("console.street"), streets.map((s) => [s.id, s.name]));
+    fillSelect($("f-level"), t("console.level"), ["street", "district", "city"].map((l) => [l, t("level." + l)]));
+    fillSelect($("d-disposition"), t("console.disposition"), BOOT.dispositions.map((d) => [d, t("disposition." + d)]));
     $("d-disposition").firstElementChild.value = "";
     if (lvl === "street") { $("f-district").hidden = true; $("f-street").hidden = true; }
   }
@@ -403,7 +398,7 @@
       if (!f || !state.detail) return;
       const form = new FormData(); form.append("file", f);
       try { await api(`/api/v1/alarms/${state.detail.id}/evidence`, { method: "POST", body: form }); $("d-file").value = ""; await loadDetail(state.detail.id); }
-      catch (err) { toast(t("error", { msg: err.message })); }
+      catch (err) { toast(t("console.error", { msg: err.message })); }
     });
     $("mute").addEventListener("click", () => setMuted(!state.muted));
     $("help-btn").addEventListener("click", () => $("help").showModal());
@@ -449,5 +444,5 @@
     connect();
     document.body.dataset.ready = "1";
   }
-  main().catch((err) => { console.error(err); toast(t("error", { msg: err.message })); });
+  main().catch((err) => { console.error(err); toast(t("console.error", { msg: err.message })); });
 })();

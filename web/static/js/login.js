@@ -2,7 +2,7 @@
 (function () {
   const form = document.getElementById("login-form");
   const err = document.getElementById("login-error");
-  const t = (k, v) => (window.I18N[k] || k).replace("{s}", v ?? "");
+  const t = window.t;
   function show(msg) { err.textContent = msg; err.hidden = false; }
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -26,7 +26,7 @@
         return;
       }
       if (res.status === 429) {
-        show(t("login.locked", res.headers.get("Retry-After") || "60"));
+        show(t("login.locked", { s: res.headers.get("Retry-After") || "60" }));
       } else if (res.status === 401) {
         show(t("login.invalid"));
       } else {

@@ -7,17 +7,11 @@
   "use strict";
 
   const cfg = JSON.parse(document.body.dataset.config || "{}");
-  const M = cfg.messages || {};
-  const KINDS = cfg.kinds || {};
   const TOKEN_KEY = "center.wall.token";
   const STALE_S = 45;
   const $ = (id) => document.getElementById(id);
 
-  function t(key, vars) {
-    let text = M[key] || key;
-    for (const [k, v] of Object.entries(vars || {})) text = text.replace(`{${k}}`, String(v));
-    return text;
-  }
+  const t = window.t;
 
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
 
@@ -40,7 +34,7 @@
 
   async function resolveToken() {
     if (cfg.error) {
-      showOverlay(t("unpaired"));
+      showOverlay(t("wall.unpaired"));
       return null;
     }
     if (cfg.token) {
@@ -49,7 +43,7 @@
       return cfg.token;
     }
     if (cfg.code) {
-      showOverlay(t("pairing"));
+      showOverlay(t("wall.pairing"));
       const resp = await fetch("/api/v1/wall/pair", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
@@ -57,7 +51,7 @@
       });
       history.replaceState(null, "", "/wall");
       if (!resp.ok) {
-        showOverlay(t("unpaired"));
+        showOverlay(t("wall.unpaired"));
         return null;
       }
       const body = await resp.json();
@@ -66,7 +60,7 @@
       return body.token;
     }
     const stored = localStorage.getItem(TOKEN_KEY);
-    if (!stored) showOverlay(t("unpaired"));
+    if (!stored) showOverlay(t("wall.unpaired"));
     return stored;
   }
 
@@ -100,18 +94,18 @@
     const age = Math.max(0, Math.round((Date.now() - socket.lastContact) / 1000));
     fresh.classList.toggle("stale", age >= STALE_S || socket.state !== "open");
     fresh.dataset.ageS = String(age);
-    if (age >= STALE_S || socket.state !== "open") fresh.textContent = t("fresh.stale", { s: age });
-    else if (age <= 2) fresh.textContent = t("fresh.now");
-    else fresh.textContent = t("fresh.ago", { s: age });
+    if (age >= STALE_S || socket.state !== "open") fresh.textContent = t("wall.fresh.stale", { s: age });
+    else if (age <= 2) fresh.textContent = t("wall.fresh.now");
+    else fresh.textContent = t("wall.fresh.ago", { s: age });
   }
 
   function onState(s) {
     const conn = $("conn");
     conn.dataset.state = s;
-    $("conn-text").textContent = t(`state.${s}`);
+    $("conn-text").textContent = t("wall.conn." + s);
     if (s === "auth_failed") {
       localStorage.removeItem(TOKEN_KEY);
-      showOverlay(t("unpaired"));
+      showOverlay(t("wall.unpaired"));
     }
     tick();
   }
@@ -153,8 +147,8 @@
       banner.classList.toggle("hidden", !!(s.roster && !s.warning));
       banner.classList.toggle("info", !s.roster);
       banner.textContent = s.warning
-        ? t("staffing.warning", { n: s.on_duty, m: s.minimum })
-        : t("staffing.unknown");
+        ? t("wall.staffing.warning", { n: s.on_duty, m: s.minimum })
+        : t("wall.staffing.unknown");
     }
     if (state.media) {
       const m = state.media;
@@ -177,14 +171,6 @@
     return "sla-ok";
   }
 
-  const STATES = {
-    new: "新报警",
-    acknowledged: "已签收",
-    dispatched: "已派发",
-    verifying: "核查中",
-    reopened: "重新打开",
-  };
-
   function span(cls, text) {
     const el = document.createElement("span");
     el.className = cls;
@@ -199,7 +185,7 @@
     if (!items.length) {
       const li = document.createElement("li");
       li.className = "empty";
-      li.textContent = t("ticker.empty");
+      li.textContent = t("wall.ticker.empty");
       rows.push(li);
     }
     for (const item of items) {
@@ -209,10 +195,10 @@
       const seen = item.last_seen || item.first_seen;
       li.append(
         span("time", seen ? hourFormat.format(new Date(seen)) : ""),
-        span("kind", KINDS[item.kind] || item.kind),
+        span("kind", t("kind." + item.kind)),
         span("name", item.subject_name || ""),
         span("where", [item.district_name, item.street_name].filter(Boolean).join(" · ")),
-        span("state", item.overdue ? "超时" : STATES[item.state] || item.state),
+        span("state", item.overdue ? t("wall.overdue") : t("state." + item.state)),
       );
       rows.push(li);
     }
@@ -366,9 +352,9 @@
       xAxis: { type: "value", axisLabel: { color: "#8ea3c2", fontSize: r * 0.8 }, splitLine: { lineStyle: { color: "#1d3355" } } },
       yAxis: { type: "category", data: names, inverse: true, axisLabel: { color: "#e8eef8", fontSize: r * 0.85, interval: 0 } },
       series: [
-        { name: t("checkins.done"), type: "bar", stack: "c", data: done, itemStyle: { color: "#2ecc71" } },
-        { name: t("checkins.missed"), type: "bar", stack: "c", data: missed, itemStyle: { color: "#ff4d4f" } },
-        { name: t("checkins.expected"), type: "bar", stack: "c", data: pending, itemStyle: { color: "#33415c" } },
+        { name: t("wall.checkins.done"), type: "bar", stack: "c", data: done, itemStyle: { color: "#2ecc71" } },
+        { name: t("wall.checkins.missed"), type: "bar", stack: "c", data: missed, itemStyle: { color: "#ff4d4f" } },
+        { name: t("wall.checkins.expected"), type: "bar", stack: "c", data: pending, itemStyle: { color: "#33415c" } },
       ],
     });
   }

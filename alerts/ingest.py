@@ -151,6 +151,43 @@ class Ingestor:
             out.append((i, item, info))
         return out
 
+    async def _admit(
+        self,
+        principal: Principal,
+        action: str,
+        items: Sequence[T | CenterError],
+        retention: timedelta,
+    ) -> tuple[
+        datetime, list[Result | None], list[tuple[int, T, SubjectInfo]], list[tuple[int, str]]
+    ]:
+        """The steps every item type shares: validate against the clock, keep what is in the
+        key's jurisdiction, and split repeats of an ``event_id`` within the batch."""
+        now = self._clock.now()
+        results: list[Result | None] = [None] * len(items)
+        valid = self._validate(items, now, now - retention, results)
+        scoped = await self._scope(principal, action, valid, results)
+        firsts, repeats = self._split_in_batch(scoped)
+        return now, results, firsts, repeats
+
+    @staticmethod
+    def _answer(
+        results: list[Result | None],
+        firsts: list[tuple[int, T, SubjectInfo]],
+        repeats: list[tuple[int, str]],
+        inserted: set[str],
+    ) -> list[tuple[T, SubjectInfo]]:
+        """Answer accepted or duplicate; returns the newly stored items for the rules."""
+        new: list[tuple[T, SubjectInfo]] = []
+        for i, item, info in firsts:
+            if item.event_id in inserted:
+                new.append((item, info))
+                results[i] = _accepted(i, item.event_id)
+            else:
+                results[i] = {"index": i, "status": "duplicate", "event_id": item.event_id}
+        for i, eid in repeats:
+            results[i] = {"index": i, "status": "duplicate", "event_id": eid}
+        return new
+
     @staticmethod
     def _split_in_batch(
         scoped: list[tuple[int, T, SubjectInfo]],
@@ -204,17 +241,15 @@ class Ingestor:
     async def checkins(
         self, principal: Principal, items: Sequence[CheckinIn | CenterError]
     ) -> list[Result]:
-        now = self._clock.now()
-        results: list[Result | None] = [None] * len(items)
-        valid = self._validate(items, now, now - self._checkin_retention, results)
+        now, results, firsts, repeats = await self._admit(
+            principal, "checkins.ingest", items, self._checkin_retention
+        )
         lateness = self._plans.lateness_s
         plans = self._plans.plans
         d = self._directory
         rows: list[dict[str, Any]] = []
         meta: dict[str, tuple[int, CheckinIn, SubjectInfo, Any, bool, bool]] = {}
         returns: list[CheckinIn] = []
-        scoped = await self._scope(principal, "checkins.ingest", valid, results)
-        firsts, repeats = self._split_in_batch(scoped)
         for i, c, info in firsts:
             at_ts = c.at.timestamp()
             w, late = plans[d.plan[info.index]].window_for(at_ts, lateness)
@@ -331,11 +366,9 @@ class Ingestor:
     async def device_events(
         self, principal: Principal, items: Sequence[DeviceEventIn | CenterError]
     ) -> list[Result]:
-        now = self._clock.now()
-        results: list[Result | None] = [None] * len(items)
-        valid = self._validate(items, now, now - self._checkin_retention, results)
-        scoped = await self._scope(principal, "device_events.ingest", valid, results)
-        firsts, repeats = self._split_in_batch(scoped)
+        now, results, firsts, repeats = await self._admit(
+            principal, "device_events.ingest", items, self._checkin_retention
+        )
         rows = [
             {
                 "event_id": e.event_id,
@@ -350,16 +383,10 @@ class Ingestor:
         inserted, _ = await self._writer.write(DEVICE_EVENTS, rows)
         fires: list[Fire] = []
         clears: list[tuple[str, SubjectInfo, Transition]] = []
-        for i, e, info in firsts:
-            if e.event_id in inserted:
-                f, c = self._fires(info, self._devices.observe(e))
-                fires.extend(f)
-                clears.extend(c)
-                results[i] = _accepted(i, e.event_id)
-            else:
-                results[i] = {"index": i, "status": "duplicate", "event_id": e.event_id}
-        for i, eid in repeats:
-            results[i] = {"index": i, "status": "duplicate", "event_id": eid}
+        for e, info in self._answer(results, firsts, repeats, inserted):
+            f, c = self._fires(info, self._devices.observe(e))
+            fires.extend(f)
+            clears.extend(c)
         await self._apply(fires, clears, now)
         self.accepted["device_events"] += len(inserted)
         return [r for r in results if r is not None]
@@ -369,11 +396,9 @@ class Ingestor:
     async def locations(
         self, principal: Principal, items: Sequence[LocationFixIn | CenterError]
     ) -> list[Result]:
-        now = self._clock.now()
-        results: list[Result | None] = [None] * len(items)
-        valid = self._validate(items, now, now - self._location_retention, results)
-        scoped = await self._scope(principal, "locations.ingest", valid, results)
-        firsts, repeats = self._split_in_batch(scoped)
+        now, results, firsts, repeats = await self._admit(
+            principal, "locations.ingest", items, self._location_retention
+        )
         rows = [
             {
                 "event_id": f.event_id,
@@ -393,17 +418,11 @@ class Ingestor:
         per_subject: dict[str, tuple[SubjectInfo, list[LocationFixIn]]] = {}
         fires: list[Fire] = []
         clears: list[tuple[str, SubjectInfo, Transition]] = []
-        for i, f, info in firsts:
-            if f.event_id in inserted:
-                per_subject.setdefault(f.subject_id, (info, []))[1].append(f)
-                back = self._devices.heard(f.subject_id, f.device_id, f.at.timestamp())
-                if back is not None:
-                    clears.append((str(back.kind), info, back))
-                results[i] = _accepted(i, f.event_id)
-            else:
-                results[i] = {"index": i, "status": "duplicate", "event_id": f.event_id}
-        for i, eid in repeats:
-            results[i] = {"index": i, "status": "duplicate", "event_id": eid}
+        for f, info in self._answer(results, firsts, repeats, inserted):
+            per_subject.setdefault(f.subject_id, (info, []))[1].append(f)
+            back = self._devices.heard(f.subject_id, f.device_id, f.at.timestamp())
+            if back is not None:
+                clears.append((str(back.kind), info, back))
         for sid, (info, fixes) in per_subject.items():
             f2, c2 = self._fires(info, self._locations.observe(sid, fixes))
             fires.extend(f2)

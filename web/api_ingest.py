@@ -18,7 +18,7 @@ from alerts.ingest import Result
 from alerts.items import CheckinIn, DeviceEventIn, LocationFixIn
 from center.errors import CenterError, RateLimited, error_body
 from web import keys
-from web.contract import Batch, BatchBody, contract, respond
+from web.contract import Batch, BatchBody, Handler, contract, respond
 from web.policy import API_KEY, policy, principal_of
 
 _ERRORS = (404, 413, 429)
@@ -70,44 +70,51 @@ async def _ingest(request: web.Request, kind: str, body: BatchBody) -> web.Respo
     return respond({"results": results})
 
 
-@policy("checkins.ingest", auth=(API_KEY,))
-@contract(
+def _endpoint(
+    kind: str, action: str, item: type[msgspec.Struct], summary: str, description: str
+) -> Handler:
+    """One ingestion operation: the same batch contract for every item type."""
+
+    @policy(action, auth=(API_KEY,))
+    @contract(
+        summary,
+        body=Batch(item),
+        response=(ItemResult, BatchResult),
+        status=201,
+        errors=_ERRORS,
+        description=description
+        + ' One item (201 accepted, 200 duplicate) or a batch `{"items": [...]}` (200, one '
+        "result per item, in order). Idempotent on `event_id`; unknown fields are ignored.",
+        responses={200: "A batch's results, or a duplicate single item (nothing changed)."},
+    )
+    async def handler(request: web.Request, *, body: BatchBody) -> web.Response:
+        return await _ingest(request, kind, body)
+
+    handler.__name__ = handler.__qualname__ = f"post_{kind}"
+    return handler
+
+
+post_checkins = _endpoint(
+    "checkins",
+    "checkins.ingest",
+    CheckinIn,
     "Ingest check-ins",
-    body=Batch(CheckinIn),
-    response=(ItemResult, BatchResult),
-    status=201,
-    errors=_ERRORS,
-    description="One check-in (201 accepted, 200 duplicate) or a batch "
-    '`{"items": [...]}` (200, one result per item in order). Idempotent on `event_id`.',
+    "App, terminal or officer check-ins.",
 )
-async def post_checkins(request: web.Request, *, body: BatchBody) -> web.Response:
-    return await _ingest(request, "checkins", body)
-
-
-@policy("device_events.ingest", auth=(API_KEY,))
-@contract(
+post_device_events = _endpoint(
+    "device_events",
+    "device_events.ingest",
+    DeviceEventIn,
     "Ingest device events",
-    body=Batch(DeviceEventIn),
-    response=(ItemResult, BatchResult),
-    status=201,
-    errors=_ERRORS,
-    description="Tamper, low battery, SOS, offline, online; one item or a batch.",
+    "Tamper, low battery, SOS, offline and back online, from phones and bracelets.",
 )
-async def post_device_events(request: web.Request, *, body: BatchBody) -> web.Response:
-    return await _ingest(request, "device_events", body)
-
-
-@policy("locations.ingest", auth=(API_KEY,))
-@contract(
+post_locations = _endpoint(
+    "locations",
+    "locations.ingest",
+    LocationFixIn,
     "Ingest location fixes",
-    body=Batch(LocationFixIn),
-    response=(ItemResult, BatchResult),
-    status=201,
-    errors=_ERRORS,
-    description="Phone and bracelet fixes; one item or a batch.",
+    "Phone and bracelet fixes.",
 )
-async def post_locations(request: web.Request, *, body: BatchBody) -> web.Response:
-    return await _ingest(request, "locations", body)
 
 
 def add_routes(app: web.Application) -> None:

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.models import OPEN_STATES, Checkin
 from alerts.serialize import alarm_json
+from alerts.stats import checkin_stats_today
 from alerts.workflow_schema import alarm_flow, workflow_fields
-from center.dashboard_books import CheckinBook
-from center.dashboard_source import AlarmBaseline
+from center.dashboard.books import CheckinBook
+from center.dashboard.source import AlarmBaseline
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
 
@@ -70,10 +71,6 @@ async def load(
 async def _expected(
     session: AsyncSession, tree: JurisdictionTree, tz: ZoneInfo, now: datetime
 ) -> dict[str, dict[str, int]] | None:
-    """Check-in windows due today per district, from the alarm engine when it offers it."""
-    try:
-        from alerts.stats import checkin_stats_today  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+    """Check-in windows due today per district, from the alarm engine's statistics."""
     stats: dict[str, dict[str, int]] = await checkin_stats_today(session, tree, tz, now)
     return {d: {"expected": int(row.get("expected", 0))} for d, row in stats.items()}

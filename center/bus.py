@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+from center.errors import Outage
+
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_SIZE: Final = 1000
@@ -33,8 +35,10 @@ Handler = Callable[["BusMessage"], None]
 Unsubscribe = Callable[[], None]
 
 
-class BusError(Exception):
-    """Base of the bus's own errors."""
+class BusError(Outage):
+    """Base of the bus's own errors: to a client, ``503 unavailable`` (:func:`center.errors.error_of`)."""
+
+    public_message = "the event bus is unavailable; retry shortly"
 
 
 class BusStateError(BusError):

@@ -1,13 +1,28 @@
-"""Error codes and domain exceptions, in one place.
+"""Error codes and domain exceptions, in one place: the one error map.
 
-Handlers raise; they never format errors. :func:`error_body` builds the one envelope that
-HTTP (``{"error": {...}}``) and the websocket (``{"id", "type": "result", "success": false,
-"error": {...}}``) both use, and every :class:`CenterError` carries its HTTP status.
+Handlers raise; they never format errors. Every domain error is a :class:`CenterError`
+subclass that declares its wire ``code`` and HTTP ``status`` once, as class attributes —
+``media.errors.MediaError`` included — and each declaration lands in :data:`ERRORS`
+(code → class), which refuses a code declared with two statuses.
+
+:func:`error_of` is the one function from *any* exception to the error a client sees, used by
+the HTTP error middleware and the websocket dispatcher alike:
+
+- a :class:`CenterError` is itself (expected: logged at debug level);
+- an :class:`Outage` (the bus cannot reach Redis, or is closed) is ``503 unavailable`` with
+  a fixed message (the cause is logged as a warning, never sent);
+- anything else is ``500 internal_error``, logged once with its traceback, with no internals
+  in the message.
+
+:func:`error_body` builds the ``{"code", "message", "details"?}`` object inside both
+envelopes (HTTP ``{"error": {...}}``, websocket ``{"id", "type": "result", "success":
+false, "error": {...}}``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import logging
+from typing import Any, ClassVar, Final
 
 BAD_REQUEST: Final = "bad_request"
 INVALID_JSON: Final = "invalid_json"
@@ -26,6 +41,8 @@ RATE_LIMITED: Final = "rate_limited"
 TOO_MANY_ATTEMPTS: Final = "too_many_attempts"
 UNAVAILABLE: Final = "unavailable"
 INTERNAL_ERROR: Final = "internal_error"
+HTTP_ERROR: Final = "http_error"
+EVIDENCE_CORRUPT: Final = "evidence_corrupt"
 # websocket-only codes
 UNKNOWN_COMMAND: Final = "unknown_command"
 INVALID_FORMAT: Final = "invalid_format"
@@ -34,11 +51,32 @@ ID_REUSE: Final = "id_reuse"
 NOT_SUBSCRIBED: Final = "not_subscribed"
 
 
+ERRORS: dict[str, type[CenterError]] = {}
+"""Every declared code → the class that declared it (filled as the classes are defined)."""
+
+
 class CenterError(Exception):
-    """Base of every error the center reports to a client."""
+    """Base of every error the center reports to a client.
+
+    A subclass declares ``status, code = 404, NOT_FOUND``. The ``code=``/``status=``
+    arguments are kept for call sites that have not yet moved to a declared subclass; new
+    code raises the subclass.
+    """
 
     status: int = 400
     code: str = BAD_REQUEST
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__ and "status" not in cls.__dict__:
+            return
+        known = ERRORS.get(cls.code)
+        if known is not None and known.status != cls.status:
+            raise TypeError(
+                f"{cls.__qualname__} declares {cls.code!r} as {cls.status}; "
+                f"{known.__qualname__} already declared it as {known.status}"
+            )
+        ERRORS.setdefault(cls.code, cls)
 
     def __init__(
         self,
@@ -63,6 +101,10 @@ class BadRequest(CenterError):
     status, code = 400, BAD_REQUEST
 
 
+class InvalidJson(BadRequest):
+    status, code = 400, INVALID_JSON
+
+
 class ValidationFailed(CenterError):
     status, code = 422, VALIDATION_FAILED
 
@@ -71,12 +113,26 @@ class Unauthorized(CenterError):
     status, code = 401, UNAUTHORIZED
 
 
+class InvalidCredentials(CenterError):
+    """Wrong username or password, or an unknown pairing code."""
+
+    status, code = 401, INVALID_CREDENTIALS
+
+
 class Forbidden(CenterError):
     status, code = 403, FORBIDDEN
 
 
+class CsrfFailed(CenterError):
+    status, code = 403, CSRF_FAILED
+
+
 class NotFound(CenterError):
     status, code = 404, NOT_FOUND
+
+
+class MethodNotAllowed(CenterError):
+    status, code = 405, METHOD_NOT_ALLOWED
 
 
 class Conflict(CenterError):
@@ -89,6 +145,10 @@ class InvalidTransition(CenterError):
 
 class PayloadTooLarge(CenterError):
     status, code = 413, PAYLOAD_TOO_LARGE
+
+
+class UnsupportedMediaType(CenterError):
+    status, code = 415, UNSUPPORTED_MEDIA_TYPE
 
 
 class RateLimited(CenterError):
@@ -106,18 +166,81 @@ class RateLimited(CenterError):
         )
 
 
+class TooManyAttempts(RateLimited):
+    """Locked out after repeated wrong secrets (logins, pairing codes)."""
+
+    status, code = 429, TOO_MANY_ATTEMPTS
+
+
+class InternalError(CenterError):
+    status, code = 500, INTERNAL_ERROR
+
+
+class EvidenceCorrupt(CenterError):
+    """A stored evidence file is missing or no longer matches its recorded SHA-256."""
+
+    status, code = 500, EVIDENCE_CORRUPT
+
+
 class Unavailable(CenterError):
     status, code = 503, UNAVAILABLE
 
 
+class HttpError(CenterError):
+    """An aiohttp ``HTTPException`` without a code of its own; its status is aiohttp's."""
+
+    status, code = 400, HTTP_ERROR
+
+
 class InvalidFormat(CenterError):
-    """A websocket message that breaks the envelope or its command's schema."""
+    """A websocket message that breaks the envelope or its command's model."""
 
     status, code = 400, INVALID_FORMAT
 
 
 class UnknownCommand(CenterError):
     status, code = 400, UNKNOWN_COMMAND
+
+
+class NotSubscribed(CenterError):
+    """``unsubscribe`` of a subscription id the connection does not hold."""
+
+    status, code = 404, NOT_SUBSCRIBED
+
+
+class Outage(Exception):
+    """A backing service is down (the bus cannot reach Redis, or it is closed).
+
+    Not a :class:`CenterError`: its message is for the log (it names hosts and causes), so
+    the client gets :attr:`public_message` as ``503 unavailable`` instead.
+    """
+
+    status: ClassVar[int] = 503
+    code: ClassVar[str] = UNAVAILABLE
+    public_message: ClassVar[str] = "a backing service is unavailable; retry shortly"
+
+
+_INTERNAL_MESSAGE: Final = "internal error; it has been logged"
+
+
+def error_of(
+    exc: BaseException,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    where: str = "",
+) -> CenterError:
+    """The error a client sees for ``exc`` (see the module docstring); logs it once.
+
+    ``where`` names what failed in the log line (``POST /api/v1/...``, ``rtc.join``).
+    """
+    if isinstance(exc, CenterError):
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s failed: %s %s", where or "request", exc.code, exc.message)
+        return exc
+    if isinstance(exc, Outage):
+        logger.warning("%s failed: %s", where or "request", exc)
+        return Unavailable(type(exc).public_message)
+    logger.error("unexpected error in %s", where or "a request", exc_info=exc)
+    return InternalError(_INTERNAL_MESSAGE)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

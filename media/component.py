@@ -23,14 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from center import audit
 from center.authz import JurisdictionPath, Principal
 from center.clock import Clock
 from center.errors import CenterError
 from config.settings import Settings, parse_ice_servers
-from media import errors as media_errors
 from media.errors import MediaError, RoomNotFoundError
 from media.manager import RoomManager
 from media.policy import Role, RoomKind
@@ -39,20 +38,11 @@ from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
 
 _LOGGER = logging.getLogger(__name__)
 
-_STATUS: Final = {
-    media_errors.BAD_SDP: 400,
-    media_errors.ROOM_NOT_FOUND: 404,
-    media_errors.PARTICIPANT_NOT_FOUND: 404,
-    media_errors.NOT_ALLOWED: 403,
-    media_errors.ROOM_FULL: 409,
-    media_errors.INVALID_STATE: 409,
-    media_errors.SNAPSHOT_TIMEOUT: 504,
-    media_errors.NO_MEDIA: 404,
-}
 
 def center_error(exc: MediaError) -> CenterError:
-    """The media error as the center's one error type (same code, HTTP status)."""
-    return CenterError(exc.message, code=exc.code, status=_STATUS.get(exc.code, 400))
+    """Kept for old call sites: a :class:`MediaError` *is* a :class:`CenterError` now (it
+    declares its own code and status), so this returns it unchanged. Raise it directly."""
+    return exc
 
 
 def principal_key(principal: Principal) -> str:

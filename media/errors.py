@@ -1,16 +1,19 @@
-"""Domain errors of the media core, with their wire codes in one place.
+"""Domain errors of the media core: each declares its wire code and HTTP status.
 
-The websocket and HTTP layers map :attr:`MediaError.code` to their envelopes; the media core
-only raises. Nothing here knows about HTTP status codes: the integrator's mapping does
-(``bad_sdp`` and ``invalid_state`` are client errors, ``not_allowed`` is 403,
-``room_not_found``/``participant_not_found`` are 404, ``room_full`` is 409,
-``snapshot_timeout`` is 504).
+They are :class:`center.errors.CenterError` subclasses, so the one error map
+(:data:`center.errors.ERRORS`) holds their codes too and both the HTTP middleware and the
+websocket dispatcher answer them with no translation: ``bad_sdp`` 400, ``not_allowed`` 403,
+``room_not_found``/``participant_not_found``/``no_media`` 404, ``room_full`` and
+``invalid_state`` 409, ``snapshot_timeout`` 504. The media core only raises.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from center.errors import CenterError
+
+MEDIA_ERROR: Final = "media_error"
 BAD_SDP: Final = "bad_sdp"
 ROOM_NOT_FOUND: Final = "room_not_found"
 PARTICIPANT_NOT_FOUND: Final = "participant_not_found"
@@ -21,45 +24,44 @@ SNAPSHOT_TIMEOUT: Final = "snapshot_timeout"
 NO_MEDIA: Final = "no_media"
 
 
-class MediaError(Exception):
+class MediaError(CenterError):
     """Base of every error the media core raises on purpose."""
 
-    code: str = "media_error"
+    status, code = 400, MEDIA_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
 
 class BadSdpError(MediaError):
-    code = BAD_SDP
+    status, code = 400, BAD_SDP
 
 
 class RoomNotFoundError(MediaError):
-    code = ROOM_NOT_FOUND
+    status, code = 404, ROOM_NOT_FOUND
 
 
 class ParticipantNotFoundError(MediaError):
-    code = PARTICIPANT_NOT_FOUND
+    status, code = 404, PARTICIPANT_NOT_FOUND
 
 
 class NotAllowedError(MediaError):
-    code = NOT_ALLOWED
+    status, code = 403, NOT_ALLOWED
 
 
 class RoomFullError(MediaError):
-    code = ROOM_FULL
+    status, code = 409, ROOM_FULL
 
 
 class InvalidStateError(MediaError):
-    code = INVALID_STATE
+    status, code = 409, INVALID_STATE
 
 
 class SnapshotTimeoutError(MediaError):
-    code = SNAPSHOT_TIMEOUT
+    status, code = 504, SNAPSHOT_TIMEOUT
 
 
 class NoMediaError(MediaError):
     """Asked for a snapshot of a track the participant does not publish."""
 
-    code = NO_MEDIA
+    status, code = 404, NO_MEDIA

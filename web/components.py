@@ -5,7 +5,10 @@ database and the bus and before the task supervisor's context (so on shutdown th
 supervisor cancels the watcher loops before the bus and the engine go away); the workflow
 (its timer loop and arming worker run under the supervisor; its bus subscription is dropped
 before the tasks are cancelled); the media core (every room closed, recordings stored,
-before the database goes away). The components themselves know nothing of aiohttp's app.
+before the database goes away); the live dashboard (built from the database, handed the
+alarm engine's loader here, so ``center`` never reaches up to ``alerts``), before the
+websocket hub's topics that read it. The components themselves know nothing of aiohttp's
+app.
 """
 
 from __future__ import annotations
@@ -18,18 +21,21 @@ from typing import Final
 
 from aiohttp import web
 
+from alerts.dashboard_source import load as load_dashboard_alarms
 from alerts.engine import AlertEngine
 from alerts.escalation import Escalator
 from alerts.evidence import EvidenceStore
 from alerts.workflow import SlaPolicy, Workflow
-from center.errors import CenterError
+from center.dashboard.projection import DashboardProjection
+from center.dashboard.source import DashboardSource
+from center.errors import Unavailable
 from center.shifts import ShiftService
 from center.timers import TimerService
 from media.component import MediaService, media_settings
 from media.manager import RoomManager
 from media.store import SqlRecordingStore
 from web import keys
-from web.keys import ALERTS, ESCALATOR, EVIDENCE, MEDIA, SHIFTS, TIMERS, WORKFLOW
+from web.keys import ALERTS, DASHBOARD, ESCALATOR, EVIDENCE, MEDIA, SHIFTS, TIMERS, WORKFLOW
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -153,7 +159,7 @@ def media_of(app: web.Application) -> MediaService:
     try:
         return app[MEDIA]
     except KeyError:
-        raise CenterError("media is not running", code="unavailable", status=503) from None
+        raise Unavailable("media is not running") from None
 
 
 def _register_metrics(app: web.Application, manager: RoomManager) -> None:
@@ -212,3 +218,33 @@ async def media_shutdown(app: web.Application) -> None:
     service = app.get(MEDIA)
     if service is not None:
         await service.manager.close_all()
+
+
+async def dashboard_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The live dashboard: rebuilt from the database (subjects here, alarms and check-ins
+    through the alarm engine's loader), then kept from bus events until shutdown."""
+    settings = app[keys.SETTINGS]
+    tree = app[keys.TREE]
+    source = DashboardSource(app[keys.SESSIONMAKER], tree, settings.tz, load_dashboard_alarms)
+    projection = DashboardProjection(
+        bus=app[keys.BUS],
+        clock=app[keys.CLOCK],
+        tree=tree,
+        tz=settings.tz,
+        source=source,
+        min_on_duty=settings.dashboard_min_on_duty,
+        updates_per_s=settings.dashboard_updates_per_s,
+        rebuild_s=settings.dashboard_rebuild_s,
+    )
+    await projection.start()
+    app[DASHBOARD] = projection
+    app[keys.METRICS].gauge_fn(
+        "center_dashboard_deltas_total",
+        "Dashboard deltas emitted (after coalescing).",
+        lambda: float(projection.emitted),
+        kind="counter",
+    )
+    try:
+        yield
+    finally:
+        await projection.close()

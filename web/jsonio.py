@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from center.errors import INVALID_JSON, UNSUPPORTED_MEDIA_TYPE, BadRequest, CenterError, error_body
+from center.errors import BadRequest, CenterError, InvalidJson, UnsupportedMediaType, error_body
 
 
 def dumps(obj: Any) -> str:
@@ -40,16 +40,12 @@ async def read_json(request: web.Request) -> Any:
     """The parsed body; 415 without a JSON content type, 400 for malformed JSON."""
     ctype = request.content_type
     if ctype not in ("application/json", "text/json") and not ctype.endswith("+json"):
-        raise CenterError(
-            "send the body as JSON (Content-Type: application/json)",
-            code=UNSUPPORTED_MEDIA_TYPE,
-            status=415,
-        )
+        raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
     raw = await request.read()
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code=INVALID_JSON) from None
+        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from alerts.evidence import EvidenceStore
 from alerts.workflow import Workflow
 from center.bus import Bus
 from center.clock import Clock
+from center.dashboard.projection import DashboardProjection
 from center.jurisdictions import JurisdictionTree
 from center.metrics import Metrics
 from center.shifts import ShiftService
@@ -62,3 +63,4 @@ WORKFLOW = web.AppKey("workflow", Workflow)
 ESCALATOR = web.AppKey("escalator", Escalator)
 EVIDENCE = web.AppKey("evidence", EvidenceStore)
 MEDIA = web.AppKey("media", MediaService)
+DASHBOARD = web.AppKey("dashboard", DashboardProjection)

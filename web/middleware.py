@@ -12,14 +12,15 @@ from aiohttp.web_urldispatcher import StaticResource
 
 from center.authz import Principal, role_allowed
 from center.errors import (
-    CSRF_FAILED,
-    INTERNAL_ERROR,
-    METHOD_NOT_ALLOWED,
-    NOT_FOUND,
-    PAYLOAD_TOO_LARGE,
     CenterError,
+    CsrfFailed,
     Forbidden,
+    HttpError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
     Unauthorized,
+    error_of,
 )
 from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
@@ -43,29 +44,29 @@ def _wants_json(request: web.Request) -> bool:
     )
 
 
+def _http_error(request: web.Request, exc: web.HTTPException) -> CenterError:
+    """aiohttp's own 4xx/5xx (no route, wrong method, body too large) as a declared error."""
+    if exc.status == 404:
+        return NotFound("no such resource")
+    if exc.status == 405:
+        return MethodNotAllowed(f"method {request.method} is not allowed here")
+    if exc.status == 413:
+        return PayloadTooLarge("the request body is too large")
+    return HttpError(exc.reason, status=exc.status)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure as the JSON envelope, through :func:`center.errors.error_of` (the same
+    map the websocket uses): domain errors as declared, a bus outage 503, the rest 500."""
     try:
         return await handler(request)
-    except CenterError as err:
-        return error_response(err)
     except web.HTTPException as exc:
         if not _wants_json(request) or exc.status < 400:
             raise
-        code = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: PAYLOAD_TOO_LARGE}.get(
-            exc.status, "http_error"
-        )
-        message = {
-            404: "no such resource",
-            405: f"method {request.method} is not allowed here",
-            413: "the request body is too large",
-        }.get(exc.status, exc.reason)
-        return error_response(CenterError(message, code=code, status=exc.status))
-    except Exception:
-        _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(
-            CenterError("internal error; it has been logged", code=INTERNAL_ERROR, status=500)
-        )
+        return error_response(_http_error(request, exc))
+    except Exception as exc:
+        return error_response(error_of(exc, _LOGGER, f"{request.method} {request.path}"))
 
 
 @web.middleware
@@ -95,11 +96,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _check_csrf(request: web.Request, csrf_token: str) -> None:
     sent = request.headers.get("X-CSRF-Token", "")
     if not sent or not hmac.compare_digest(sent, csrf_token):
-        raise CenterError(
-            "missing or wrong CSRF token: send the X-CSRF-Token header from the page",
-            code=CSRF_FAILED,
-            status=403,
-        )
+        raise CsrfFailed("missing or wrong CSRF token: send the X-CSRF-Token header from the page")
 
 
 @web.middleware

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from center.dashboard_alarms import AlarmBook
-from center.dashboard_books import CheckinBook, Staffing
+from center.dashboard.alarms import AlarmBook
+from center.dashboard.books import CheckinBook, Staffing
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 

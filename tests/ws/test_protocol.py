@@ -50,11 +50,17 @@ async def test_bad_json_and_unknown_command_keep_the_connection(demo_client: Tes
     assert res["error"]["code"] == "unknown_command"
     assert "subscribe" in res["error"]["details"]["commands"]
     res = await ws.call("subscribe")  # no topic
-    assert res["error"]["code"] == "invalid_format" and "topic" in res["error"]["details"]
-    res = await ws.call("subscribe", topic="dashboard", bogus=1)
-    assert res["error"]["code"] == "invalid_format" and res["error"]["details"]["bogus"]
-    res = await ws.call("subscribe", topic="dashboard", since={"epoch": "x", "seq": -1})
     assert res["error"]["code"] == "invalid_format"
+    assert res["error"]["details"] == {"field": "topic", "fields": {"topic": "required"}}
+    res = await ws.call("subscribe", topic="dashboard", bogus=1)
+    assert res["error"]["code"] == "invalid_format"
+    assert res["error"]["details"] == {"field": "bogus", "fields": {"bogus": "unknown field"}}
+    res = await ws.call("subscribe", topic=7, since={"epoch": "x", "seq": -1})
+    assert res["error"]["code"] == "invalid_format"
+    assert set(res["error"]["details"]["fields"]) == {"topic", "since.seq"}
+    res = await ws.call("subscribe", topic="dashboard", since={"epoch": "x", "seq": 1, "n": 2})
+    assert list(res["error"]["details"]["fields"]) == ["since"]
+    assert "unknown field" in res["error"]["details"]["fields"]["since"]
     res = await ws.call("ping")
     assert res["success"]
     errors = [m for m in ws.messages if m.get("success") is False and m["id"] is None]
@@ -175,3 +181,23 @@ async def test_websockets_are_tracked_and_closed_on_shutdown(make_client: AppFac
     await client.server.close()
     await ws.closed.wait()
     assert ws.ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
+
+
+_DOWN_REDIS = "redis://127.0.0.1:1/0"
+"""Nothing listens on port 1: the RedisBus starts degraded and every read or publish fails."""
+
+
+async def test_bus_outage_is_unavailable_and_keeps_the_connection(
+    make_client: AppFactory,
+) -> None:
+    client = await make_client(demo=True, redis_url=_DOWN_REDIS)
+    await login(client, "duty1")
+    ws = await authed(client)
+    res = await ws.call("subscribe", topic="duty")  # reads the bus position from Redis
+    assert not res["success"]
+    assert res["error"] == {
+        "code": "unavailable",
+        "message": "the event bus is unavailable; retry shortly",
+    }
+    assert (await ws.call("ping"))["success"]
+    await ws.close()

@@ -2,7 +2,8 @@
 
 Public pieces for other packages:
 
-- :func:`command` + :func:`register_command` — add a command (``rtc.join`` ...);
+- :func:`command` + :func:`register_command` — add a command (``rtc.join`` ...) with its
+  msgspec model (:class:`NoFields` for none);
 - :class:`Topic` / :class:`BusTopic` + ``hub_of(app).topics.register(...)`` — add a topic
   (``room:`` for ``room:<id>``);
 - :class:`Connection` — what a handler gets: ``principal``, ``send_result``, ``send_raw``,
@@ -14,8 +15,7 @@ from __future__ import annotations
 from web.ws.bus_topic import BusTopic
 from web.ws.connection import Connection
 from web.ws.hub import HUB, Hub, hub_of, register_command, setup_ws
-from web.ws.registry import NO_REPLY, command
-from web.ws.schema import Field
+from web.ws.registry import NO_REPLY, NoFields, command
 from web.ws.topics import SubscribeRequest, Topic, masked_for, subscribe_result
 
 __all__ = [
@@ -23,8 +23,8 @@ __all__ = [
     "NO_REPLY",
     "BusTopic",
     "Connection",
-    "Field",
     "Hub",
+    "NoFields",
     "SubscribeRequest",
     "Topic",
     "command",

@@ -2,7 +2,7 @@
 
 An officer gets the alarms of their subtree with the full alarm JSON; a wall screen (or any
 device principal) gets them masked — the allowlisted fields of
-:data:`center.dashboard_view.TICKER_FIELDS` and a masked name (张*三), never an ID number or
+:data:`center.dashboard.view.TICKER_FIELDS` and a masked name (张*三), never an ID number or
 a phone number. The snapshot is the open alarms of the scope from the live projection, read
 with its bus position in one synchronous step.
 """
@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from center.authz import JurisdictionPath, within
 from center.bus import Bus, BusMessage
-from center.dashboard import DashboardProjection
+from center.dashboard.projection import DashboardProjection
 from center.jurisdictions import JurisdictionTree
 from web.ws.bus_topic import BusTopic, Position
 from web.ws.topics import SubscribeRequest

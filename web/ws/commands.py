@@ -1,77 +1,93 @@
 """The built-in commands: ``subscribe``, ``unsubscribe``, ``ping`` (``auth`` is the
-handshake in :mod:`web.ws.http`)."""
+handshake in :mod:`web.ws.http`; :class:`AuthIn` is its model)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from center.authz import authorize
-from center.errors import NOT_SUBSCRIBED, BadRequest, CenterError, Forbidden, NotFound
+from center.errors import BadRequest, Forbidden, NotFound, NotSubscribed
 from web import keys
 from web.ws.connection import Connection
 from web.ws.hub import hub_of
-from web.ws.registry import NO_REPLY, command
-from web.ws.schema import Field, positive_int, since_check
+from web.ws.registry import NO_REPLY, NoFields, command
 from web.ws.topics import SubscribeRequest
 
 
-@command(
-    "subscribe",
-    {
-        "topic": Field(str),
-        "since": Field(dict, required=False, check=since_check),
-        "jurisdiction": Field(str, required=False),
-    },
-)
-async def handle_subscribe(conn: Connection, msg: dict[str, Any]) -> Any:
+class Since(msgspec.Struct, forbid_unknown_fields=True):
+    """Where a resumed subscription picks up: the stream's epoch and the last seq seen."""
+
+    epoch: str
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class SubscribeIn(msgspec.Struct, forbid_unknown_fields=True):
+    topic: str
+    since: Since | None = None
+    jurisdiction: str | None = None
+    """A narrower scope inside the principal's (a jurisdiction id)."""
+
+
+class UnsubscribeIn(msgspec.Struct, forbid_unknown_fields=True):
+    subscription: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class AuthIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``auth``: a device token, API key or session token; none to use the cookie."""
+
+    token: str | None = None
+
+
+@command("subscribe", SubscribeIn)
+async def handle_subscribe(conn: Connection, msg_id: int, body: SubscribeIn) -> Any:
     """Subscribe to a topic in the principal's jurisdiction, or a narrower one that is
     inside it (``jurisdiction``); wider or foreign scopes are refused, not silently cut."""
     hub = hub_of(conn.app)
-    name = msg["topic"]
+    name = body.topic
     topic = hub.topics.find(name)
     if topic is None:
         raise NotFound(f"unknown topic {name!r}", details={"topics": hub.topics.names})
     principal = conn.principal_required
     scope = principal.jurisdiction
-    if "jurisdiction" in msg:
+    if body.jurisdiction is not None:
         tree = conn.app[keys.TREE]
-        if msg["jurisdiction"] not in tree:
-            raise NotFound(f"unknown jurisdiction {msg['jurisdiction']!r}")
-        scope = tree.path(msg["jurisdiction"])
+        if body.jurisdiction not in tree:
+            raise NotFound(f"unknown jurisdiction {body.jurisdiction!r}")
+        scope = tree.path(body.jurisdiction)
     if not authorize(principal, topic.action, scope, grant=name):
         raise Forbidden(
             f"role {principal.role} may not subscribe to {name} in {'/'.join(scope)}",
             details={"action": topic.action, "topic": name},
         )
-    since = msg.get("since")
+    since = body.since
     request = SubscribeRequest(
-        msg_id=msg["id"],
+        msg_id=msg_id,
         topic=name,
-        since=(since["epoch"], since["seq"]) if since else None,
+        since=(since.epoch, since.seq) if since else None,
         scope=scope,
     )
     await topic.subscribe(conn, request)
     return NO_REPLY
 
 
-@command("unsubscribe", {"subscription": Field(int, check=positive_int)})
-async def handle_unsubscribe(conn: Connection, msg: dict[str, Any]) -> Any:
-    if not conn.remove_subscription(msg["subscription"]):
-        raise CenterError(
-            f"no subscription with id {msg['subscription']}", code=NOT_SUBSCRIBED, status=404
-        )
+@command("unsubscribe", UnsubscribeIn)
+async def handle_unsubscribe(conn: Connection, msg_id: int, body: UnsubscribeIn) -> Any:
+    if not conn.remove_subscription(body.subscription):
+        raise NotSubscribed(f"no subscription with id {body.subscription}")
     return None
 
 
-@command("ping")
-async def handle_ping(conn: Connection, msg: dict[str, Any]) -> Any:
+@command("ping", NoFields)
+async def handle_ping(conn: Connection, msg_id: int, body: NoFields) -> Any:
     """Answers with the server's time, which wall screens use to keep their clock honest."""
     return {"at": time.time(), "now": conn.app[keys.CLOCK].now().isoformat()}
 
 
-@command("auth", {"token": Field(str, required=False)})
-async def handle_auth_again(conn: Connection, msg: dict[str, Any]) -> Any:
+@command("auth", AuthIn)
+async def handle_auth_again(conn: Connection, msg_id: int, body: AuthIn) -> Any:
     raise BadRequest("already authenticated; open a new connection to change identity")
 
 

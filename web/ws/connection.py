@@ -25,6 +25,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from center.authz import Principal
+from center.errors import CenterError
 from web.ws.errors import CLOSE_QUEUE_FULL
 from web.ws.messages import dumps, error_message, result_message
 
@@ -111,6 +112,10 @@ class Connection:
 
     def send_error(self, msg_id: int | None, code: str, message: str, details: Any = None) -> None:
         self.send(error_message(msg_id, code, message, details))
+
+    def send_failure(self, msg_id: int | None, err: CenterError) -> None:
+        """The error reply for ``err`` (already mapped by :func:`center.errors.error_of`)."""
+        self.send(error_message(msg_id, err.code, err.message, err.details))
 
     def send_raw(self, frame: str) -> None:
         """Queue one encoded frame; drops the client if its queue is full."""

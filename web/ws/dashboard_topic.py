@@ -1,6 +1,6 @@
 """The ``dashboard`` topic: coalesced state deltas of the live projection.
 
-Deltas come from :class:`center.dashboard.DashboardProjection` at most a few times a second;
+Deltas come from :class:`center.dashboard.projection.DashboardProjection` at most a few times a second;
 each is rendered and serialised once per view (scope × masked) and sent to every subscriber
 of that view. Resuming with ``since`` in the same epoch returns one delta with every section
 changed since (``recovered: true``); another epoch (a restart, another instance) returns a
@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from center.dashboard import DashboardProjection
-from center.dashboard_view import DashboardView
+from center.dashboard.projection import DashboardProjection
+from center.dashboard.view import DashboardView
 from web.ws.messages import dumps, event_body, event_frame
 from web.ws.topics import SubscribeRequest, Topic, masked_for, subscribe_result
 

@@ -18,17 +18,23 @@ from urllib.parse import urlparse
 from aiohttp import WSMsgType, web
 
 from center.authz import Principal
-from center.errors import AUTH_TIMEOUT, INVALID_FORMAT, UNAUTHORIZED, Forbidden, Unauthorized
+from center.errors import (
+    AUTH_TIMEOUT,
+    INVALID_FORMAT,
+    UNAUTHORIZED,
+    Forbidden,
+    Unauthorized,
+    error_of,
+)
 from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
 from web.policy import public
 from web.principals import principal_from_secret, principal_from_session
+from web.ws.commands import AuthIn
 from web.ws.connection import Connection
-from web.ws.errors import CLOSE_AUTH_FAILED, error_of
+from web.ws.errors import CLOSE_AUTH_FAILED
 from web.ws.hub import Hub, hub_of
-from web.ws.schema import Field, validate
-
-_AUTH_SCHEMA = {"token": Field(str, required=False)}
+from web.ws.registry import fields_of
 
 
 @public
@@ -90,8 +96,7 @@ async def _auth_phase(hub: Hub, conn: Connection, timeout: float) -> bool:  # no
                 try:
                     principal = await _authenticate(conn, msg)
                 except Exception as exc:
-                    code, message, details = error_of(exc, conn.logger)
-                    conn.send_error(msg["id"], code, message, details)
+                    conn.send_failure(msg["id"], error_of(exc, conn.logger, "auth"))
                     await conn.close(CLOSE_AUTH_FAILED, b"authentication failed")
                     return False
                 conn.authenticated(principal)
@@ -105,9 +110,8 @@ async def _auth_phase(hub: Hub, conn: Connection, timeout: float) -> bool:  # no
 
 
 async def _authenticate(conn: Connection, msg: dict[str, Any]) -> Principal:
-    validate(_AUTH_SCHEMA, msg)
+    token = fields_of(msg, AuthIn, "auth").token
     request = conn.request
-    token = msg.get("token")
     if token:
         if token.startswith(("dt_", "ck_")):
             principal = await principal_from_secret(conn.app, token)

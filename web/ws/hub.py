@@ -1,10 +1,10 @@
-"""The hub: one per app. It owns the command and topic registries, the open connections, the
-live dashboard projection and the dispatcher that checks every message's envelope once.
+"""The hub: one per app. It owns the command and topic registries, the open connections and
+the dispatcher that checks every message's envelope and fields once.
 
 Lifecycle: :func:`setup_ws` (called from ``create_app``) creates the hub and registers the
 built-in commands, so other packages can register theirs from their own setup;
-:func:`live_ctx` (a cleanup context after the database, the bus and the task supervisor)
-builds the projection from the database and registers the built-in topics.
+:func:`live_ctx` (a cleanup context after the live dashboard's, which the composition root
+builds in :func:`web.components.dashboard_ctx`) registers the built-in topics over it.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from center.authz import role_allowed
-from center.dashboard import DashboardProjection
-from center.dashboard_source import AlarmLoader, DashboardSource
-from center.errors import ID_REUSE, INVALID_FORMAT, UNKNOWN_COMMAND, Forbidden
+from center.dashboard.projection import DashboardProjection
+from center.errors import ID_REUSE, INVALID_FORMAT, UNKNOWN_COMMAND, Forbidden, error_of
 from web import keys
-from web.ws.errors import error_of
 from web.ws.registry import NO_REPLY, CommandRegistry, CommandSpec, TopicRegistry
-from web.ws.schema import validate
 
 if TYPE_CHECKING:
     from web.ws.connection import Connection
@@ -37,7 +34,6 @@ class Hub:
         self.commands = CommandRegistry()
         self.topics = TopicRegistry()
         self.connections: set[Connection] = set()
-        self._projection: DashboardProjection | None = None
         self.dropped = 0
 
     def __repr__(self) -> str:
@@ -45,9 +41,11 @@ class Hub:
 
     @property
     def projection(self) -> DashboardProjection:
-        if self._projection is None:
+        """The live dashboard the composition root built (``app[keys.DASHBOARD]``)."""
+        projection = self.app.get(keys.DASHBOARD)
+        if projection is None:
             raise RuntimeError("the live projection is not running (app not started)")
-        return self._projection
+        return projection
 
     def count_drop(self, conn: Connection) -> None:
         self.dropped += 1
@@ -102,16 +100,15 @@ class Hub:
 
     async def _run(self, conn: Connection, spec: CommandSpec, msg: dict[str, Any]) -> None:
         try:
-            validate(spec.schema, msg)
+            body = spec.parse(msg)
             if spec.action is not None and not role_allowed(conn.principal, spec.action):
                 raise Forbidden(
                     f"role {conn.principal_required.role} may not use {spec.type}",
                     details={"action": spec.action},
                 )
-            result = await spec.handler(conn, msg)
+            result = await spec.handler(conn, msg["id"], body)
         except Exception as exc:
-            code, message, details = error_of(exc, conn.logger)
-            conn.send_error(msg["id"], code, message, details)
+            conn.send_failure(msg["id"], error_of(exc, conn.logger, spec.type))
             return
         if result is not NO_REPLY:
             conn.send_result(msg["id"], result)
@@ -129,16 +126,8 @@ def register_command(app: web.Application, handler: Any) -> None:
     app[HUB].commands.register(handler)
 
 
-def _alarm_loader() -> AlarmLoader | None:
-    """The alarm engine's rebuild query, once that package provides it."""
-    try:
-        from alerts.dashboard_source import load  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return load  # type: ignore[no-any-return]
-
-
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Register the built-in topics over the live dashboard; close them at shutdown."""
     from web.ws.alarms_topic import AlarmsTopic
     from web.ws.bus_topic import BusTopic
     from web.ws.dashboard_topic import DashboardTopic
@@ -146,36 +135,16 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     settings = app[keys.SETTINGS]
     bus = app[keys.BUS]
-    tree = app[keys.TREE]
-    source = DashboardSource(app[keys.SESSIONMAKER], tree, settings.tz, _alarm_loader())
-    projection = DashboardProjection(
-        bus=bus,
-        clock=app[keys.CLOCK],
-        tree=tree,
-        tz=settings.tz,
-        source=source,
-        min_on_duty=settings.dashboard_min_on_duty,
-        updates_per_s=settings.dashboard_updates_per_s,
-        rebuild_s=settings.dashboard_rebuild_s,
-    )
-    await projection.start()
-    hub._projection = projection
+    projection = app[keys.DASHBOARD]
     topics = [
         DashboardTopic(projection),
-        AlarmsTopic(bus, projection, tree, settings.ws_snapshot_alarms),
+        AlarmsTopic(bus, projection, app[keys.TREE], settings.ws_snapshot_alarms),
         BusTopic("duty", "alarms.read", bus),
         BusTopic("visits", "rooms.read", bus),
     ]
     for topic in topics:
         hub.topics.register(topic)
         await topic.start()
-    metrics = app[keys.METRICS]
-    metrics.gauge_fn(
-        "center_dashboard_deltas_total",
-        "Dashboard deltas emitted (after coalescing).",
-        lambda: float(projection.emitted),
-        kind="counter",
-    )
     try:
         yield
     finally:
@@ -184,8 +153,6 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
                 await topic.close()
             except Exception:
                 _LOGGER.exception("closing topic %r failed", topic)
-        await projection.close()
-        hub._projection = None
 
 
 def setup_ws(app: web.Application) -> None:

@@ -1,18 +1,26 @@
 """Registries of websocket commands and topics, so other packages can extend the protocol.
 
-A command is an async function declared with :func:`command` beside its schema and access
+A command is an async function declared with :func:`command` beside its model and access
 rule, then registered on the app's hub::
 
     from web.ws import command, register_command
 
-    @command("rtc.join", {"room": Field(str)}, action="rooms.join", concurrent=True)
-    async def rtc_join(conn: Connection, msg: dict[str, Any]) -> Any:
+    class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
+        room: str
+
+    @command("rtc.leave", RoomIn, action="rooms.join", concurrent=True)
+    async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
         ...
-        return {"participant": pid}      # sent as the result; raise CenterError to fail
+        return {"left": body.room}       # sent as the result; raise CenterError to fail
 
-    register_command(app, rtc_join)      # in the package's setup, after setup_ws(app)
+    register_command(app, rtc_leave)     # in the package's setup, after setup_ws(app)
 
-The dispatcher has already checked the envelope, the schema and the role (``action`` is a
+The model is a ``msgspec.Struct`` with ``forbid_unknown_fields=True`` (the rule for unknown
+fields, README "HTTP API": refused on commands, where a typo changes meaning). The
+dispatcher has already checked the envelope, decoded the message's fields (all but ``id``
+and ``type``) into the model with :func:`web.contract.convert` — so a bad field is
+``invalid_format`` with the same ``details`` as an HTTP 422: ``{"field": <first bad field>,
+"fields": {field: problem}}`` — and checked the role (``action`` is a
 :data:`center.authz.POLICY` action; resource-level checks stay in the handler). A handler
 that answers by itself (a subscription sending its result before its first event) returns
 :data:`NO_REPLY`. ``concurrent=True`` runs the handler as a task of the connection (awaited
@@ -21,11 +29,14 @@ or cancelled when it closes) so a slow command does not hold up the ones after i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
-from web.ws.schema import Schema
+import msgspec
+
+from center.errors import InvalidFormat, ValidationFailed
+from web.contract import convert
 
 if TYPE_CHECKING:
     from web.ws.connection import Connection
@@ -34,33 +45,58 @@ if TYPE_CHECKING:
 NO_REPLY: Final = object()
 """Returned by a handler that sent its own result."""
 
-CommandHandler = Callable[["Connection", dict[str, Any]], Awaitable[Any]]
+ENVELOPE_KEYS: Final = frozenset({"id", "type"})
+
+M = TypeVar("M", bound=msgspec.Struct)
+
+
+class NoFields(msgspec.Struct, forbid_unknown_fields=True):
+    """The model of a command that takes nothing but its ``id`` and ``type``."""
+
+
+Model: TypeAlias = type[msgspec.Struct]
+CommandHandler = Callable[["Connection", int, Any], Awaitable[Any]]
 F = TypeVar("F", bound=CommandHandler)
+
+
+def fields_of(msg: Mapping[str, Any], model: type[M], type: str) -> M:
+    """The message's fields (all but ``id`` and ``type``) as ``model``, or
+    :class:`InvalidFormat` with the HTTP validation ``details`` shape."""
+    fields = {k: v for k, v in msg.items() if k not in ENVELOPE_KEYS}
+    try:
+        return convert(fields, model, what=f"{type} message")
+    except ValidationFailed as err:
+        raise InvalidFormat(err.message, details=err.details) from None
 
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
     type: str
     handler: CommandHandler
-    schema: Schema = field(default_factory=dict)
+    model: Model = NoFields
     action: str | None = None
     concurrent: bool = False
 
     def __repr__(self) -> str:
-        return f"<CommandSpec {self.type} action={self.action}>"
+        return f"<CommandSpec {self.type} {self.model.__name__} action={self.action}>"
+
+    def parse(self, msg: Mapping[str, Any]) -> msgspec.Struct:
+        return fields_of(msg, self.model, self.type)
 
 
 def command(
     type: str,
-    schema: Schema | None = None,
+    model: type[msgspec.Struct] = NoFields,
     *,
     action: str | None = None,
     concurrent: bool = False,
 ) -> Callable[[F], F]:
     """Declare ``fn`` as the handler of the ``type`` command (see the module docstring)."""
+    if not model.__struct_config__.forbid_unknown_fields:
+        raise TypeError(f"the model of {type!r} must refuse unknown fields")
 
     def deco(fn: F) -> F:
-        fn.__ws_command__ = CommandSpec(type, fn, dict(schema or {}), action, concurrent)  # type: ignore[attr-defined]
+        fn.__ws_command__ = CommandSpec(type, fn, model, action, concurrent)  # type: ignore[attr-defined]
         return fn
 
     return deco

@@ -14,14 +14,14 @@ SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/webs
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any, Final
 
+import msgspec
 from aiohttp import web
 
 from center.authz import role_allowed
 from center.errors import Conflict, Forbidden
-from media.component import MediaService, center_error, principal_key
+from media.component import MediaService, principal_key
 from media.errors import MediaError, ParticipantNotFoundError
 from media.policy import Role
 from web.components import media_of
@@ -29,25 +29,23 @@ from web.ws.connection import Connection, ConnectionState
 from web.ws.hub import register_command
 from web.ws.messages import event_body
 from web.ws.registry import NO_REPLY, command
-from web.ws.schema import Field
 
-_SDP_MAX = 60_000
-
-
-def _role_check(value: Any) -> str | None:
-    return None if value in (Role.PARTY, Role.MONITOR) else "must be party or monitor"
+SDP_MAX: Final = 60_000
+"""Characters in one SDP (offer or answer) the server accepts."""
 
 
-def _sdp_check(value: Any) -> str | None:
-    return None if 0 < len(value) <= _SDP_MAX else f"must be 1..{_SDP_MAX} characters"
+class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
 
 
-@contextlib.contextmanager
-def _as_center_errors() -> Iterator[None]:
-    try:
-        yield
-    except MediaError as exc:
-        raise center_error(exc) from exc
+class JoinIn(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    role: Role = Role.PARTY
+
+
+class SdpIn(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=SDP_MAX)]
 
 
 class RtcSession:
@@ -117,37 +115,27 @@ class RtcSession:
 def _session(conn: Connection, room: str) -> RtcSession:
     session = media_of(conn.app).sessions.get((conn.id, room))
     if session is None or not session.participant_id:
-        raise center_error(ParticipantNotFoundError(f"not in room {room}: send rtc.join first"))
+        raise ParticipantNotFoundError(f"not in room {room}: send rtc.join first")
     return session  # type: ignore[no-any-return]
 
 
-@command(
-    "rtc.join",
-    {"room": Field(str), "role": Field(str, required=False, check=_role_check)},
-    action="rooms.join",
-    concurrent=True,
-)
-async def rtc_join(conn: Connection, msg: dict[str, Any]) -> Any:
+@command("rtc.join", JoinIn, action="rooms.join", concurrent=True)
+async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
     """Join as ``party`` (default) or ``monitor``; the room's invitations decide."""
     service = media_of(conn.app)
     principal = conn.principal_required
-    room = msg["room"]
-    role = Role(msg.get("role", Role.PARTY))
+    room, role = body.room, body.role
     if role is Role.MONITOR and not role_allowed(principal, "rooms.monitor"):
         raise Forbidden(
             f"role {principal.role} may not monitor", details={"action": "rooms.monitor"}
         )
     if (conn.id, room) in service.sessions:
         raise Conflict(f"this connection is already in room {room}")
-    with _as_center_errors():
-        record = service.get(room)
-    session = RtcSession(conn, service, msg["id"], room)
+    record = service.get(room)
+    session = RtcSession(conn, service, msg_id, room)
     service.sessions[session.key] = session
     try:
-        with _as_center_errors():
-            joined = await service.manager.join(
-                room, role, principal_key(principal), session.on_event
-            )
+        joined = await service.manager.join(room, role, principal_key(principal), session.on_event)
     except BaseException:
         session.end()
         raise
@@ -157,9 +145,9 @@ async def rtc_join(conn: Connection, msg: dict[str, Any]) -> Any:
         session.unsubscribe()
         return NO_REPLY
     if not session.ended:
-        conn.add_subscription(msg["id"], session.unsubscribe)
+        conn.add_subscription(msg_id, session.unsubscribe)
     conn.send_result(
-        msg["id"],
+        msg_id,
         {
             "participant": joined.participant_id,
             "ice_servers": joined.ice_servers,
@@ -172,38 +160,26 @@ async def rtc_join(conn: Connection, msg: dict[str, Any]) -> Any:
     return NO_REPLY
 
 
-@command(
-    "rtc.offer",
-    {"room": Field(str), "sdp": Field(str, check=_sdp_check)},
-    action="rooms.join",
-    concurrent=True,
-)
-async def rtc_offer(conn: Connection, msg: dict[str, Any]) -> Any:
+@command("rtc.offer", SdpIn, action="rooms.join", concurrent=True)
+async def rtc_offer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     """The client's offer (with its candidates) in, the server's full answer out."""
-    session = _session(conn, msg["room"])
-    with _as_center_errors():
-        sdp = await session.service.manager.offer(session.participant_id, msg["sdp"])
+    session = _session(conn, body.room)
+    sdp = await session.service.manager.offer(session.participant_id, body.sdp)
     return {"sdp": sdp, "type": "answer"}
 
 
-@command(
-    "rtc.answer",
-    {"room": Field(str), "sdp": Field(str, check=_sdp_check)},
-    action="rooms.join",
-    concurrent=True,
-)
-async def rtc_answer(conn: Connection, msg: dict[str, Any]) -> Any:
+@command("rtc.answer", SdpIn, action="rooms.join", concurrent=True)
+async def rtc_answer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     """The client's answer to an ``offer`` event."""
-    session = _session(conn, msg["room"])
-    with _as_center_errors():
-        await session.service.manager.answer(session.participant_id, msg["sdp"])
+    session = _session(conn, body.room)
+    await session.service.manager.answer(session.participant_id, body.sdp)
     return None
 
 
-@command("rtc.leave", {"room": Field(str)}, action="rooms.join", concurrent=True)
-async def rtc_leave(conn: Connection, msg: dict[str, Any]) -> Any:
+@command("rtc.leave", RoomIn, action="rooms.join", concurrent=True)
+async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
     """Leave now; no events follow the result."""
-    session = _session(conn, msg["room"])
+    session = _session(conn, body.room)
     session.end()
     conn.remove_subscription(session.join_id)
     with contextlib.suppress(MediaError):

@@ -1,6 +1,6 @@
 """The smaller live books behind the dashboard: check-ins, staffing, visits and spot-checks.
 
-Like :mod:`center.dashboard_alarms`, counts are keyed by node (street, or district when a
+Like :mod:`center.dashboard.alarms`, counts are keyed by node (street, or district when a
 baseline only knows districts) and repeated events are recognised by a key, so a replayed
 event does not count twice.
 """
@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from center.dashboard_alarms import parse_time
+from center.dashboard.alarms import parse_time
 
 VISIT_LIVE_STATES: Final = frozenset({"live"})
 SPOTCHECK_LIVE_STATES: Final = frozenset({"live", "connected", "calling", "ringing"})
@@ -24,7 +24,7 @@ class CheckinBook:
     of non-late check-ins — so a second check-in in the same window, a replayed event or a
     check-in that raced a rebuild counts once. A late check-in does not make a window done:
     that window is already counted as missed (by its ``no_checkin`` alarm, see
-    :class:`~center.dashboard_alarms.AlarmBook`). ``expected`` comes from the database per
+    :class:`~center.dashboard.alarms.AlarmBook`). ``expected`` comes from the database per
     district (the alarm engine's ``checkin_stats_today``), when it provides it.
     """
 

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from center.authz import JurisdictionPath, within
-from center.dashboard_alarms import AlarmBook
-from center.dashboard_books import CheckinBook, SessionBook, Staffing
+from center.dashboard.alarms import AlarmBook
+from center.dashboard.books import CheckinBook, SessionBook, Staffing
 from center.jurisdictions import JurisdictionTree
 from config.privacy import mask_name
 

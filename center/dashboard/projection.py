@@ -31,17 +31,17 @@ from zoneinfo import ZoneInfo
 from center.authz import JurisdictionPath, within
 from center.bus import Bus, BusMessage, BusUnavailableError, Unsubscribe, new_epoch
 from center.clock import Clock
-from center.dashboard_alarms import AlarmBook, AlarmEntry
-from center.dashboard_alarms import load as load_alarms
-from center.dashboard_books import (
+from center.dashboard.alarms import AlarmBook, AlarmEntry
+from center.dashboard.alarms import load as load_alarms
+from center.dashboard.books import (
     SPOTCHECK_LIVE_STATES,
     VISIT_LIVE_STATES,
     CheckinBook,
     SessionBook,
     Staffing,
 )
-from center.dashboard_source import Baseline, DashboardSource
-from center.dashboard_view import SECTIONS, DashboardRenderer, DashboardState, DashboardView
+from center.dashboard.source import Baseline, DashboardSource
+from center.dashboard.view import SECTIONS, DashboardRenderer, DashboardState, DashboardView
 from center.jurisdictions import JurisdictionTree
 
 _LOGGER = logging.getLogger(__name__)

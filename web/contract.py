@@ -29,12 +29,11 @@ import msgspec
 from aiohttp import web
 
 from center.errors import (
-    INVALID_JSON,
-    UNSUPPORTED_MEDIA_TYPE,
     BadRequest,
-    CenterError,
+    InvalidJson,
     NotFound,
     PayloadTooLarge,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -279,7 +278,7 @@ def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code=INVALID_JSON) from None
+        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
 
 
 def decode_batch(raw: bytes, spec: Batch, max_items: int) -> BatchBody:
@@ -295,7 +294,7 @@ def decode_batch(raw: bytes, spec: Batch, max_items: int) -> BatchBody:
         raise BadRequest('the body must be one JSON object or {"items": [...]}') from None
     except msgspec.DecodeError as exc:
         if _is_object(raw):
-            raise BadRequest(f"the body is not valid JSON: {exc}", code=INVALID_JSON) from None
+            raise InvalidJson(f"the body is not valid JSON: {exc}") from None
         _parse(raw)
         raise BadRequest('the body must be one JSON object or {"items": [...]}') from None
     if env.items is msgspec.UNSET:
@@ -328,7 +327,7 @@ def decode_batch(raw: bytes, spec: Batch, max_items: int) -> BatchBody:
 
 
 def _too_deep() -> BadRequest:
-    return BadRequest("the body is not valid JSON: it is nested too deeply", code=INVALID_JSON)
+    return InvalidJson("the body is not valid JSON: it is nested too deeply")
 
 
 def _is_object(raw: bytes) -> bool:
@@ -387,11 +386,7 @@ async def _body_bytes(request: web.Request) -> bytes:
         )
     ctype = request.content_type
     if ctype not in JSON_TYPES and not ctype.endswith("+json"):
-        raise CenterError(
-            "send the body as JSON (Content-Type: application/json)",
-            code=UNSUPPORTED_MEDIA_TYPE,
-            status=415,
-        )
+        raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
     return await request.read()
 
 

@@ -1,9 +1,9 @@
 """The live dashboard's view of the alarm tables, for rebuilding it from the database.
 
 ``center.dashboard`` may not import ``alerts``; the web layer hands :func:`load` to it as an
-``AlarmLoader``. The alarm JSON is built exactly as the workflow publishes it
-(:func:`alerts.serialize.alarm_json` + :func:`alerts.workflow_schema.workflow_fields`), so a
-rebuilt record and a live ``alarm.updated`` for the same version are the same record.
+``AlarmLoader``. The alarm JSON is the one serializer's (:func:`alerts.serialize.alarm_json`,
+what the bus carries), so a rebuilt record and a live ``alarm.updated`` for the same version
+are the same record.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alerts.models import OPEN_STATES, Checkin
+from alerts.models import ALARMS, OPEN_STATES, Checkin
 from alerts.serialize import alarm_json
 from alerts.stats import checkin_stats_today
-from alerts.workflow_schema import alarm_flow, workflow_fields
 from center.dashboard.books import CheckinBook
 from center.dashboard.source import AlarmBaseline
 from center.jurisdictions import JurisdictionTree
@@ -39,16 +38,11 @@ async def load(
     since = min(midnight, now - timedelta(hours=24))
     subjects = Subject.__table__
     rows = await session.execute(
-        select(alarm_flow, subjects.c.name.label("subject_name"))
-        .select_from(alarm_flow.outerjoin(subjects, subjects.c.id == alarm_flow.c.subject_id))
-        .where(or_(alarm_flow.c.state.in_(list(OPEN_STATES)), alarm_flow.c.first_seen >= since))
+        select(ALARMS, subjects.c.name.label("subject_name"))
+        .select_from(ALARMS.outerjoin(subjects, subjects.c.id == ALARMS.c.subject_id))
+        .where(or_(ALARMS.c.state.in_(list(OPEN_STATES)), ALARMS.c.first_seen >= since))
     )
-    alarms = []
-    for found in rows.mappings():
-        row = {str(k): v for k, v in found.items()}
-        data = alarm_json(row, row.get("subject_name") or "")
-        data.update(workflow_fields(row))
-        alarms.append(data)
+    alarms = [alarm_json(found) for found in rows.mappings()]
     done_rows = await session.execute(
         select(Checkin.subject_id, Checkin.window_start, subjects.c.street_id)
         .select_from(Checkin.__table__.join(subjects, subjects.c.id == Checkin.subject_id))

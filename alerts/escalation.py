@@ -23,9 +23,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.alarm_log import record_alarm_event
-from alerts.transitions import OPEN_STATES, UNACKNOWLEDGED, Level, State, level_above
+from alerts.models import ALARMS, AlarmState
+from alerts.transitions import OPEN_STATES, UNACKNOWLEDGED, Level, level_above
 from alerts.workflow import ACK_TIMER, LOOP_TIMER, REPORT_TIMER, Workflow
-from alerts.workflow_schema import alarm_flow
 from center.bus import Bus, BusMessage, Unsubscribe
 from center.clock import Clock
 from center.timers import AfterCommit, FiredTimer, TimerService
@@ -105,12 +105,12 @@ class Escalator:
             ids = (
                 (
                     await session.execute(
-                        select(alarm_flow.c.id)
+                        select(ALARMS.c.id)
                         .where(
-                            alarm_flow.c.loop_due_at.is_(None),
-                            alarm_flow.c.state.in_([str(s) for s in OPEN_STATES]),
+                            ALARMS.c.loop_due_at.is_(None),
+                            ALARMS.c.state.in_([str(s) for s in OPEN_STATES]),
                         )
-                        .order_by(alarm_flow.c.id)
+                        .order_by(ALARMS.c.id)
                         .limit(limit)
                     )
                 )
@@ -141,11 +141,11 @@ class Escalator:
                 # stays: an officer who read the alarm a moment before may still act on it.
                 version = row["version"]
                 result = await session.execute(
-                    update(alarm_flow)
+                    update(ALARMS)
                     .where(
-                        alarm_flow.c.id == alarm_id,
-                        alarm_flow.c.version == version,
-                        alarm_flow.c.loop_due_at.is_(None),
+                        ALARMS.c.id == alarm_id,
+                        ALARMS.c.version == version,
+                        ALARMS.c.loop_due_at.is_(None),
                     )
                     .values(ack_due_at=ack_due, loop_due_at=loop_due, updated_at=now)
                 )
@@ -186,7 +186,7 @@ class Escalator:
 
     async def _on_report_due(self, session: AsyncSession, timer: FiredTimer) -> AfterCommit | None:
         return await self._escalate(
-            session, timer, "report", frozenset({State.DISPATCHED}), "report_due_at"
+            session, timer, "report", frozenset({AlarmState.DISPATCHED}), "report_due_at"
         )
 
     async def _escalate(
@@ -194,7 +194,7 @@ class Escalator:
         session: AsyncSession,
         timer: FiredTimer,
         reason: str,
-        states: frozenset[State],
+        states: frozenset[AlarmState],
         due_column: str,
     ) -> AfterCommit | None:
         alarm_id = int(timer.payload["alarm_id"])
@@ -225,8 +225,8 @@ class Escalator:
         due = now + window
         version = row["version"] + 1
         result = await session.execute(
-            update(alarm_flow)
-            .where(alarm_flow.c.id == alarm_id, alarm_flow.c.version == row["version"])
+            update(ALARMS)
+            .where(ALARMS.c.id == alarm_id, ALARMS.c.version == row["version"])
             .values(
                 owner_level=str(up),
                 escalations=(row["escalations"] or 0) + 1,
@@ -272,8 +272,8 @@ class Escalator:
             return None
         now = timer.fired_at
         result = await session.execute(
-            update(alarm_flow)
-            .where(alarm_flow.c.id == alarm_id, alarm_flow.c.version == row["version"])
+            update(ALARMS)
+            .where(ALARMS.c.id == alarm_id, ALARMS.c.version == row["version"])
             .values(loop_breached=True, version=row["version"] + 1, updated_at=now)
         )
         if not getattr(result, "rowcount", 0):

@@ -7,6 +7,11 @@ they serve idempotency and the alarm detail panel, not analytics. ``alarms`` car
 ``open_key`` (unique, NULL when the episode ends) folds repeats of an episode kind into the
 one open alarm. The workflow issue sets ``open_key`` to NULL when it resolves or closes an
 alarm, which ends the episode.
+
+:class:`Alarm` maps every column of ``alarms``, the engine's (``0002_alerts``) and the
+workflow's (``0004_workflow``: ownership, SLA deadlines, disposition); the vocabulary
+(kinds, severities, states, :data:`OPEN_STATES`) lives in :mod:`center.alarm_vocab` and is
+re-exported here.
 """
 
 from __future__ import annotations
@@ -14,55 +19,14 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Table, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from center.alarm_vocab import OPEN_STATES as OPEN_STATES
+from center.alarm_vocab import AlarmKind as AlarmKind
+from center.alarm_vocab import AlarmState as AlarmState
+from center.alarm_vocab import Severity as Severity
 from center.db import Base, UTCDateTime
-
-
-class AlarmKind(StrEnum):
-    NO_CHECKIN = "no_checkin"
-    LATE_CHECKIN = "late_checkin"
-    OUT_OF_BOUNDS = "out_of_bounds"
-    OVERDUE_RETURN = "overdue_return"
-    SEPARATION = "separation"
-    TAMPER = "tamper"
-    LOW_BATTERY = "low_battery"
-    DEVICE_OFFLINE = "device_offline"
-    SOS = "sos"
-    SPOTCHECK_MISSED = "spotcheck_missed"
-    FACE_MISMATCH = "face_mismatch"
-
-
-class AlarmState(StrEnum):
-    """The workflow's states; the engine creates ``new`` (or ``suppressed``, never raised)."""
-
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    DISPATCHED = "dispatched"
-    VERIFYING = "verifying"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-    REOPENED = "reopened"
-    SUPPRESSED = "suppressed"
-
-
-OPEN_STATES: frozenset[str] = frozenset(
-    {
-        AlarmState.NEW,
-        AlarmState.ACKNOWLEDGED,
-        AlarmState.DISPATCHED,
-        AlarmState.VERIFYING,
-        AlarmState.REOPENED,
-    }
-)
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
 
 
 class CheckinSource(StrEnum):
@@ -223,11 +187,28 @@ class Alarm(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The workflow's columns (0004_workflow); server defaults, so the engine's inserts
+    # need not name them.
+    owner_level: Mapped[str] = mapped_column(String(16), server_default="street")
+    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    report_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    loop_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    loop_breached: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    escalations: Mapped[int] = mapped_column(Integer, server_default="0")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_alarms_state_kind", "state", "kind"),)
 
     def __repr__(self) -> str:
         return f"<Alarm {self.id} {self.kind} {self.state} {self.subject_id}>"
+
+
+ALARMS: Table = Alarm.__table__  # type: ignore[assignment]
+"""The ``alarms`` table for Core statements (bulk inserts, ``UPDATE … WHERE version``)."""
 
 
 class AlarmEvent(Base):

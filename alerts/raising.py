@@ -28,14 +28,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from alerts.directory import SubjectInfo
-from alerts.models import Alarm, AlarmEvent, AlarmKind, AlarmState
+from alerts.models import ALARMS, AlarmEvent, AlarmKind, AlarmState
 from alerts.serialize import alarm_json
 from alerts.severity import SeverityTable
 from alerts.suppression import SuppressionCache
 from center.bus import Bus
 
 _LOGGER = logging.getLogger(__name__)
-ALARMS: Table = Alarm.__table__  # type: ignore[assignment]
 EVENTS: Table = AlarmEvent.__table__  # type: ignore[assignment]
 TOPIC = "alarms"
 ENGINE_ACTOR = "system:alarm-engine"

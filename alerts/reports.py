@@ -10,6 +10,9 @@ Definitions (the printable page states them too, so a reader can recompute any f
   the two middle ones for an even count); 90th percentile: nearest rank (the
   ⌈0.9·n⌉-th smallest value);
 * closed-loop rate = alarms resolved within ``loop_hours`` of being raised / alarms raised;
+* states (as the console queue and the live dashboard count them, :mod:`center.alarm_vocab`):
+  ``open`` = the closed loop still runs (new, acknowledged, dispatched, verifying, reopened);
+  ``awaiting_close`` = disposed (``resolved``) and waiting for the owner's close; ``closed``;
 * check-in completion = windows satisfied on time / windows due, where a window is due when
   it was satisfied (a check-in that is not late) or missed (a ``no_checkin`` alarm), both by
   the window's start.
@@ -30,10 +33,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alerts.models import AlarmKind, Checkin
-from alerts.workflow_schema import alarm_flow
+from alerts.models import ALARMS, AlarmKind, Checkin
+from center.alarm_vocab import AWAITING_CLOSE, OPEN_STATES, AlarmState
+from center.authz import Principal
+from center.errors import NotFound
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
+from center.scope import ScopeColumns, within
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -67,9 +73,16 @@ class Figures:
     loop_breached: int = 0
     checkins_done: int = 0
     checkins_missed: int = 0
+    states: Counter[str] = field(default_factory=Counter)
 
     def add(self, row: Any, loop: timedelta) -> None:
         self.alarms += 1
+        if row.state in OPEN_STATES:
+            self.states["open"] += 1
+        elif row.state in AWAITING_CLOSE:
+            self.states["awaiting_close"] += 1
+        elif row.state == AlarmState.CLOSED:
+            self.states["closed"] += 1
         self.by_kind[row.kind] += 1
         if row.acknowledged_at is not None:
             self.ack_s.append((row.acknowledged_at - row.created_at).total_seconds())
@@ -101,6 +114,7 @@ class Figures:
                 "rate": _rate(self.closed_in_loop, self.alarms),
             },
             "loop_breached": self.loop_breached,
+            "states": {k: self.states.get(k, 0) for k in ("open", "awaiting_close", "closed")},
             "checkins": {
                 "due": due,
                 "done": self.checkins_done,
@@ -114,6 +128,26 @@ class Scope:
     id: str
     name: str
     level: str
+
+
+def report_scope(
+    principal: Principal, tree: JurisdictionTree, district: str | None, street: str | None
+) -> Scope:
+    """The node a report covers: the requested street or district (404 outside the caller's
+    subtree, :func:`center.scope.within`), else the caller's own jurisdiction."""
+    within(
+        principal,
+        tree,
+        "reports.read",
+        ScopeColumns(ALARMS.c.district_id, ALARMS.c.street_id),
+        district=district,
+        street=street,
+    )
+    node_id = street or district or (principal.jurisdiction[-1] if principal.jurisdiction else "")
+    node = tree.get(node_id)
+    if node is None:
+        raise NotFound("no such jurisdiction in your scope")
+    return Scope(node.id, node.name, node.level)
 
 
 def day_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -134,23 +168,24 @@ async def build_report(
 ) -> dict[str, Any]:
     start, end = day_bounds(first, last, tz)
     conds: list[Any] = [
-        alarm_flow.c.created_at >= start,
-        alarm_flow.c.created_at < end,
-        alarm_flow.c.suppressed.is_(False),
+        ALARMS.c.created_at >= start,
+        ALARMS.c.created_at < end,
+        ALARMS.c.suppressed.is_(False),
     ]
     if scope.level == "district":
-        conds.append(alarm_flow.c.district_id == scope.id)
+        conds.append(ALARMS.c.district_id == scope.id)
     elif scope.level == "street":
-        conds.append(alarm_flow.c.street_id == scope.id)
+        conds.append(ALARMS.c.street_id == scope.id)
     rows = (
         await session.execute(
             select(
-                alarm_flow.c.kind,
-                alarm_flow.c.district_id,
-                alarm_flow.c.created_at,
-                alarm_flow.c.acknowledged_at,
-                alarm_flow.c.resolved_at,
-                alarm_flow.c.loop_breached,
+                ALARMS.c.kind,
+                ALARMS.c.district_id,
+                ALARMS.c.created_at,
+                ALARMS.c.acknowledged_at,
+                ALARMS.c.resolved_at,
+                ALARMS.c.loop_breached,
+                ALARMS.c.state,
             ).where(*conds)
         )
     ).all()
@@ -189,21 +224,21 @@ async def build_report(
         per.setdefault(district_id, Figures()).checkins_done += int(n)
     missed_rows = (
         await session.execute(
-            select(alarm_flow.c.district_id, func.count())
+            select(ALARMS.c.district_id, func.count())
             .where(
-                alarm_flow.c.kind == str(AlarmKind.NO_CHECKIN),
-                alarm_flow.c.window_start >= start,
-                alarm_flow.c.window_start < end,
-                alarm_flow.c.suppressed.is_(False),
+                ALARMS.c.kind == str(AlarmKind.NO_CHECKIN),
+                ALARMS.c.window_start >= start,
+                ALARMS.c.window_start < end,
+                ALARMS.c.suppressed.is_(False),
                 *(
-                    [alarm_flow.c.district_id == scope.id]
+                    [ALARMS.c.district_id == scope.id]
                     if scope.level == "district"
-                    else [alarm_flow.c.street_id == scope.id]
+                    else [ALARMS.c.street_id == scope.id]
                     if scope.level == "street"
                     else []
                 ),
             )
-            .group_by(alarm_flow.c.district_id)
+            .group_by(ALARMS.c.district_id)
         )
     ).all()
     for district_id, n in missed_rows:

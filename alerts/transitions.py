@@ -7,6 +7,9 @@ an alarm starts owned by the subject's street office and escalation moves owners
 a deadline is missed. Rules that are bound to the owner need the actor's level to be at or
 above the owner's ("the level that owns the alarm or above").
 
+The states are :class:`center.alarm_vocab.AlarmState` (one enum for the engine, the
+workflow, the dashboard, the queue and the reports); ``suppressed`` is not a workflow state.
+
 The function does no I/O, so the whole table is tested directly; the workflow service loads
 the row, asks :func:`decide`, then writes with optimistic concurrency.
 """
@@ -17,25 +20,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from center.alarm_vocab import OPEN_STATES as OPEN_STATES
+from center.alarm_vocab import UNACKNOWLEDGED as UNACKNOWLEDGED
+from center.alarm_vocab import WORKFLOW_STATES, AlarmState
 from center.errors import Forbidden, InvalidTransition
 from center.models import Role
-
-
-class State(StrEnum):
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    DISPATCHED = "dispatched"
-    VERIFYING = "verifying"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-    REOPENED = "reopened"
-
-
-OPEN_STATES: Final = frozenset(
-    {State.NEW, State.ACKNOWLEDGED, State.DISPATCHED, State.VERIFYING, State.REOPENED}
-)
-"""States in which the closed loop (raise → disposal) is still running."""
-UNACKNOWLEDGED: Final = frozenset({State.NEW, State.REOPENED})
 
 
 class Action(StrEnum):
@@ -94,8 +83,8 @@ class Rule:
     brought the alarm up to them (owner at or above the actor); ``owner_or_above`` requires
     the actor at or above the owner."""
 
-    from_states: frozenset[State]
-    to_state: State | None
+    from_states: frozenset[AlarmState]
+    to_state: AlarmState | None
     levels: frozenset[Level]
     when_reached: frozenset[Level] = frozenset()
     owner_or_above: bool = False
@@ -110,63 +99,67 @@ RULES: Final[dict[Action, Rule]] = {
     # The district bureau steps in once the alarm has been escalated to it.
     Action.ACKNOWLEDGE: Rule(
         frozenset(UNACKNOWLEDGED),
-        State.ACKNOWLEDGED,
+        AlarmState.ACKNOWLEDGED,
         _ALL_LEVELS,
         when_reached=frozenset({Level.DISTRICT}),
     ),
     Action.DISPATCH: Rule(
-        frozenset({State.ACKNOWLEDGED, State.REOPENED}),
-        State.DISPATCHED,
+        frozenset({AlarmState.ACKNOWLEDGED, AlarmState.REOPENED}),
+        AlarmState.DISPATCHED,
         frozenset({Level.CITY, Level.DISTRICT}),
         when_reached=frozenset({Level.DISTRICT}),
     ),
     # The street office verifies on the ground (and may always report late); a level above
     # reports only once the alarm has been escalated to it.
     Action.REPORT: Rule(
-        frozenset({State.DISPATCHED}),
-        State.VERIFYING,
+        frozenset({AlarmState.DISPATCHED}),
+        AlarmState.VERIFYING,
         _ALL_LEVELS,
         when_reached=frozenset({Level.DISTRICT, Level.CITY}),
         needs_note=True,
     ),
     Action.RESOLVE: Rule(
-        frozenset({State.VERIFYING}),
-        State.RESOLVED,
+        frozenset({AlarmState.VERIFYING}),
+        AlarmState.RESOLVED,
         _ALL_LEVELS,
         when_reached=frozenset({Level.DISTRICT, Level.CITY}),
         needs_note=True,
         needs_disposition=True,
     ),
-    Action.CLOSE: Rule(frozenset({State.RESOLVED}), State.CLOSED, _ALL_LEVELS, owner_or_above=True),
+    Action.CLOSE: Rule(
+        frozenset({AlarmState.RESOLVED}), AlarmState.CLOSED, _ALL_LEVELS, owner_or_above=True
+    ),
     Action.REOPEN: Rule(
-        frozenset({State.RESOLVED, State.CLOSED}),
-        State.REOPENED,
+        frozenset({AlarmState.RESOLVED, AlarmState.CLOSED}),
+        AlarmState.REOPENED,
         frozenset({Level.CITY, Level.DISTRICT}),
         needs_note=True,
     ),
-    Action.NOTE: Rule(frozenset(State), None, _ALL_LEVELS, needs_note=True),
+    Action.NOTE: Rule(WORKFLOW_STATES, None, _ALL_LEVELS, needs_note=True),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
-    from_state: State
-    to_state: State
+    from_state: AlarmState
+    to_state: AlarmState
 
     @property
     def changes_state(self) -> bool:
         return self.from_state is not self.to_state
 
 
-def decide(state: State | str, action: Action | str, actor: Level, owner: Level | str) -> Decision:
+def decide(
+    state: AlarmState | str, action: Action | str, actor: Level, owner: Level | str
+) -> Decision:
     """The new state, or :class:`Forbidden` (role/ownership) / :class:`InvalidTransition`.
 
     The role is checked first so that a caller who may never do ``action`` learns that rather
     than the alarm's state; ownership is checked last because it depends on escalation.
     """
     act = Action(action)
-    cur = State(state)
+    cur = AlarmState(state)
     own = Level(owner)
     rule = RULES[act]
     if actor not in rule.levels:
@@ -190,7 +183,7 @@ def decide(state: State | str, action: Action | str, actor: Level, owner: Level 
     return Decision(act, cur, rule.to_state or cur)
 
 
-def allowed_actions(state: State | str, actor: Level, owner: Level | str) -> list[str]:
+def allowed_actions(state: AlarmState | str, actor: Level, owner: Level | str) -> list[Action]:
     """What the console offers for this alarm and this officer."""
     out = []
     for act in Action:
@@ -198,5 +191,5 @@ def allowed_actions(state: State | str, actor: Level, owner: Level | str) -> lis
             decide(state, act, actor, owner)
         except (Forbidden, InvalidTransition):
             continue
-        out.append(str(act))
+        out.append(act)
     return out

@@ -12,7 +12,6 @@ learn that another street's alarm exists.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,26 +21,24 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from alerts.actions import MAX_NOTE as MAX_NOTE
+from alerts.actions import ActionRequest, check
 from alerts.alarm_log import record_alarm_event
-from alerts.models import AlarmEvent
-from alerts.serialize import alarm_json
+from alerts.models import ALARMS, AlarmEvent
+from alerts.serialize import AlarmOut, TimelineEntry, alarm_json, alarm_out, timeline_entry
 from alerts.transitions import (
-    RULES,
     UNACKNOWLEDGED,
     Action,
-    Disposition,
     Level,
-    Rule,
-    State,
     allowed_actions,
     decide,
     level_of,
 )
-from alerts.workflow_schema import alarm_flow, workflow_fields
+from center.alarm_vocab import WORKFLOW_STATES, AlarmState
 from center.authz import JurisdictionPath, Principal, authorize
 from center.bus import Bus
 from center.clock import Clock
-from center.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from center.errors import Conflict, Forbidden, NotFound
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
 from center.timers import TimerService
@@ -53,7 +50,6 @@ UPDATED: Final = "alarm.updated"
 ACK_TIMER: Final = "alarm_ack"
 REPORT_TIMER: Final = "alarm_report"
 LOOP_TIMER: Final = "alarm_loop"
-MAX_NOTE: Final = 4000
 
 EVENT_TYPE: Final = {
     Action.ACKNOWLEDGE: "acknowledged",
@@ -112,55 +108,6 @@ class SlaPolicy:
         return self.report.get(severity, self.report_default)
 
 
-@dataclass(frozen=True, slots=True)
-class ActionRequest:
-    action: Action
-    version: int
-    note: str = ""
-    disposition: str | None = None
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> ActionRequest:
-        """Validate an action body; errors name the field (422)."""
-        raw_action = body.get("action")
-        try:
-            action = Action(str(raw_action))
-        except ValueError:
-            raise ValidationFailed(
-                f"unknown action {raw_action!r}; one of: {', '.join(Action)}",
-                details={"action": raw_action},
-            ) from None
-        version = body.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValidationFailed(
-                "send the alarm's current version (an integer) as 'version'",
-                details={"version": version},
-            )
-        note = body.get("note", "")
-        if note is None:
-            note = ""
-        if not isinstance(note, str):
-            raise ValidationFailed("'note' must be a string", details={"note": "not a string"})
-        note = note.strip()
-        if len(note) > MAX_NOTE:
-            raise ValidationFailed(f"'note' is longer than {MAX_NOTE} characters")
-        rule: Rule = RULES[action]
-        if rule.needs_note and not note:
-            raise ValidationFailed(f"{action} needs a note", details={"note": "required"})
-        disposition = body.get("disposition")
-        if rule.needs_disposition:
-            if disposition not in {str(d) for d in Disposition}:
-                raise ValidationFailed(
-                    f"resolve needs a disposition code; one of: {', '.join(Disposition)}",
-                    details={"disposition": disposition},
-                )
-        elif disposition is not None:
-            raise ValidationFailed(
-                f"{action} takes no disposition", details={"disposition": disposition}
-            )
-        return cls(action, version, note, disposition)
-
-
 def alarm_path(
     tree: JurisdictionTree, street_id: str | None, district_id: str | None
 ) -> JurisdictionPath:
@@ -197,49 +144,60 @@ class Workflow:
 
     async def row(self, session: AsyncSession, alarm_id: int) -> dict[str, Any] | None:
         result = await session.execute(
-            select(alarm_flow, Subject.name.label("subject_name"))
+            select(ALARMS, Subject.name.label("subject_name"))
             .select_from(
-                alarm_flow.outerjoin(
-                    Subject.__table__, Subject.__table__.c.id == alarm_flow.c.subject_id
-                )
+                ALARMS.outerjoin(Subject.__table__, Subject.__table__.c.id == ALARMS.c.subject_id)
             )
-            .where(alarm_flow.c.id == alarm_id)
+            .where(ALARMS.c.id == alarm_id)
         )
         found = result.mappings().one_or_none()
         return {str(k): v for k, v in found.items()} if found is not None else None
 
-    def to_json(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:
-        data = alarm_json(row, row.get("subject_name") or "")
-        data.update(workflow_fields(row))
-        if principal is not None:
-            level = level_of(principal.role)
-            data["actions"] = (
-                allowed_actions(row["state"], level, data["owner_level"])
-                if level is not None and row["state"] in set(State)
-                else []
-            )
-        return data
+    def to_json(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The bus's alarm JSON (no ``actions``: those depend on who asks)."""
+        return alarm_json(row)
+
+    def view(self, row: Mapping[str, Any], principal: Principal) -> AlarmOut:
+        """The alarm as answered to ``principal``, with the actions they may take."""
+        level = level_of(principal.role)
+        actions = (
+            allowed_actions(row["state"], level, row.get("owner_level") or Level.STREET)
+            if level is not None and row["state"] in WORKFLOW_STATES
+            else []
+        )
+        return alarm_out(row, actions=actions)
 
     def visible(self, principal: Principal, row: Mapping[str, Any], action: str) -> bool:
         return authorize(
             principal, action, alarm_path(self.tree, row["street_id"], row["district_id"])
         )
 
-    async def get(self, principal: Principal, alarm_id: int) -> dict[str, Any]:
-        """The alarm JSON with its timeline and evidence; 404 outside the caller's scope."""
+    async def visible_row(
+        self, principal: Principal, alarm_id: int, action: str = "alarms.read"
+    ) -> dict[str, Any]:
+        """The alarm's row, or 404 outside the caller's scope (never 403: see above)."""
+        async with self._sessionmaker() as session:
+            row = await self.row(session, alarm_id)
+        if row is None or not self.visible(principal, row, action):
+            raise NotFound("no such alarm in your jurisdiction")
+        return row
+
+    async def get(
+        self, principal: Principal, alarm_id: int
+    ) -> tuple[AlarmOut, list[TimelineEntry]]:
+        """The alarm with its timeline; 404 outside the caller's scope."""
         async with self._sessionmaker() as session:
             row = await self.row(session, alarm_id)
             if row is None or not self.visible(principal, row, "alarms.read"):
                 raise NotFound("no such alarm in your jurisdiction")
-            data = self.to_json(row, principal)
-            data["timeline"] = await timeline(session, alarm_id)
-        return data
+            return self.view(row, principal), await timeline(session, alarm_id)
 
     # -- acting ---------------------------------------------------------------------------
 
-    async def act(
-        self, principal: Principal, alarm_id: int, request: ActionRequest
-    ) -> dict[str, Any]:
+    async def act(self, principal: Principal, alarm_id: int, request: ActionRequest) -> AlarmOut:
+        """One action in one transaction (see the module docstring); the request is
+        :func:`alerts.actions.check`-ed here too, so every caller gets the action's rule."""
+        request = check(request)
         now = self._clock.now()
         async with self._sessionmaker() as session:
             row = await self.row(session, alarm_id)
@@ -254,7 +212,7 @@ class Workflow:
                     "the alarm changed since you loaded it; reload and try again",
                     details={"version": row["version"], "state": row["state"]},
                 )
-            if row["state"] not in set(State):
+            if row["state"] not in WORKFLOW_STATES:
                 raise NotFound("no such alarm in your jurisdiction")  # suppressed: never raised
             decision = decide(row["state"], request.action, level, row["owner_level"] or "street")
             values = self._changes(row, request, decision.to_state, now)
@@ -263,11 +221,11 @@ class Workflow:
                 values["version"] = row["version"] + 1
                 values["updated_at"] = now
                 result = await session.execute(
-                    update(alarm_flow)
+                    update(ALARMS)
                     .where(
-                        alarm_flow.c.id == alarm_id,
-                        alarm_flow.c.version == request.version,
-                        alarm_flow.c.state == row["state"],
+                        ALARMS.c.id == alarm_id,
+                        ALARMS.c.version == request.version,
+                        ALARMS.c.state == row["state"],
                     )
                     .values(**values)
                 )
@@ -281,7 +239,7 @@ class Workflow:
             await self._timers_for(session, row, request.action, values, now)
             event_data: dict[str, Any] = {"version": values.get("version", row["version"])}
             if request.disposition:
-                event_data["disposition"] = request.disposition
+                event_data["disposition"] = str(request.disposition)
             if request.action is Action.DISPATCH:
                 event_data["report_due_at"] = _iso(values.get("report_due_at"))
             await record_alarm_event(
@@ -299,7 +257,7 @@ class Workflow:
                     "from_state": str(decision.from_state),
                     "to_state": str(decision.to_state),
                     "note": request.note,
-                    "disposition": request.disposition,
+                    "disposition": request.disposition and str(request.disposition),
                     "version": values.get("version", row["version"]),
                 },
             )
@@ -314,14 +272,12 @@ class Workflow:
             decision.to_state,
             principal.actor,
         )
-        data = self.to_json(fresh)
         if bump:
-            await self.publish(data)
-        out = self.to_json(fresh, principal)
-        return out
+            await self.publish(self.to_json(fresh))
+        return self.view(fresh, principal)
 
     def _changes(
-        self, row: Mapping[str, Any], request: ActionRequest, to_state: State, now: datetime
+        self, row: Mapping[str, Any], request: ActionRequest, to_state: AlarmState, now: datetime
     ) -> dict[str, Any]:
         values: dict[str, Any] = {"state": str(to_state)}
         action = request.action
@@ -337,7 +293,7 @@ class Workflow:
             values["reported_at"] = now
         elif action is Action.RESOLVE:
             values["resolved_at"] = now
-            values["disposition"] = request.disposition
+            values["disposition"] = str(request.disposition)
             values["open_key"] = None
         elif action is Action.CLOSE:
             values["closed_at"] = now
@@ -394,28 +350,10 @@ class Workflow:
         await self._bus.notify(TOPIC, UPDATED, data)
 
 
-async def timeline(session: AsyncSession, alarm_id: int) -> list[dict[str, Any]]:
+async def timeline(session: AsyncSession, alarm_id: int) -> list[TimelineEntry]:
     rows = await session.execute(
         select(AlarmEvent)
         .where(AlarmEvent.alarm_id == alarm_id)
         .order_by(AlarmEvent.at, AlarmEvent.id)
     )
-    out = []
-    for e in rows.scalars():
-        try:
-            data = json.loads(e.data or "{}")
-        except ValueError:
-            data = {}
-        out.append(
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "type": e.type,
-                "actor": e.actor,
-                "from_state": e.from_state,
-                "to_state": e.to_state,
-                "note": e.note,
-                "data": data,
-            }
-        )
-    return out
+    return [timeline_entry(e) for e in rows.scalars()]

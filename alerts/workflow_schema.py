@@ -1,88 +1,17 @@
-"""The workflow's columns on ``alarms`` and its own table for evidence.
+"""The workflow's own table: evidence files kept for an alarm.
 
-Migration ``0004_workflow`` adds the SLA and ownership columns to ``alarms``. The engine's
-ORM class (:class:`alerts.models.Alarm`) does not map them — the engine never reads them and
-every one has a server default or is nullable — so the workflow reads and writes the table
-through :data:`alarm_flow`, a Core view of the columns it needs in its own ``MetaData``. That
-keeps the two packages independent of import order and lets every transition be one
-``UPDATE … WHERE id = :id AND version = :v`` (optimistic concurrency).
+The workflow's columns on ``alarms`` (``0004_workflow``: ownership, SLA deadlines,
+disposition) are mapped by :class:`alerts.models.Alarm` itself, one model for the one table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from alerts.models import Alarm
 from center.db import Base, UTCDateTime
-
-_VIEW = MetaData()
-
-_ADDED = (
-    Column("owner_level", String(16)),
-    Column("ack_due_at", UTCDateTime),
-    Column("report_due_at", UTCDateTime),
-    Column("loop_due_at", UTCDateTime),
-    Column("loop_breached", Boolean),
-    Column("disposition", String(32)),
-    Column("escalations", Integer),
-    Column("acknowledged_at", UTCDateTime),
-    Column("dispatched_at", UTCDateTime),
-    Column("reported_at", UTCDateTime),
-    Column("resolved_at", UTCDateTime),
-)
-
-alarm_flow = Table(
-    "alarms",
-    _VIEW,
-    # The engine's columns, copied so the view follows the engine's model ...
-    *(
-        Column(c.name, c.type, primary_key=c.primary_key)
-        for c in Alarm.__table__.columns
-        if c.name not in {a.name for a in _ADDED}
-    ),
-    # ... and the columns 0004_workflow adds.
-    *_ADDED,
-)
-
-WORKFLOW_COLUMNS = (
-    "owner_level",
-    "ack_due_at",
-    "report_due_at",
-    "loop_due_at",
-    "loop_breached",
-    "disposition",
-    "escalations",
-    "acknowledged_at",
-    "dispatched_at",
-    "reported_at",
-    "resolved_at",
-)
-
-
-def workflow_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The workflow's part of the alarm JSON (ISO timestamps, as the engine's part)."""
-    out: dict[str, Any] = {}
-    for name in WORKFLOW_COLUMNS:
-        value = row.get(name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    out["owner_level"] = out["owner_level"] or "street"
-    out["loop_breached"] = bool(out["loop_breached"])
-    out["escalations"] = int(out["escalations"] or 0)
-    return out
 
 
 class EvidenceKind:

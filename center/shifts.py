@@ -8,6 +8,10 @@ forgotten sign-off does not hide a staffing gap forever.
 
 Handover: signing off requires a note for the next officer; signing on returns the latest
 notes of that jurisdiction, so nothing said at a change of shift is lost.
+
+The request bodies are declared here as models (:class:`SignOffIn`, :class:`ShiftIn`, …):
+the web layer decodes them once; the service keeps only the rules that span fields (a shift
+ends after it starts, lasts at most 48 hours).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
+import msgspec
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -125,20 +130,43 @@ def signon_json(s: DutySignOn) -> dict[str, Any]:
     }
 
 
-def _note(text: Any, *, required: bool, field: str = "handover_note") -> str:
-    if text is None:
-        text = ""
-    if not isinstance(text, str):
-        raise ValidationFailed(f"{field} must be a string", details={field: "not a string"})
-    text = text.strip()
-    if required and not text:
-        raise ValidationFailed(
-            f"{field} is required: tell the next shift what is open",
-            details={field: "required"},
-        )
-    if len(text) > MAX_NOTE:
-        raise ValidationFailed(f"{field} is longer than {MAX_NOTE} characters")
-    return text
+MAX_ID: Final = 2_147_483_647
+MAX_OFFICERS: Final = 200
+Note = Annotated[str, msgspec.Meta(max_length=MAX_NOTE)]
+Username = Annotated[str, msgspec.Meta(max_length=64)]
+JurisdictionId = Annotated[str, msgspec.Meta(max_length=32)]
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class SignOnIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``POST /api/v1/duty/sign-on`` (the body is optional)."""
+
+    shift_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)] | None = None
+
+
+class SignOffIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``POST /api/v1/duty/sign-off``: the handover note is required (not blank): it tells
+    the next shift what is open."""
+
+    handover_note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE, pattern=r"\S")]
+
+
+class ShiftIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``POST /api/v1/duty/shifts``; ``jurisdiction`` defaults to the caller's own."""
+
+    starts_at: AwareTime
+    ends_at: AwareTime
+    officers: Annotated[list[Username], msgspec.Meta(max_length=MAX_OFFICERS)] = []
+    note: Note = ""
+    jurisdiction: JurisdictionId | None = None
+
+
+class ShiftsQuery(msgspec.Struct, frozen=True):
+    """``GET /api/v1/duty/shifts`` (default: from a day ago to a week ahead)."""
+
+    from_: AwareTime | None = msgspec.field(name="from", default=None)
+    to: AwareTime | None = None
+    jurisdiction: JurisdictionId | None = None
 
 
 class ShiftService:
@@ -187,7 +215,7 @@ class ShiftService:
                 starts_at=starts_at,
                 ends_at=ends_at,
                 officers=",".join(o.strip() for o in officers if o.strip()),
-                note=_note(note, required=False, field="note"),
+                note=note.strip(),
                 created_by=principal.actor,
                 created_at=now,
             )
@@ -269,8 +297,9 @@ class ShiftService:
         await self._announce(jid)
         return row, handovers
 
-    async def sign_off(self, principal: Principal, *, handover_note: Any) -> DutySignOn:
-        note = _note(handover_note, required=True)
+    async def sign_off(self, principal: Principal, *, handover_note: str) -> DutySignOn:
+        """``handover_note`` is validated by :class:`SignOffIn` (required, not blank)."""
+        note = handover_note.strip()
         now = self._clock.now()
         async with self._sessionmaker() as session:
             row = await session.scalar(

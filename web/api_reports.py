@@ -1,69 +1,84 @@
 """Reports: ``GET /api/v1/reports/daily`` (JSON, ``.csv``), ``/api/v1/reports/range`` and the
-printable page ``/reports``. Scoped like everything else: a district officer gets their
-district, a street officer their street, 404 for anything outside."""
+printable page ``/reports``. Scoped like everything else (:func:`alerts.reports.report_scope`):
+a district officer gets their district, a street officer their street, 404 for anything
+outside. The figures are :func:`alerts.reports.build_report`'s; the handlers decode the
+query, call it and return JSON, CSV or the page."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated, Any, Final
 
+import msgspec
 from aiohttp import web
 
-from alerts.reports import Scope, build_report, report_csv
-from center.authz import authorize
-from center.errors import NotFound, ValidationFailed
+from alerts.reports import Scope, build_report, report_csv, report_scope
+from center.errors import ValidationFailed
 from web import keys
-from web.jsonio import json_response
+from web.contract import contract
 from web.policy import SESSION, policy, principal_of
 from web.templating import render
 
-MAX_RANGE_DAYS = 366
+MAX_RANGE_DAYS: Final = 366
+JurisdictionId = Annotated[str, msgspec.Meta(max_length=32)]
+Report = dict[str, Any]
 
 
-def _date(request: web.Request, name: str, default: date) -> date:
-    raw = request.query.get(name)
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed(
-            f"query parameter {name!r} must be a date like 2026-11-25", details={name: raw}
-        ) from None
+class DailyQuery(msgspec.Struct, frozen=True):
+    """Default: yesterday (local time); ``district``/``street`` narrow the scope."""
+
+    date: date | None = None
+    district: JurisdictionId | None = None
+    street: JurisdictionId | None = None
 
 
-def _scope(request: web.Request) -> Scope:
-    principal = principal_of(request)
-    tree = request.app[keys.TREE]
-    node_id = (
-        request.query.get("street")
-        or request.query.get("district")
-        or (principal.jurisdiction[-1] if principal.jurisdiction else "")
-    )
-    node = tree.get(node_id)
-    if node is None or not authorize(principal, "reports.read", tree.path(node_id)):
-        raise NotFound("no such jurisdiction in your scope")
-    return Scope(node.id, node.name, node.level)
+class RangeQuery(msgspec.Struct, frozen=True):
+    """Inclusive dates, at most :data:`MAX_RANGE_DAYS` (default: the last 7 days)."""
+
+    from_: date | None = msgspec.field(name="from", default=None)
+    to: date | None = None
+    district: JurisdictionId | None = None
+    street: JurisdictionId | None = None
 
 
-def _range(request: web.Request, daily: bool) -> tuple[date, date]:
+class PageQuery(RangeQuery, frozen=True):
+    """``/reports``: ``date`` for one day, or ``from``/``to`` for a range."""
+
+    date: date | None = None
+
+
+def _scope(request: web.Request, query: DailyQuery | RangeQuery) -> Scope:
+    return report_scope(principal_of(request), request.app[keys.TREE], query.district, query.street)
+
+
+def _today(request: web.Request) -> date:
     settings = request.app[keys.SETTINGS]
-    today = request.app[keys.CLOCK].now().astimezone(settings.tz).date()
-    if daily:
-        day = _date(request, "date", today - timedelta(days=1))
+    return request.app[keys.CLOCK].now().astimezone(settings.tz).date()
+
+
+def _days(request: web.Request, query: DailyQuery | RangeQuery) -> tuple[date, date]:
+    today = _today(request)
+    if isinstance(query, DailyQuery):
+        day = query.date or today - timedelta(days=1)
         return day, day
-    first = _date(request, "from", today - timedelta(days=7))
-    last = _date(request, "to", today)
+    first = query.from_ or today - timedelta(days=7)
+    last = query.to or today
     if last < first:
-        raise ValidationFailed("'to' must not be before 'from'")
+        raise ValidationFailed(
+            "'to' must not be before 'from'", details={"field": "to", "fields": {"to": "< from"}}
+        )
     if (last - first).days >= MAX_RANGE_DAYS:
-        raise ValidationFailed(f"a report covers at most {MAX_RANGE_DAYS} days")
+        raise ValidationFailed(
+            f"a report covers at most {MAX_RANGE_DAYS} days",
+            details={"field": "to", "fields": {"to": f"more than {MAX_RANGE_DAYS} days"}},
+        )
     return first, last
 
 
-async def _report(request: web.Request, daily: bool) -> dict[str, object]:
+async def _report(request: web.Request, query: DailyQuery | RangeQuery) -> Report:
     settings = request.app[keys.SETTINGS]
-    scope = _scope(request)
-    first, last = _range(request, daily)
+    scope = _scope(request, query)
+    first, last = _days(request, query)
     async with request.app[keys.SESSIONMAKER]() as session:
         return await build_report(
             session,
@@ -76,9 +91,8 @@ async def _report(request: web.Request, daily: bool) -> dict[str, object]:
         )
 
 
-def _csv(report: dict[str, object]) -> web.Response:
+def _csv(report: Report) -> web.Response:
     scope = report["scope"]
-    assert isinstance(scope, dict)
     name = f"report-{scope['id']}-{report['from']}-{report['to']}.csv"
     return web.Response(
         text=report_csv(report),
@@ -89,39 +103,42 @@ def _csv(report: dict[str, object]) -> web.Response:
 
 
 @policy("reports.read", auth=(SESSION,))
-async def daily(request: web.Request) -> web.Response:
-    """``GET /api/v1/reports/daily?date=YYYY-MM-DD&district=&street=`` (default: yesterday)."""
-    return json_response(await _report(request, daily=True))
+@contract("Daily report", query=DailyQuery, response=Report, errors=(404,))
+async def daily(request: web.Request, *, query: DailyQuery) -> Report:
+    return await _report(request, query)
 
 
 @policy("reports.read", auth=(SESSION,))
-async def daily_csv(request: web.Request) -> web.Response:
-    return _csv(await _report(request, daily=True))
+@contract("Daily report (CSV)", query=DailyQuery, media_type="text/csv", errors=(404,))
+async def daily_csv(request: web.Request, *, query: DailyQuery) -> web.Response:
+    return _csv(await _report(request, query))
 
 
 @policy("reports.read", auth=(SESSION,))
-async def date_range(request: web.Request) -> web.Response:
-    """``GET /api/v1/reports/range?from=&to=&district=&street=`` (inclusive dates)."""
-    return json_response(await _report(request, daily=False))
+@contract("Date-range report", query=RangeQuery, response=Report, errors=(404,))
+async def date_range(request: web.Request, *, query: RangeQuery) -> Report:
+    return await _report(request, query)
 
 
 @policy("reports.read", auth=(SESSION,))
-async def date_range_csv(request: web.Request) -> web.Response:
-    return _csv(await _report(request, daily=False))
+@contract("Date-range report (CSV)", query=RangeQuery, media_type="text/csv", errors=(404,))
+async def date_range_csv(request: web.Request, *, query: RangeQuery) -> web.Response:
+    return _csv(await _report(request, query))
 
 
 @policy("reports.read", auth=(SESSION,), page=True)
-async def report_page(request: web.Request) -> web.Response:
-    """``GET /reports?date=`` or ``?from=&to=``: the printable page."""
-    daily_ = "from" not in request.query and "to" not in request.query
-    report = await _report(request, daily=daily_)
-    totals = report["totals"]
-    assert isinstance(totals, dict)
+@contract("The printable report page", query=PageQuery, media_type="text/html", errors=(404,))
+async def report_page(request: web.Request, *, query: PageQuery) -> web.Response:
+    """``?date=`` (one day) or ``?from=&to=`` (a range)."""
+    chosen: DailyQuery | RangeQuery = query
+    if query.from_ is None and query.to is None:
+        chosen = DailyQuery(date=query.date, district=query.district, street=query.street)
+    report = await _report(request, chosen)
     return render(
         request,
         "report.html",
         report=report,
-        kinds=list(totals["by_kind"]),
+        kinds=list(report["totals"]["by_kind"]),
         request_query=request.query_string,
     )
 

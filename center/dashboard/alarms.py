@@ -6,9 +6,9 @@ from a keyed record (alarm id → last version seen), never from "+1 per event".
 makes a storm exact: a repeated or replayed ``alarm.raised``/``alarm.updated`` changes
 nothing, and replaying the events that raced a rebuild, in order, lands on the right state.
 
-Which states count as closed or acknowledged is decided here and nowhere else
-(:data:`CLOSED_STATES`, :data:`ACKED_STATES`), so the duty workflow can add states in one
-place.
+Which states count as closed or acknowledged comes from :mod:`center.alarm_vocab`
+(:data:`CLOSED_STATES`, :data:`ACKED_STATES`), the one vocabulary the workflow, the console
+queue and the reports use too.
 """
 
 from __future__ import annotations
@@ -21,18 +21,13 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-CLOSED_STATES: Final = frozenset(
-    {"closed", "resolved", "suppressed", "disposed", "cancelled", "false_alarm", "archived"}
-)
-"""Alarm states that are not open (they leave the open counts and the ticker). The alarm
-engine's open states are new / acknowledged / dispatched / verifying / reopened; a
-``suppressed`` alarm was recorded but never raised."""
+# A ``resolved`` alarm is disposed: closed here, as in the daily report; the console queue
+# lists it only as awaiting close (center.alarm_vocab).
+from center.alarm_vocab import ACKED_STATES as ACKED_STATES
+from center.alarm_vocab import CLOSED_STATES as CLOSED_STATES
+from center.alarm_vocab import AlarmKind
 
-ACKED_STATES: Final = frozenset({"acknowledged", "dispatched", "verifying", "verified"})
-"""Open states in which the acknowledge SLA (``ack_due_at``) no longer applies (an alarm
-with ``acknowledged_at`` set counts as acknowledged too)."""
-
-NO_CHECKIN: Final = "no_checkin"
+NO_CHECKIN: Final = str(AlarmKind.NO_CHECKIN)
 RECENT_IDS: Final = 500
 """Alarm ids remembered for the ticker, newest last (a view scans them from the end)."""
 

@@ -19,7 +19,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from alerts.models import AlarmKind, AlarmState, Severity
-from alerts.transitions import Action, Disposition, Level, State
+from alerts.transitions import Action, Disposition, Level
+from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 

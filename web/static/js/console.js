@@ -60,7 +60,10 @@
       (SEV_RANK[x.severity] ?? 9) - (SEV_RANK[y.severity] ?? 9) ||
       String(x.created_at).localeCompare(String(y.created_at)) || x.id - y.id);
     $("q-spacer").style.height = state.rows.length * ROW_H + "px";
-    $("count").textContent = t("console.open_count", { n: state.rows.length });
+    // A resolved alarm is disposed (not open, as on the dashboard): listed, awaiting close.
+    $("count").textContent = t("console.open_count", {
+      n: state.rows.filter((a) => a.state !== "resolved").length,
+    });
     render();
   }
 

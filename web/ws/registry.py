@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from center.authz import Action
 from web.ws.schema import Schema
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def command(
     """Declare ``fn`` as the handler of the ``type`` command (see the module docstring)."""
 
     def deco(fn: F) -> F:
-        fn.__ws_command__ = CommandSpec(type, fn, dict(schema or {}), action, concurrent)  # type: ignore[attr-defined]
+        declared = Action(action) if action is not None else None  # a typo fails at import
+        fn.__ws_command__ = CommandSpec(type, fn, dict(schema or {}), declared, concurrent)  # type: ignore[attr-defined]
         return fn
 
     return deco

@@ -181,6 +181,8 @@ def decode(raw: bytes, model: type[T], *, what: str = "body") -> T:
     """One C pass from bytes to ``model``; on failure, the slow path names every field."""
     try:
         return msgspec.json.decode(raw, type=model)
+    except RecursionError:
+        raise _too_deep() from None
     except msgspec.ValidationError:
         obj = _parse(raw)
         raise validation_error(
@@ -194,8 +196,16 @@ def decode(raw: bytes, model: type[T], *, what: str = "body") -> T:
 def _parse(raw: bytes) -> Any:
     try:
         return msgspec.json.decode(raw)
+    except RecursionError:
+        raise _too_deep() from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code=INVALID_JSON) from None
+
+
+def _too_deep() -> BadRequest:
+    """msgspec raises ``RecursionError`` for JSON nested thousands deep (still under the body
+    limit): a malformed request, not a server fault."""
+    return BadRequest("the body nests too deeply", code=INVALID_JSON)
 
 
 def decode_batch(raw: bytes, spec: Batch, max_items: int) -> BatchBody:
@@ -338,7 +348,7 @@ def contract(
     media_type: str = "application/json",
     description: str = "",
     responses: Mapping[int, str] | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     """Declare an operation; the wrapped handler is called as
     ``handler(request, *, path=…, query=…, body=…)`` with only the declared ones, and its
     return value is encoded with ``status`` unless it is already a response.
@@ -358,7 +368,7 @@ def contract(
         responses=dict(responses or {}),
     )
 
-    def deco(fn: F) -> F:
+    def deco(fn: F) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
             kwargs: dict[str, Any] = {}
@@ -379,7 +389,7 @@ def contract(
             return respond(result, status=spec.status)
 
         handler.__center_contract__ = spec  # type: ignore[attr-defined]
-        return handler  # type: ignore[return-value]
+        return handler
 
     return deco
 

@@ -27,7 +27,7 @@ from alerts.serialize import AlarmOut, IsoTime, TimelineEntry, alarm_out, column
 from alerts.transitions import Level
 from alerts.workflow import Workflow
 from center.alarm_vocab import AWAITING_CLOSE, OPEN_STATES, QUEUE_STATES, SEVERITY_RANK
-from center.authz import Principal
+from center.authz import Action, Principal
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
 from center.scope import ScopeColumns, visible_or_404, within
@@ -75,7 +75,9 @@ async def list_alarms(
 ) -> AlarmPage:
     """The caller's alarms, newest first."""
     c = ALARMS.c
-    conds = within(principal, tree, "alarms.read", _SCOPE, district=q.district, street=q.street)
+    conds = within(
+        principal, tree, Action.ALARMS_READ, _SCOPE, district=q.district, street=q.street
+    )
     if q.state:
         conds.append(c.state.in_([str(s) for s in q.state]))
     if q.kind:
@@ -159,7 +161,9 @@ async def alarm_detail(
             .where(Alarm.id == alarm_id)
         )
     ).one_or_none()
-    visible_or_404(principal, tree, "alarms.read", found[0].street_id if found else None, "alarm")
+    visible_or_404(
+        principal, tree, Action.ALARMS_READ, found[0].street_id if found else None, "alarm"
+    )
     assert found is not None
     alarm, name = found
     events = await session.scalars(
@@ -250,7 +254,9 @@ async def queue(
     """Alarms of the caller's scope that want work, most severe first, then oldest."""
     c = ALARMS.c
     states = [str(s) for s in (q.state or sorted(QUEUE_STATES))]
-    conds = within(principal, tree, "alarms.read", _SCOPE, district=q.district, street=q.street)
+    conds = within(
+        principal, tree, Action.ALARMS_READ, _SCOPE, district=q.district, street=q.street
+    )
     conds += [c.state.in_(states), c.suppressed.is_(False)]
     if q.level:
         conds.append(c.owner_level.in_([str(x) for x in q.level]))

@@ -29,11 +29,12 @@ from alerts.workflow import ACK_TIMER, LOOP_TIMER, REPORT_TIMER, Workflow
 from center.bus import Bus, BusMessage, Unsubscribe
 from center.clock import Clock
 from center.timers import AfterCommit, FiredTimer, TimerService
+from center.topics import Event, Topic
 
 _LOGGER = logging.getLogger(__name__)
 
 ACTOR: Final = "system:escalation"
-RAISED: Final = "alarm.raised"
+RAISED: Final = Event.ALARM_RAISED
 
 
 class EscalationRetry(Exception):
@@ -77,7 +78,7 @@ class Escalator:
             if msg.type == RAISED and isinstance(msg.data.get("id"), int):
                 self._queue.put_nowait(int(msg.data["id"]))
 
-        self._unsubscribe = self._bus.subscribe("alarms", on_message)
+        self._unsubscribe = self._bus.subscribe(Topic.ALARMS, on_message)
 
     def close(self) -> None:
         if self._unsubscribe is not None:

@@ -27,11 +27,15 @@ from alerts.alarm_log import record_alarm_event
 from alerts.workflow_schema import AlarmEvidence, EvidenceKind
 from center.authz import Principal
 from center.clock import Clock
-from center.errors import CenterError, NotFound, PayloadTooLarge
+from center.errors import (
+    EvidenceCorrupt,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
-UNSUPPORTED: Final = "unsupported_media_type"
 _MAGIC: Final = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -120,21 +124,15 @@ class EvidenceStore:
                         if len(head) >= 8 or size >= 8:
                             ctype = sniff(head)
                             if ctype is None:
-                                raise CenterError(
-                                    "evidence must be a JPEG or PNG image or a PDF document",
-                                    code=UNSUPPORTED,
-                                    status=415,
+                                raise UnsupportedMediaType(
+                                    "evidence must be a JPEG or PNG image or a PDF document"
                                 )
                     digest.update(chunk)
                     fh.write(chunk)
             if ctype is None:
                 ctype = sniff(head)
             if ctype is None or size == 0:
-                raise CenterError(
-                    "evidence must be a JPEG or PNG image or a PDF document",
-                    code=UNSUPPORTED,
-                    status=415,
-                )
+                raise UnsupportedMediaType("evidence must be a JPEG or PNG image or a PDF document")
             sha = digest.hexdigest()
             rel = f"{sha[:2]}/{sha}"
             dest = self.root / rel
@@ -229,10 +227,8 @@ class EvidenceStore:
         actual = await asyncio.to_thread(_sha256_file, path)
         if actual != item.sha256:
             _LOGGER.error("evidence %s: file missing or altered (%s)", item.id, actual)
-            raise CenterError(
-                "the evidence file is missing or does not match its recorded SHA-256",
-                code="evidence_corrupt",
-                status=500,
+            raise EvidenceCorrupt(
+                "the evidence file is missing or does not match its recorded SHA-256"
             )
         return item, path
 

@@ -32,11 +32,12 @@ from alerts.rules_device import DeviceRules
 from alerts.rules_location import LocationRules, Transition
 from alerts.watcher import DeadlineWatcher, no_checkin_key
 from alerts.writer import GroupWriter
-from center.authz import Principal, authorize
+from center.authz import Action, Principal, authorize
 from center.bus import Bus
 from center.clock import Clock
 from center.errors import CenterError, NotFound, ValidationFailed
 from center.jurisdictions import JurisdictionTree
+from center.topics import Event, Topic
 
 _LOGGER = logging.getLogger(__name__)
 CHECKINS: Table = Checkin.__table__  # type: ignore[assignment]
@@ -126,7 +127,7 @@ class Ingestor:
     async def _scope(
         self,
         principal: Principal,
-        action: str,
+        action: Action,
         valid: list[tuple[int, T]],
         results: list[Result | None],
     ) -> list[tuple[int, T, SubjectInfo]]:
@@ -154,7 +155,7 @@ class Ingestor:
     async def _admit(
         self,
         principal: Principal,
-        action: str,
+        action: Action,
         items: Sequence[T | CenterError],
         retention: timedelta,
     ) -> tuple[
@@ -242,7 +243,7 @@ class Ingestor:
         self, principal: Principal, items: Sequence[CheckinIn | CenterError]
     ) -> list[Result]:
         now, results, firsts, repeats = await self._admit(
-            principal, "checkins.ingest", items, self._checkin_retention
+            principal, Action.CHECKINS_INGEST, items, self._checkin_retention
         )
         lateness = self._plans.lateness_s
         plans = self._plans.plans
@@ -323,7 +324,7 @@ class Ingestor:
         if marks:
             await self._mark_late(marks, now)
         self.accepted["checkins"] += len(inserted)
-        await self._bus.notify_many("checkins", "checkin.recorded", events)
+        await self._bus.notify_many(Topic.CHECKINS, Event.CHECKIN_RECORDED, events)
         return [r for r in results if r is not None]
 
     async def _mark_late(self, marks: list[tuple[str, str, str, datetime]], now: datetime) -> None:
@@ -349,7 +350,7 @@ class Ingestor:
             batch.exception()  # retrieved: waiters re-raise it themselves
             raise
         batch.set_result(None)
-        await self._raiser.publish([("alarm.updated", r) for r in changed])
+        await self._raiser.publish([(Event.ALARM_UPDATED, r) for r in changed])
 
     @staticmethod
     def _duplicate(i: int, eid: str, stored: dict[str, dict[str, Any]]) -> Result:
@@ -367,7 +368,7 @@ class Ingestor:
         self, principal: Principal, items: Sequence[DeviceEventIn | CenterError]
     ) -> list[Result]:
         now, results, firsts, repeats = await self._admit(
-            principal, "device_events.ingest", items, self._checkin_retention
+            principal, Action.DEVICE_EVENTS_INGEST, items, self._checkin_retention
         )
         rows = [
             {
@@ -397,7 +398,7 @@ class Ingestor:
         self, principal: Principal, items: Sequence[LocationFixIn | CenterError]
     ) -> list[Result]:
         now, results, firsts, repeats = await self._admit(
-            principal, "locations.ingest", items, self._location_retention
+            principal, Action.LOCATIONS_INGEST, items, self._location_retention
         )
         rows = [
             {

@@ -5,15 +5,21 @@ allowed. A leave ends with a *return check-in* — any check-in inside the city 
 terminal or an officer, which are in the city by definition) after the leave began. When the
 end passes without one, :class:`LeaveWatcher` raises ``overdue_return`` once per leave
 (dedup key ``overdue_return:<leave id>``), so several instances can run it.
+
+:func:`create_leave` is the one way a leave comes to be (the HTTP handler only decodes and
+calls it): the rules a request model cannot state alone (the end after the start and in the
+future, at most :data:`MAX_LEAVE`), the row and its audit entry in one transaction, then the
+engine's book and watcher at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,10 +27,89 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.directory import SubjectDirectory
 from alerts.models import AlarmKind, Leave, LeaveState
 from alerts.raising import AlarmRaiser, Fire
+from alerts.timebound import RECENT_LIMIT, ends_after, invalid, storable
+from center import audit
 from center.clock import Clock
 
 _LOGGER = logging.getLogger(__name__)
 _POLL_S = 60.0
+
+MAX_LEAVE: Final = timedelta(days=90)
+DESTINATION_MAX: Final = Leave.destination.property.columns[0].type.length
+REASON_MAX: Final = Leave.reason.property.columns[0].type.length
+
+
+@dataclass(frozen=True, slots=True)
+class NewLeave:
+    subject_id: str
+    destination: str
+    ends_at: datetime
+    starts_at: datetime | None = None  # None: now
+    reason: str = ""
+
+
+class LeaveHost(Protocol):
+    """What :func:`create_leave` needs of the alarm engine (``alerts.engine.AlarmEngine``)."""
+
+    clock: Clock
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    def leave_added(self, row: Leave) -> None: ...
+
+
+async def create_leave(host: LeaveHost, new: NewLeave, *, actor: str) -> Leave:
+    """Record an approved leave (audited ``leave.create``) and tell the engine at once."""
+    now = host.clock.now()
+    starts_at = storable(new.starts_at or now, "starts_at")
+    ends_at = storable(new.ends_at, "ends_at")
+    ends_after(starts_at, ends_at, now, "ends_at")
+    if ends_at - starts_at > MAX_LEAVE:
+        raise invalid("ends_at", f"a leave lasts at most {MAX_LEAVE.days} days")
+    async with host.sessionmaker() as session:
+        row = Leave(
+            subject_id=new.subject_id,
+            destination=new.destination.strip(),
+            reason=new.reason.strip(),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            state=LeaveState.ACTIVE,
+            created_by=actor,
+            created_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="leave.create",
+            target_type="subject",
+            target_id=new.subject_id,
+            details={
+                "leave_id": row.id,
+                "destination": row.destination,
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+            },
+            at=now,
+        )
+        await session.commit()
+    host.leave_added(row)
+    return row
+
+
+async def recent_leaves(
+    sessionmaker: async_sessionmaker[AsyncSession], subject_id: str
+) -> Sequence[Leave]:
+    """The subject's latest :data:`RECENT_LIMIT` leaves, newest first."""
+    async with sessionmaker() as session:
+        return (
+            await session.scalars(
+                select(Leave)
+                .where(Leave.subject_id == subject_id)
+                .order_by(Leave.id.desc())
+                .limit(RECENT_LIMIT)
+            )
+        ).all()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from alerts.serialize import alarm_json
 from alerts.severity import SeverityTable
 from alerts.suppression import SuppressionCache
 from center.bus import Bus
+from center.topics import Event
 
 _LOGGER = logging.getLogger(__name__)
 EVENTS: Table = AlarmEvent.__table__  # type: ignore[assignment]
@@ -221,7 +222,7 @@ class AlarmRaiser:
         async with self._sessionmaker() as session:
             once = [self.build(f, now) for f in fires if f.dedup_key is not None]
             for row in await self.insert_once(session, once):
-                out.append(("alarm.raised", row))
+                out.append((Event.ALARM_RAISED, row))
             for f in fires:
                 if f.dedup_key is not None:
                     continue
@@ -239,7 +240,7 @@ class AlarmRaiser:
                         data={"count": row["count"], **f.details},
                     ),
                 )
-                out.append(("alarm.raised" if first else "alarm.updated", row))
+                out.append((Event.ALARM_RAISED if first else Event.ALARM_UPDATED, row))
             await session.commit()
         return await self.publish(out)
 
@@ -251,7 +252,7 @@ class AlarmRaiser:
         for type_, row in changes:
             if row["suppressed"]:
                 continue
-            if type_ == "alarm.raised":
+            if type_ == Event.ALARM_RAISED:
                 self.raised += 1
             else:
                 self.repeated += 1

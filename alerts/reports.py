@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.models import ALARMS, AlarmKind, Checkin
 from center.alarm_vocab import AWAITING_CLOSE, OPEN_STATES, AlarmState
-from center.authz import Principal
+from center.authz import Action, Principal
 from center.errors import NotFound
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
@@ -138,7 +138,7 @@ def report_scope(
     within(
         principal,
         tree,
-        "reports.read",
+        Action.REPORTS_READ,
         ScopeColumns(ALARMS.c.district_id, ALARMS.c.street_id),
         district=district,
         street=street,

@@ -4,17 +4,30 @@ A suppressed subject's alarms are still recorded â€” with state ``suppressed`` â
 shows what happened, but they are never raised to the duty queue. Suppressions are few, so
 every instance keeps the active ones in memory and reloads them from the database
 periodically (another instance may have created one).
+
+:func:`create_suppression` is the one way a suppression comes to be (the HTTP handler only
+decodes and calls it): it checks what a request model cannot (the end in the future and after
+the start, at most :data:`MAX_SUPPRESSION` from now), writes the row and its audit entry in
+one transaction and puts it in the engine's cache at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from alerts.models import Suppression
+from alerts.models import AlarmKind, Suppression
+from alerts.timebound import RECENT_LIMIT, ends_after, invalid, storable
+from center import audit
+from center.clock import Clock
+
+MAX_SUPPRESSION: Final = timedelta(days=90)
+REASON_MAX: Final = Suppression.reason.property.columns[0].type.length
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +103,80 @@ class SuppressionCache:
         self._by_subject = {}
         for row in [*rows, *added]:
             self.add(row)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSuppression:
+    subject_id: str
+    reason: str
+    until: datetime
+    starts_at: datetime | None = None  # None: now
+    kinds: Collection[AlarmKind] = ()  # empty: every kind
+
+
+class SuppressionHost(Protocol):
+    """What :func:`create_suppression` needs of the alarm engine."""
+
+    clock: Clock
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    def suppression_added(self, row: Suppression) -> None: ...
+
+
+async def create_suppression(
+    host: SuppressionHost, new: NewSuppression, *, actor: str
+) -> Suppression:
+    """Record a suppression (audited ``suppression.create``) and apply it at once."""
+    now = host.clock.now()
+    starts_at = storable(new.starts_at or now, "starts_at")
+    until = storable(new.until, "until")
+    ends_after(starts_at, until, now, "until")
+    if until - now > MAX_SUPPRESSION:
+        raise invalid("until", f"a suppression lasts at most {MAX_SUPPRESSION.days} days")
+    kinds = sorted({str(k) for k in new.kinds})
+    reason = new.reason.strip()
+    async with host.sessionmaker() as session:
+        row = Suppression(
+            subject_id=new.subject_id,
+            kinds=",".join(kinds),
+            reason=reason,
+            starts_at=starts_at,
+            until=until,
+            created_by=actor,
+            created_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="suppression.create",
+            target_type="subject",
+            target_id=new.subject_id,
+            details={
+                "suppression_id": row.id,
+                "reason": reason,
+                "kinds": kinds,
+                "starts_at": starts_at.isoformat(),
+                "until": until.isoformat(),
+            },
+            at=now,
+        )
+        await session.commit()
+    host.suppression_added(row)
+    return row
+
+
+async def recent_suppressions(
+    sessionmaker: async_sessionmaker[AsyncSession], subject_id: str
+) -> Sequence[Suppression]:
+    """The subject's latest suppressions (revoked ones too), newest first."""
+    async with sessionmaker() as session:
+        return (
+            await session.scalars(
+                select(Suppression)
+                .where(Suppression.subject_id == subject_id)
+                .order_by(Suppression.id.desc())
+                .limit(RECENT_LIMIT)
+            )
+        ).all()

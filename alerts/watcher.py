@@ -36,6 +36,7 @@ from alerts.models import AlarmKind, Checkin, WatcherMark
 from alerts.plans import PlanBook, Window
 from alerts.raising import AlarmRaiser, alarm_row, dialect_insert
 from center.clock import Clock
+from center.topics import Event
 
 _LOGGER = logging.getLogger(__name__)
 MARK_NAME = "no_checkin"
@@ -270,7 +271,7 @@ class DeadlineWatcher:
             inserted = await self._raiser.insert_once(session, rows)
             await self._save_mark(session, deadline)
             await session.commit()
-        await self._raiser.publish([("alarm.raised", r) for r in inserted])
+        await self._raiser.publish([(Event.ALARM_RAISED, r) for r in inserted])
         self.last_batch_alarms = len(inserted)
         self.batches += 1
         if inserted:
@@ -309,7 +310,7 @@ class DeadlineWatcher:
                 return
             changed = await self._raiser.mark_late(session, marks, self._clock.now())
             await session.commit()
-        await self._raiser.publish([("alarm.updated", r) for r in changed])
+        await self._raiser.publish([(Event.ALARM_UPDATED, r) for r in changed])
 
     async def _save_mark(self, session: AsyncSession, ts: float) -> None:
         ins = dialect_insert(session, WatcherMark.__table__)  # type: ignore[arg-type]

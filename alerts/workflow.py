@@ -35,6 +35,7 @@ from alerts.transitions import (
     level_of,
 )
 from center.alarm_vocab import WORKFLOW_STATES, AlarmState
+from center.authz import Action as Access
 from center.authz import JurisdictionPath, Principal, authorize
 from center.bus import Bus
 from center.clock import Clock
@@ -42,11 +43,12 @@ from center.errors import Conflict, Forbidden, NotFound
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
 from center.timers import TimerService
+from center.topics import Event
 
 _LOGGER = logging.getLogger(__name__)
 
 TOPIC: Final = "alarms"
-UPDATED: Final = "alarm.updated"
+UPDATED: Final = Event.ALARM_UPDATED
 ACK_TIMER: Final = "alarm_ack"
 REPORT_TIMER: Final = "alarm_report"
 LOOP_TIMER: Final = "alarm_loop"
@@ -173,7 +175,7 @@ class Workflow:
         )
 
     async def visible_row(
-        self, principal: Principal, alarm_id: int, action: str = "alarms.read"
+        self, principal: Principal, alarm_id: int, action: str = Access.ALARMS_READ
     ) -> dict[str, Any]:
         """The alarm's row, or 404 outside the caller's scope (never 403: see above)."""
         async with self._sessionmaker() as session:
@@ -188,7 +190,7 @@ class Workflow:
         """The alarm with its timeline; 404 outside the caller's scope."""
         async with self._sessionmaker() as session:
             row = await self.row(session, alarm_id)
-            if row is None or not self.visible(principal, row, "alarms.read"):
+            if row is None or not self.visible(principal, row, Access.ALARMS_READ):
                 raise NotFound("no such alarm in your jurisdiction")
             return self.view(row, principal), await timeline(session, alarm_id)
 
@@ -201,7 +203,7 @@ class Workflow:
         now = self._clock.now()
         async with self._sessionmaker() as session:
             row = await self.row(session, alarm_id)
-            if row is None or not self.visible(principal, row, "alarms.act"):
+            if row is None or not self.visible(principal, row, Access.ALARMS_ACT):
                 raise NotFound("no such alarm in your jurisdiction")
             level = level_of(principal.role)
             if level is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from center.authz import JurisdictionPath, Principal, authorize
+from center.authz import Action, JurisdictionPath, Principal, authorize
 from center.errors import NotFound
 from center.jurisdictions import JurisdictionTree
 
@@ -28,7 +28,7 @@ class ScopeColumns:
 def within(
     principal: Principal,
     tree: JurisdictionTree,
-    action: str,
+    action: Action,
     cols: ScopeColumns,
     *,
     district: str | None = None,
@@ -59,7 +59,7 @@ def own_subtree(path: JurisdictionPath, cols: ScopeColumns) -> list[Any]:
 
 
 def visible_or_404(
-    principal: Principal, tree: JurisdictionTree, action: str, street_id: str | None, what: str
+    principal: Principal, tree: JurisdictionTree, action: Action, street_id: str | None, what: str
 ) -> None:
     """Raise :class:`NotFound` unless an object placed at ``street_id`` is in scope."""
     if (

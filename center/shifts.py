@@ -34,11 +34,12 @@ from center.clock import Clock
 from center.db import Base, UTCDateTime
 from center.errors import Conflict, NotFound, ValidationFailed
 from center.timers import FiredTimer, TimerService
+from center.topics import Event
 
 _LOGGER = logging.getLogger(__name__)
 
 TOPIC: Final = "duty"
-STAFFING_EVENT: Final = "duty.staffing"
+STAFFING_EVENT: Final = Event.DUTY_STAFFING
 SHIFT_END_TIMER: Final = "shift_end"
 MAX_NOTE: Final = 4000
 

@@ -24,6 +24,7 @@ from center.identity import create_credential, sha256_hex
 from center.models import CredentialKind
 
 CODE_DIGITS = 6
+NAME_MAX = 100  # a wall's name, as staff type it
 
 
 class WallPairingCode(Base):
@@ -56,8 +57,8 @@ async def create_code(
     ttl: timedelta,
 ) -> tuple[str, datetime]:
     """A fresh code (unique among live codes) and its expiry; the caller commits."""
-    if not name or len(name) > 100:
-        raise ValidationFailed("name must be 1–100 characters")
+    if not name or len(name) > NAME_MAX:
+        raise ValidationFailed(f"name must be 1–{NAME_MAX} characters")
     await session.execute(delete(WallPairingCode).where(WallPairingCode.expires_at <= now))
     for _ in range(20):
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"

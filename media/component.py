@@ -28,7 +28,6 @@ from typing import Any
 from center import audit
 from center.authz import JurisdictionPath, Principal
 from center.clock import Clock
-from center.errors import CenterError
 from config.settings import Settings, parse_ice_servers
 from media.errors import MediaError, RoomNotFoundError
 from media.manager import RoomManager
@@ -37,12 +36,6 @@ from media.recorder import RecordingInfo
 from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def center_error(exc: MediaError) -> CenterError:
-    """Kept for old call sites: a :class:`MediaError` *is* a :class:`CenterError` now (it
-    declares its own code and status), so this returns it unchanged. Raise it directly."""
-    return exc
 
 
 def principal_key(principal: Principal) -> str:

@@ -15,6 +15,7 @@ from aiohttp import web
 from alerts import alarm_queries
 from alerts.actions import MAX_ID
 from alerts.alarm_queries import AlarmDetail, AlarmListQuery, AlarmPage
+from center.authz import Action
 from web import keys
 from web.contract import contract
 from web.policy import SESSION, policy, principal_of
@@ -24,7 +25,7 @@ class AlarmPath(msgspec.Struct):
     alarm_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
 
-@policy("alarms.read", auth=(SESSION,))
+@policy(Action.ALARMS_READ, auth=(SESSION,))
 @contract(
     "List alarms",
     query=AlarmListQuery,
@@ -40,7 +41,7 @@ async def list_alarms(request: web.Request, *, query: AlarmListQuery) -> AlarmPa
         )
 
 
-@policy("alarms.read", auth=(SESSION,))
+@policy(Action.ALARMS_READ, auth=(SESSION,))
 @contract(
     "One alarm with its timeline, recent check-ins and fixes",
     path=AlarmPath,

@@ -1,73 +1,85 @@
-"""Login, logout and "who am I"."""
+"""Login, logout and "who am I".
+
+All three answer with the one principal form of :func:`web.principals.principal_view` (the
+websocket ``auth`` result carries it too), so a page reads the same ``user``, ``role`` and
+``jurisdiction`` wherever it got them.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 
 from center import audit
-from center.errors import (
-    INVALID_CREDENTIALS,
-    TOO_MANY_ATTEMPTS,
-    BadRequest,
-    CenterError,
-    RateLimited,
-)
+from center.authz import Action, Principal, PrincipalKind
+from center.errors import InvalidCredentials, RateLimited, TooManyAttempts
 from center.identity import authenticate, create_session, delete_session
+from center.models import Role
 from web import keys
 from web.context import LOGIN_SESSION
-from web.jsonio import json_response, read_object
-from web.policy import SESSION, policy, principal_of, public
-from web.principals import SESSION_COOKIE
+from web.contract import contract, respond
+from web.fields import Text
+from web.policy import API_KEY, DEVICE, SESSION, policy, principal_of, public
+from web.principals import SESSION_COOKIE, PrincipalView, principal_fields, principal_view
+from web.principals import home_for as home_for  # re-exported for the page handlers
 
 _LOGGER = logging.getLogger(__name__)
 
-HOME_BY_ROLE = {
-    "admin": "/",
-    "duty": "/console",
-    "district": "/console",
-    "street": "/console",
-    "visit_staff": "/visits",
-    "wall": "/wall",
-}
+
+class LoginIn(msgspec.Struct):
+    """Unknown fields are ignored: login is not a staff action whose meaning a typo changes."""
+
+    username: Annotated[Text, msgspec.Meta(min_length=1)]
+    password: Text
 
 
-def home_for(app: web.Application, role: str) -> str:
-    """The role's page if this build serves it, else the landing page ``/``."""
-    target = HOME_BY_ROLE.get(role, "/")
-    if target != "/" and any(r.canonical == target for r in app.router.resources()):
-        return target
-    return "/"
+class LoginOut(PrincipalView):
+    csrf_token: str
+    expires_at: datetime
+
+
+class MeOut(PrincipalView):
+    csrf_token: str | msgspec.UnsetType = msgspec.UNSET  # only for a session (pages)
+
+
+class LoggedOut(msgspec.Struct):
+    ok: bool = True
 
 
 def remote_of(request: web.Request) -> str:
     return request.remote or ""
 
 
+def _too_many(wait: float) -> RateLimited:
+    return TooManyAttempts("too many failed logins; try again later", retry_after=wait)
+
+
 @public
-async def login(request: web.Request) -> web.Response:
-    """``POST /api/v1/auth/login``: 200 + session cookie, 401 on wrong credentials, 429 when
-    the user or address is locked out after repeated failures."""
+@contract(
+    "Log in",
+    body=LoginIn,
+    response=LoginOut,
+    errors=(401, 429),
+    description="200 with the session cookie; 401 `invalid_credentials` for a wrong username "
+    "or password; 429 `too_many_attempts` with `Retry-After` while the user or the address "
+    "is locked out after repeated failures.",
+)
+async def login(request: web.Request, *, body: LoginIn) -> web.StreamResponse:
     app = request.app
-    body = await read_object(request)
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username:
-        raise BadRequest('send {"username": ..., "password": ...} as strings')
-    username = username.strip()
+    username = body.username.strip()
     throttle = app[keys.THROTTLE]
     throttle_keys = (f"user:{username.lower()}", f"addr:{remote_of(request)}")
     wait = throttle.retry_after(*throttle_keys)
     if wait > 0:
-        raise RateLimited(
-            "too many failed logins; try again later", retry_after=wait, code=TOO_MANY_ATTEMPTS
-        )
-    clock = app[keys.CLOCK]
+        raise _too_many(wait)
     settings = app[keys.SETTINGS]
     async with app[keys.SESSIONMAKER]() as session:
-        user = await authenticate(session, username, password)
-        now = clock.now()
+        user = await authenticate(session, username, body.password)
+        now = app[keys.CLOCK].now()
         if user is None:
             locked = throttle.failure(*throttle_keys)
             await audit.record(
@@ -81,12 +93,8 @@ async def login(request: web.Request) -> web.Response:
             )
             await session.commit()
             if locked:
-                raise RateLimited(
-                    "too many failed logins; try again later",
-                    retry_after=locked,
-                    code=TOO_MANY_ATTEMPTS,
-                )
-            raise CenterError("wrong username or password", code=INVALID_CREDENTIALS, status=401)
+                raise _too_many(locked)
+            raise InvalidCredentials("wrong username or password")
         throttle.success(*throttle_keys)
         new = await create_session(
             session,
@@ -106,26 +114,19 @@ async def login(request: web.Request) -> web.Response:
             at=now,
         )
         await session.commit()
-        tree = app[keys.TREE]
-        node = tree.get(user.jurisdiction_id)
-        response = json_response(
-            {
-                "user": {
-                    "id": user.id,
-                    "username": user.username,
-                    "display_name": user.display_name,
-                },
-                "role": user.role,
-                "jurisdiction": {
-                    "id": user.jurisdiction_id,
-                    "name": node.name if node else "",
-                    "level": node.level if node else "",
-                },
-                "csrf_token": new.csrf_token,
-                "home": home_for(app, user.role),
-                "expires_at": new.expires_at.isoformat(),
-            }
-        )
+    principal = Principal(
+        kind=PrincipalKind.USER,
+        id=str(user.id),
+        name=user.username,
+        role=Role(user.role),
+        jurisdiction=app[keys.TREE].path(user.jurisdiction_id),
+        display_name=user.display_name,
+    )
+    view = principal_view(app, principal)
+    out = LoginOut(
+        **msgspec.structs.asdict(view), csrf_token=new.csrf_token, expires_at=new.expires_at
+    )
+    response = respond(out)
     response.set_cookie(
         SESSION_COOKIE,
         new.token,
@@ -137,8 +138,9 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-@policy("me.read", auth=(SESSION,))
-async def logout(request: web.Request) -> web.Response:
+@policy(Action.ME_READ, auth=(SESSION,))
+@contract("Log out", response=LoggedOut, description="Ends the session and clears its cookie.")
+async def logout(request: web.Request) -> web.StreamResponse:
     app = request.app
     token = request.cookies.get(SESSION_COOKIE, "")
     principal = principal_of(request)
@@ -153,34 +155,30 @@ async def logout(request: web.Request) -> web.Response:
             at=app[keys.CLOCK].now(),
         )
         await session.commit()
-    response = json_response({"ok": True})
+    response = respond(LoggedOut())
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-def me_payload(request: web.Request) -> dict[str, object]:
-    principal = principal_of(request)
-    tree = request.app[keys.TREE]
-    jid = principal.jurisdiction[-1] if principal.jurisdiction else ""
-    node = tree.get(jid)
-    payload: dict[str, object] = {
-        "user": {"id": principal.id, "username": principal.name, "kind": str(principal.kind)},
-        "role": str(principal.role),
-        "jurisdiction": {
-            "id": jid,
-            "name": node.name if node else "",
-            "level": node.level if node else "",
-            "path": list(principal.jurisdiction),
-        },
-        "home": home_for(request.app, principal.role),
-    }
+def me_payload(request: web.Request) -> dict[str, Any]:
+    """``GET /api/v1/me`` as plain JSON values (the pages embed it in their boot data)."""
+    payload = principal_fields(request.app, principal_of(request))
     row = request.get(LOGIN_SESSION)
     if row is not None:
         payload["csrf_token"] = row.csrf_token
     return payload
 
 
-@policy("me.read", auth=("session", "api_key", "device"))
-async def me(request: web.Request) -> web.Response:
-    """``GET /api/v1/me``: user, role, jurisdiction (and the page's CSRF token)."""
-    return json_response(me_payload(request))
+@policy(Action.ME_READ, auth=(SESSION, API_KEY, DEVICE))
+@contract(
+    "Who am I",
+    response=MeOut,
+    description="User, role, jurisdiction and home page of the caller; with a session also "
+    "the CSRF token the page sends as `X-CSRF-Token` on state changes.",
+)
+async def me(request: web.Request) -> MeOut:
+    view = principal_view(request.app, principal_of(request))
+    row = request.get(LOGIN_SESSION)
+    if row is None:
+        return MeOut(**msgspec.structs.asdict(view))
+    return MeOut(**msgspec.structs.asdict(view), csrf_token=row.csrf_token)

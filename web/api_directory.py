@@ -2,110 +2,147 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Final
 
+import msgspec
 from aiohttp import web
 from sqlalchemy import func, select
 
-from center.authz import authorize
-from center.errors import Forbidden, NotFound, ValidationFailed
+from center.authz import Action
 from center.models import Subject, SupervisionLevel
+from center.scope import ScopeColumns, visible_or_404, within
 from web import keys
-from web.jsonio import json_response
-from web.paging import enum_param, paging
+from web.contract import contract
+from web.fields import MAX_PAGE, NO_NUL, column_length
+from web.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from web.policy import DEVICE, SESSION, policy, principal_of
 
+_SUBJECT_COLS: Final = ScopeColumns(district=Subject.district_id, street=Subject.street_id)
+_ID_MAX: Final = column_length(Subject.id)
+_NAME_MAX: Final = column_length(Subject.name)
 
-@policy("jurisdictions.read", auth=(SESSION, DEVICE))
-async def jurisdictions(request: web.Request) -> web.Response:
-    """``GET /api/v1/jurisdictions``: the whole tree (names and positions are not personal)."""
-    return json_response({"items": request.app[keys.TREE].as_tree()})
-
-
-def subject_json(s: Subject) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "name": s.name,
-        "gender": s.gender,
-        "id_number": s.id_number,
-        "phone": s.phone,
-        "level": s.level,
-        "street_id": s.street_id,
-        "district_id": s.district_id,
-        "home": {"lat": s.home_lat, "lon": s.home_lon} if s.home_lat is not None else None,
-        "active": s.active,
-    }
+SubjectId = Annotated[str, NO_NUL, msgspec.Meta(min_length=1, max_length=_ID_MAX)]
+PlaceId = Annotated[str, NO_NUL, msgspec.Meta(max_length=column_length(Subject.street_id))]
 
 
-def scope_filter(request: web.Request, district: str | None, street: str | None) -> list[Any]:
-    """SQL conditions limiting subjects to the caller's subtree and the requested filters."""
-    principal = principal_of(request)
-    tree = request.app[keys.TREE]
-    conds: list[Any] = []
-    own = principal.jurisdiction
-    for value, name in ((district, "district"), (street, "street")):
-        if value is None:
-            continue
-        if value not in tree:
-            raise ValidationFailed(f"unknown {name} {value!r}", details={name: value})
-        if not authorize(principal, "subjects.read", tree.path(value)):
-            raise Forbidden(f"{name} {value} is outside your jurisdiction")
-    if len(own) >= 3:
-        conds.append(Subject.street_id == own[2])
-    elif len(own) == 2:
-        conds.append(Subject.district_id == own[1])
-    if district:
-        conds.append(Subject.district_id == district)
-    if street:
-        conds.append(Subject.street_id == street)
-    return conds
+class JurisdictionsOut(msgspec.Struct):
+    items: list[dict[str, Any]]  # city → districts → streets (``children``), as the tree holds
 
 
-@policy("subjects.read", auth=(SESSION,))
-async def subjects(request: web.Request) -> web.Response:
-    """``GET /api/v1/subjects?district=&street=&level=&q=&page=&page_size=`` (scoped)."""
-    page, size = paging(request)
-    levels = enum_param(request, "level", [str(v) for v in SupervisionLevel])
-    conds = scope_filter(
-        request, request.query.get("district") or None, request.query.get("street") or None
+@policy(Action.JURISDICTIONS_READ, auth=(SESSION, DEVICE))
+@contract(
+    "The jurisdiction tree",
+    response=JurisdictionsOut,
+    description="The whole city → district → street tree (names and positions are not personal).",
+)
+async def jurisdictions(request: web.Request) -> JurisdictionsOut:
+    return JurisdictionsOut(items=request.app[keys.TREE].as_tree())
+
+
+class Home(msgspec.Struct):
+    lat: float
+    lon: float | None
+
+
+class SubjectOut(msgspec.Struct):
+    id: str
+    name: str
+    gender: str
+    id_number: str
+    phone: str
+    level: SupervisionLevel
+    street_id: str
+    district_id: str
+    home: Home | None
+    active: bool
+
+
+def subject_json(s: Subject) -> SubjectOut:
+    return SubjectOut(
+        id=s.id,
+        name=s.name,
+        gender=s.gender,
+        id_number=s.id_number,
+        phone=s.phone,
+        level=SupervisionLevel(s.level),
+        street_id=s.street_id,
+        district_id=s.district_id,
+        home=Home(s.home_lat, s.home_lon) if s.home_lat is not None else None,
+        active=s.active,
     )
-    if levels:
-        conds.append(Subject.level.in_(levels))
-    q = request.query.get("q", "").strip()
+
+
+class SubjectsQuery(msgspec.Struct):
+    district: PlaceId | None = None
+    street: PlaceId | None = None
+    level: list[SupervisionLevel] = []
+    q: Annotated[str, NO_NUL, msgspec.Meta(max_length=max(_ID_MAX, _NAME_MAX))] = ""
+    page: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 1
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+
+
+class SubjectPage(msgspec.Struct):
+    items: list[SubjectOut]
+    total: int
+    page: int
+    page_size: int
+
+
+@policy(Action.SUBJECTS_READ, auth=(SESSION,))
+@contract(
+    "Subjects in your jurisdiction",
+    query=SubjectsQuery,
+    response=SubjectPage,
+    errors=(404,),
+    description="Scoped to the caller's subtree; a `district` or `street` outside it (or "
+    "unknown) is 404, as if it did not exist. `q` matches a name part or an exact id.",
+)
+async def subjects(request: web.Request, *, query: SubjectsQuery) -> SubjectPage:
+    conds = within(
+        principal_of(request),
+        request.app[keys.TREE],
+        Action.SUBJECTS_READ,
+        _SUBJECT_COLS,
+        district=query.district or None,
+        street=query.street or None,
+    )
+    if query.level:
+        conds.append(Subject.level.in_([str(v) for v in query.level]))
+    q = query.q.strip()
     if q:
         conds.append((Subject.name.contains(q)) | (Subject.id == q))
+    size = query.page_size
     async with request.app[keys.SESSIONMAKER]() as session:
         total = await session.scalar(select(func.count()).select_from(Subject).where(*conds))
         rows = (
-            (
-                await session.execute(
-                    select(Subject)
-                    .where(*conds)
-                    .order_by(Subject.id)
-                    .offset((page - 1) * size)
-                    .limit(size)
-                )
+            await session.scalars(
+                select(Subject)
+                .where(*conds)
+                .order_by(Subject.id)
+                .offset((query.page - 1) * size)
+                .limit(size)
             )
-            .scalars()
-            .all()
-        )
-    return json_response(
-        {
-            "items": [subject_json(s) for s in rows],
-            "total": total or 0,
-            "page": page,
-            "page_size": size,
-        }
+        ).all()
+    return SubjectPage(
+        items=[subject_json(s) for s in rows], total=total or 0, page=query.page, page_size=size
     )
 
 
-@policy("subjects.read", auth=(SESSION,))
-async def subject_detail(request: web.Request) -> web.Response:
-    principal = principal_of(request)
+class SubjectPath(msgspec.Struct):
+    subject_id: SubjectId
+
+
+@policy(Action.SUBJECTS_READ, auth=(SESSION,))
+@contract("One subject", path=SubjectPath, response=SubjectOut, errors=(404,))
+async def subject_detail(request: web.Request, *, path: SubjectPath) -> SubjectOut:
     async with request.app[keys.SESSIONMAKER]() as session:
-        s = await session.get(Subject, request.match_info["subject_id"])
-    if s is None or not authorize(
-        principal, "subjects.read", request.app[keys.TREE].path(s.street_id)
-    ):
-        raise NotFound("no such subject in your jurisdiction")
-    return json_response(subject_json(s))
+        s = await session.get(Subject, path.subject_id)
+    visible_or_404(
+        principal_of(request),
+        request.app[keys.TREE],
+        Action.SUBJECTS_READ,
+        s.street_id if s else None,
+        "subject",
+    )
+    assert s is not None
+    return subject_json(s)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from alerts.ingest import Result
 from alerts.items import CheckinIn, DeviceEventIn, LocationFixIn
+from center.authz import Action
 from center.errors import CenterError, RateLimited, error_body
 from web import keys
 from web.contract import Batch, BatchBody, Handler, contract, respond
@@ -71,7 +72,7 @@ async def _ingest(request: web.Request, kind: str, body: BatchBody) -> web.Respo
 
 
 def _endpoint(
-    kind: str, action: str, item: type[msgspec.Struct], summary: str, description: str
+    kind: str, action: Action, item: type[msgspec.Struct], summary: str, description: str
 ) -> Handler:
     """One ingestion operation: the same batch contract for every item type."""
 
@@ -96,21 +97,21 @@ def _endpoint(
 
 post_checkins = _endpoint(
     "checkins",
-    "checkins.ingest",
+    Action.CHECKINS_INGEST,
     CheckinIn,
     "Ingest check-ins",
     "App, terminal or officer check-ins.",
 )
 post_device_events = _endpoint(
     "device_events",
-    "device_events.ingest",
+    Action.DEVICE_EVENTS_INGEST,
     DeviceEventIn,
     "Ingest device events",
     "Tamper, low battery, SOS, offline and back online, from phones and bracelets.",
 )
 post_locations = _endpoint(
     "locations",
-    "locations.ingest",
+    Action.LOCATIONS_INGEST,
     LocationFixIn,
     "Ingest location fixes",
     "Phone and bracelet fixes.",

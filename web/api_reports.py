@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from alerts.reports import Scope, build_report, report_csv, report_scope
+from center.authz import Action
 from center.errors import ValidationFailed
 from web import keys
 from web.contract import contract
@@ -102,31 +103,31 @@ def _csv(report: Report) -> web.Response:
     )
 
 
-@policy("reports.read", auth=(SESSION,))
+@policy(Action.REPORTS_READ, auth=(SESSION,))
 @contract("Daily report", query=DailyQuery, response=Report, errors=(404,))
 async def daily(request: web.Request, *, query: DailyQuery) -> Report:
     return await _report(request, query)
 
 
-@policy("reports.read", auth=(SESSION,))
+@policy(Action.REPORTS_READ, auth=(SESSION,))
 @contract("Daily report (CSV)", query=DailyQuery, media_type="text/csv", errors=(404,))
 async def daily_csv(request: web.Request, *, query: DailyQuery) -> web.Response:
     return _csv(await _report(request, query))
 
 
-@policy("reports.read", auth=(SESSION,))
+@policy(Action.REPORTS_READ, auth=(SESSION,))
 @contract("Date-range report", query=RangeQuery, response=Report, errors=(404,))
 async def date_range(request: web.Request, *, query: RangeQuery) -> Report:
     return await _report(request, query)
 
 
-@policy("reports.read", auth=(SESSION,))
+@policy(Action.REPORTS_READ, auth=(SESSION,))
 @contract("Date-range report (CSV)", query=RangeQuery, media_type="text/csv", errors=(404,))
 async def date_range_csv(request: web.Request, *, query: RangeQuery) -> web.Response:
     return _csv(await _report(request, query))
 
 
-@policy("reports.read", auth=(SESSION,), page=True)
+@policy(Action.REPORTS_READ, auth=(SESSION,), page=True)
 @contract("The printable report page", query=PageQuery, media_type="text/html", errors=(404,))
 async def report_page(request: web.Request, *, query: PageQuery) -> web.Response:
     """``?date=`` (one day) or ``?from=&to=`` (a range)."""

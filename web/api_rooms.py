@@ -19,67 +19,127 @@ Who may do what:
 
 from __future__ import annotations
 
-from typing import Any, Final
+from datetime import datetime
+from typing import Annotated, Final
 
+import msgspec
 from aiohttp import web
 from sqlalchemy import or_, select
 
-from center.authz import Principal, PrincipalKind, authorize, role_allowed, within
-from center.errors import Forbidden, NotFound, ValidationFailed
+from center.authz import Action, Principal, PrincipalKind, authorize, role_allowed, within
+from center.errors import Forbidden
 from center.models import Role as UserRole
 from center.models import User
 from media.component import (
     Invitee,
     MediaService,
     RoomRecord,
-    center_error,
     principal_key,
 )
-from media.errors import MediaError
-from media.ice import ice_servers_for
+from media.errors import RoomNotFoundError
+from media.ice import IceServerDict, ice_servers_for
 from media.policy import RoomKind
 from web import keys
 from web.components import media_of
-from web.jsonio import json_response, read_object
+from web.contract import contract, validation_error
+from web.fields import NO_NUL, PG_INT_MAX, Text, column_length
 from web.policy import policy, principal_of
 
 _MAX_INVITEES: Final = 16
-_FIELDS: Final = frozenset({"kind", "participants", "monitors", "record"})
+_USER_PREFIX: Final = "user:"
+
+# A username, or ``user:<id>``.
+InviteeName = Annotated[
+    str,
+    NO_NUL,
+    msgspec.Meta(min_length=1, max_length=len(_USER_PREFIX) + column_length(User.username)),
+]
+Invitees = Annotated[list[InviteeName], msgspec.Meta(max_length=_MAX_INVITEES)]
 
 
-def _names(body: dict[str, Any], key: str, problems: dict[str, str]) -> list[str]:
-    value = body.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        problems[key] = "must be a list of usernames or user ids"
-        return []
-    if len(value) > _MAX_INVITEES:
-        problems[key] = f"at most {_MAX_INVITEES}"
-    return list(dict.fromkeys(value))
+class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: RoomKind
+    participants: Invitees = []
+    monitors: Invitees = []
+    record: bool | None = None  # None: the ``record_calls`` setting
+
+
+class RoomPath(msgspec.Struct):
+    room_id: Text
+
+
+class InviteeOut(msgspec.Struct):
+    principal: str
+    name: str
+
+
+class PresentOut(msgspec.Struct):
+    participant: str
+    role: str
+    principal: str
+    state: str
+
+
+class RoomOut(msgspec.Struct):
+    id: str
+    kind: RoomKind
+    state: str
+    record: bool
+    jurisdiction: str | None
+    created_by: str
+    created_at: datetime
+    participants: list[InviteeOut]
+    monitors: list[InviteeOut]
+    present: list[PresentOut]
+    ice_servers: list[IceServerDict]
+
+
+class RecordingOut(msgspec.Struct):
+    id: str
+    participant: str | None
+    state: str
+    size_bytes: int | None
+    duration_s: float | None
+    sha256: str | None
+
+
+class RoomEnded(msgspec.Struct):
+    id: str
+    ended: bool
+    recordings: list[RecordingOut]
+
+
+def _user_id(name: str) -> int | None:
+    raw = name.removeprefix(_USER_PREFIX)
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= PG_INT_MAX else None
 
 
 async def _resolve(
-    request: web.Request, creator: Principal, names: list[str], action: str
+    request: web.Request, creator: Principal, field: str, names: list[str], action: Action
 ) -> list[Invitee]:
-    """Usernames / ``user:<id>`` to invitees; refuses unknown, inactive, foreign users."""
+    """Usernames / ``user:<id>`` to invitees; refuses unknown, inactive, foreign users (422,
+    ``details.fields`` keyed by the list position, each message naming the user)."""
+    names = list(dict.fromkeys(names))
     if not names:
         return []
-    ids = {int(n.split(":", 1)[-1]) for n in names if n.split(":", 1)[-1].isdigit()}
+    ids = {i for i in map(_user_id, names) if i is not None}
     async with request.app[keys.SESSIONMAKER]() as session:
-        rows = (
-            await session.execute(
+        users = list(
+            await session.scalars(
                 select(User).where(or_(User.username.in_(names), User.id.in_(ids)))
             )
-        ).scalars()
-        users = list(rows)
+        )
     by_name = {u.username: u for u in users}
-    by_id = {str(u.id): u for u in users}
+    by_id = {u.id: u for u in users}
     tree = request.app[keys.TREE]
     found: list[Invitee] = []
     problems: dict[str, str] = {}
-    for name in names:
-        user = by_name.get(name) or by_id.get(name.split(":", 1)[-1])
+    for i, name in enumerate(names):
+        uid = _user_id(name)
+        user = by_name.get(name) or (by_id.get(uid) if uid is not None else None)
+        where = f"{field}[{i}]"
         if user is None or not user.active:
-            problems[name] = "no such active user"
+            problems[where] = f"{name}: no such active user"
             continue
         path = tree.path(user.jurisdiction_id)
         invitee = Principal(
@@ -90,133 +150,135 @@ async def _resolve(
             jurisdiction=path,
         )
         if not role_allowed(invitee, action):
-            problems[name] = f"role {user.role} may not {action.split('.')[1]} a call"
+            problems[where] = f"{name}: role {user.role} may not {action.split('.')[1]} a call"
         elif not (within(creator.jurisdiction, path) or within(path, creator.jurisdiction)):
-            problems[name] = "outside your line of jurisdiction"
+            problems[where] = f"{name}: outside your line of jurisdiction"
         else:
             found.append(Invitee(principal_key(invitee), user.username))
     if problems:
-        raise ValidationFailed("some invitees cannot join this call", details=problems)
+        raise validation_error(problems, "invitees")
     return found
 
 
-def _visible(principal: Principal, rec: RoomRecord, action: str) -> bool:
+def _visible(principal: Principal, rec: RoomRecord, action: Action) -> bool:
+    """The creator, an invitee (reading only), or staff whose jurisdiction holds the room;
+    anyone else is told the room does not exist (404, as for an unknown id)."""
     key = principal_key(principal)
     if key == rec.created_by:
         return True
-    if action == "rooms.read" and any(i.principal == key for i in (*rec.parties, *rec.monitors)):
+    if action is Action.ROOMS_READ and any(
+        i.principal == key for i in (*rec.parties, *rec.monitors)
+    ):
         return True
     return authorize(principal, action, rec.jurisdiction)
 
 
 def _record_of(
-    service: MediaService, principal: Principal, room_id: str, action: str
+    service: MediaService, principal: Principal, room_id: str, action: Action
 ) -> RoomRecord:
-    try:
-        rec = service.get(room_id)
-    except MediaError as exc:
-        raise center_error(exc) from exc
-    if not _visible(principal, rec, action):
-        raise NotFound(f"no room {room_id}", code="room_not_found")
+    rec = service.get(room_id)  # RoomNotFoundError (a CenterError) for an unknown id
+    if not _visible(principal, rec, action):  # the same answer as a room that does not exist
+        raise RoomNotFoundError(f"no room {room_id}")
     return rec
 
 
-def _view(request: web.Request, service: MediaService, rec: RoomRecord) -> dict[str, Any]:
+def _view(request: web.Request, service: MediaService, rec: RoomRecord) -> RoomOut:
     principal = principal_of(request)
     room = service.manager.room(rec.id)
-    return {
-        "id": rec.id,
-        "kind": str(rec.kind),
-        "state": str(room.state),
-        "record": rec.record,
-        "jurisdiction": rec.jurisdiction[-1] if rec.jurisdiction else None,
-        "created_by": rec.created_by_actor,
-        "created_at": rec.created_at,
-        "participants": [{"principal": i.principal, "name": i.name} for i in rec.parties],
-        "monitors": [{"principal": i.principal, "name": i.name} for i in rec.monitors],
-        "present": [
-            {
-                "participant": p.id,
-                "role": str(p.role),
-                "principal": p.principal,
-                "state": str(p.state),
-            }
+    return RoomOut(
+        id=rec.id,
+        kind=rec.kind,
+        state=str(room.state),
+        record=rec.record,
+        jurisdiction=rec.jurisdiction[-1] if rec.jurisdiction else None,
+        created_by=rec.created_by_actor,
+        created_at=rec.created_at,
+        participants=[InviteeOut(i.principal, i.name) for i in rec.parties],
+        monitors=[InviteeOut(i.principal, i.name) for i in rec.monitors],
+        present=[
+            PresentOut(p.id, str(p.role), p.principal, str(p.state))
             for p in room.participants.values()
         ],
-        "ice_servers": ice_servers_for(
+        ice_servers=ice_servers_for(
             service.manager.settings, principal_key(principal), request.app[keys.CLOCK].now()
         ),
-    }
+    )
 
 
-@policy("rooms.check")
-async def create_room(request: web.Request) -> web.Response:
-    """201 with the room; ``kind`` decides the permission (see the module docstring)."""
+@policy(Action.ROOMS_CHECK)
+@contract(
+    "Open a room",
+    body=RoomIn,
+    response=RoomOut,
+    status=201,
+    errors=(422,),
+    description="`echo`: a device check of one's own (never recorded, no invitees). `call`: "
+    f"staff with `rooms.create`; up to {_MAX_INVITEES} `participants` and `monitors` "
+    "(usernames or `user:<id>`) on the creator's line of jurisdiction.",
+)
+async def create_room(request: web.Request, *, body: RoomIn) -> RoomOut:
     principal = principal_of(request)
-    body = await read_object(request)
-    problems: dict[str, str] = {k: "unknown field" for k in body if k not in _FIELDS}
-    kind_raw = body.get("kind")
-    if kind_raw not in (RoomKind.ECHO, RoomKind.CALL):
-        problems["kind"] = "must be echo or call"
-    record = body.get("record")
-    if record is not None and not isinstance(record, bool):
-        problems["record"] = "must be a boolean"
-    parties = _names(body, "participants", problems)
-    monitors = _names(body, "monitors", problems)
-    if kind_raw == RoomKind.ECHO and (parties or monitors or record):
-        problems["kind"] = "an echo room has only its creator and is never recorded"
-    if problems:
-        raise ValidationFailed("bad room request", details=problems)
-    kind = RoomKind(str(kind_raw))
-    if kind is RoomKind.CALL:
-        if not authorize(principal, "rooms.create", principal.jurisdiction):
+    if body.kind is RoomKind.ECHO and (body.participants or body.monitors or body.record):
+        raise validation_error({"kind": "an echo room has only its creator and is never recorded"})
+    if body.kind is RoomKind.CALL:
+        if not authorize(principal, Action.ROOMS_CREATE, principal.jurisdiction):
             raise Forbidden(
-                f"role {principal.role} may not open calls", details={"action": "rooms.create"}
+                f"role {principal.role} may not open calls",
+                details={"action": Action.ROOMS_CREATE},
             )
-    elif not authorize(principal, "rooms.check", None, grant="rooms.check"):
-        raise Forbidden("no device check for this login", details={"action": "rooms.check"})
+    elif not authorize(principal, Action.ROOMS_CHECK, None, grant=Action.ROOMS_CHECK):
+        raise Forbidden("no device check for this login", details={"action": Action.ROOMS_CHECK})
+    parties = await _resolve(
+        request, principal, "participants", body.participants, Action.ROOMS_JOIN
+    )
+    monitors = await _resolve(request, principal, "monitors", body.monitors, Action.ROOMS_MONITOR)
     service = media_of(request.app)
     rec = await service.create(
-        kind,
+        body.kind,
         principal,
-        parties=await _resolve(request, principal, parties, "rooms.join"),
-        monitors=await _resolve(request, principal, monitors, "rooms.monitor"),
-        monitor_self=role_allowed(principal, "rooms.monitor"),
-        record=record,
+        parties=parties,
+        monitors=monitors,
+        monitor_self=role_allowed(principal, Action.ROOMS_MONITOR),
+        record=body.record,
     )
-    return json_response(_view(request, service, rec), status=201)
+    return _view(request, service, rec)
 
 
-@policy("rooms.read")
-async def get_room(request: web.Request) -> web.Response:
+@policy(Action.ROOMS_READ)
+@contract("One room", path=RoomPath, response=RoomOut, errors=(404,))
+async def get_room(request: web.Request, *, path: RoomPath) -> RoomOut:
     service = media_of(request.app)
-    rec = _record_of(service, principal_of(request), request.match_info["room_id"], "rooms.read")
-    return json_response(_view(request, service, rec))
+    rec = _record_of(service, principal_of(request), path.room_id, Action.ROOMS_READ)
+    return _view(request, service, rec)
 
 
-@policy("rooms.end")
-async def delete_room(request: web.Request) -> web.Response:
-    """End the room for everyone (``bye`` with ``room_closed``); returns its recordings."""
+@policy(Action.ROOMS_END)
+@contract(
+    "End a room",
+    path=RoomPath,
+    response=RoomEnded,
+    errors=(404,),
+    description="Ends the room for everyone (`bye` with `room_closed`); returns its recordings.",
+)
+async def delete_room(request: web.Request, *, path: RoomPath) -> RoomEnded:
     principal = principal_of(request)
     service = media_of(request.app)
-    rec = _record_of(service, principal, request.match_info["room_id"], "rooms.end")
+    rec = _record_of(service, principal, path.room_id, Action.ROOMS_END)
     recordings = await service.end(rec.id, principal.actor)
-    return json_response(
-        {
-            "id": rec.id,
-            "ended": True,
-            "recordings": [
-                {
-                    "id": r.id,
-                    "participant": r.participant_id,
-                    "state": str(r.state),
-                    "size_bytes": r.size_bytes,
-                    "duration_s": r.duration_s,
-                    "sha256": r.sha256,
-                }
-                for r in recordings
-            ],
-        }
+    return RoomEnded(
+        id=rec.id,
+        ended=True,
+        recordings=[
+            RecordingOut(
+                id=r.id,
+                participant=r.participant_id,
+                state=str(r.state),
+                size_bytes=r.size_bytes,
+                duration_s=r.duration_s,
+                sha256=r.sha256,
+            )
+            for r in recordings
+        ],
     )
 
 
@@ -224,105 +286,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/rooms", create_room)
     app.router.add_get("/api/v1/rooms/{room_id}", get_room)
     app.router.add_delete("/api/v1/rooms/{room_id}", delete_room)
-
-
-_ERROR_TEXT: Final = {
-    "400": "Malformed JSON.",
-    "401": "Not logged in.",
-    "403": "Role not allowed, or no CSRF token.",
-    "404": "No such room on this instance (or outside the caller's scope).",
-    "415": "Body is not JSON.",
-    "422": "Bad fields or invitees (details: field or user -> problem).",
-}
-_ERROR_SCHEMA: Final = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {},
-            },
-        }
-    },
-}
-
-
-def _errors(*codes: str) -> dict[str, Any]:
-    return {
-        c: {
-            "description": _ERROR_TEXT[c],
-            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
-        }
-        for c in codes
-    }
-
-
-def rooms_paths() -> dict[str, Any]:
-    """OpenAPI paths of this module (merged by web/openapi.py)."""
-    room_id = {"name": "room_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    room = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "kind": {"type": "string", "enum": ["echo", "call"]},
-            "state": {"type": "string"},
-            "record": {"type": "boolean"},
-            "ice_servers": {"type": "array", "items": {"type": "object"}},
-            "participants": {"type": "array", "items": {"type": "object"}},
-            "monitors": {"type": "array", "items": {"type": "object"}},
-            "present": {"type": "array", "items": {"type": "object"}},
-        },
-    }
-    ok = {"content": {"application/json": {"schema": room}}}
-    return {
-        "/api/v1/rooms": {
-            "post": {
-                "summary": "Open a media room (echo: device check; call: staff)",
-                "tags": ["rooms"],
-                "security": [{"session": [], "csrf": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["kind"],
-                                "properties": {
-                                    "kind": {"type": "string", "enum": ["echo", "call"]},
-                                    "participants": {"type": "array", "items": {"type": "string"}},
-                                    "monitors": {"type": "array", "items": {"type": "string"}},
-                                    "record": {"type": "boolean"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "201": {"description": "created", **ok},
-                    **_errors("400", "401", "403", "415", "422"),
-                },
-            }
-        },
-        "/api/v1/rooms/{room_id}": {
-            "parameters": [room_id],
-            "get": {
-                "summary": "A room on this instance",
-                "tags": ["rooms"],
-                "security": [{"session": []}],
-                "responses": {
-                    "200": {"description": "the room", **ok},
-                    **_errors("401", "403", "404"),
-                },
-            },
-            "delete": {
-                "summary": "End a room (recordings are finished and returned)",
-                "tags": ["rooms"],
-                "security": [{"session": [], "csrf": []}],
-                "responses": {"200": {"description": "ended"}, **_errors("401", "403", "404")},
-            },
-        },
-    }

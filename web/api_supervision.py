@@ -1,223 +1,184 @@
 """Staff endpoints that change how the alarm engine judges a subject: leaves, suppressions.
 
-Both are audited in the same transaction as the change, and both take effect in this
-instance's engine at once (other instances reload them within a minute).
+The handlers decode, find the subject in the caller's scope (404 outside it, as for an
+unknown one) and call the services in :mod:`alerts.leave` and :mod:`alerts.suppression`,
+which audit in the same transaction and update this instance's engine at once (other
+instances reload within a minute).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Annotated
 
+import msgspec
 from aiohttp import web
-from sqlalchemy import select
 
+from alerts import leave, suppression
 from alerts.models import AlarmKind, Leave, LeaveState, Suppression
-from alerts.suppression import parse_kinds
-from center import audit
-from center.authz import authorize
-from center.errors import NotFound, ValidationFailed
+from center.authz import Action
 from center.models import Subject
+from center.scope import visible_or_404
 from web import keys
+from web.api_directory import SubjectPath
 from web.components import ALERTS
-from web.jsonio import json_response, read_object
+from web.contract import contract
+from web.fields import NO_NUL, NOT_BLANK
 from web.policy import SESSION, policy, principal_of
 
-MAX_SUPPRESSION = timedelta(days=90)
-MAX_LEAVE = timedelta(days=90)
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-def _text(body: dict[str, Any], name: str, max_len: int, *, required: bool) -> str:
-    value = body.get(name, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or len(value) > max_len or (required and not value.strip()):
-        raise ValidationFailed(
-            f"'{name}' must be {'a non-empty' if required else 'a'} string of at most "
-            f"{max_len} characters",
-            details={"field": name},
-        )
-    return value.strip()
-
-
-def _time(body: dict[str, Any], name: str, default: datetime | None) -> datetime:
-    raw = body.get(name)
-    if raw is None and default is not None:
-        return default
-    if not isinstance(raw, str):
-        raise ValidationFailed(
-            f"'{name}' must be an ISO 8601 time with an offset", details={"field": name}
-        )
-    try:
-        value = datetime.fromisoformat(raw)
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError
-        return value
-    except (ValueError, OverflowError):
-        raise ValidationFailed(
-            f"'{name}' must be an ISO 8601 time with an offset, e.g. 2026-11-30T18:00:00+08:00",
-            details={"field": name},
-        ) from None
-
-
-async def _subject(request: web.Request, action: str) -> Subject:
-    principal = principal_of(request)
+async def _subject(request: web.Request, subject_id: str, action: Action) -> Subject:
     async with request.app[keys.SESSIONMAKER]() as session:
-        subject = await session.get(Subject, request.match_info["subject_id"])
-    if subject is None or not authorize(
-        principal, action, request.app[keys.TREE].path(subject.street_id)
-    ):
-        raise NotFound("no such subject in your jurisdiction")
+        subject = await session.get(Subject, subject_id)
+    street = subject.street_id if subject is not None else None
+    visible_or_404(principal_of(request), request.app[keys.TREE], action, street, "subject")
+    assert subject is not None
     return subject
 
 
-def leave_json(row: Leave) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "subject_id": row.subject_id,
-        "destination": row.destination,
-        "reason": row.reason,
-        "starts_at": row.starts_at.isoformat(),
-        "ends_at": row.ends_at.isoformat(),
-        "state": row.state,
-        "returned_at": row.returned_at.isoformat() if row.returned_at else None,
-        "created_by": row.created_by,
-    }
+class LeaveIn(msgspec.Struct, forbid_unknown_fields=True):
+    destination: Annotated[str, NOT_BLANK, msgspec.Meta(max_length=leave.DESTINATION_MAX)]
+    ends_at: AwareTime
+    starts_at: AwareTime | None = None  # default: now
+    reason: Annotated[str, NO_NUL, msgspec.Meta(max_length=leave.REASON_MAX)] | None = None
 
 
-def suppression_json(row: Suppression) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "subject_id": row.subject_id,
-        "kinds": sorted(parse_kinds(row.kinds)),
-        "reason": row.reason,
-        "starts_at": row.starts_at.isoformat(),
-        "until": row.until.isoformat(),
-        "created_by": row.created_by,
-        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-    }
+class LeaveOut(msgspec.Struct):
+    id: int
+    subject_id: str
+    destination: str
+    reason: str
+    starts_at: datetime
+    ends_at: datetime
+    state: LeaveState
+    returned_at: datetime | None
+    created_by: str
 
 
-@policy("leaves.manage", auth=(SESSION,))
-async def create_leave(request: web.Request) -> web.Response:
-    """``POST /api/v1/subjects/{id}/leaves`` ``{destination, ends_at, starts_at?, reason?}``"""
-    subject = await _subject(request, "leaves.manage")
-    body = await read_object(request)
-    now = request.app[keys.CLOCK].now()
-    destination = _text(body, "destination", 128, required=True)
-    reason = _text(body, "reason", 255, required=False)
-    starts_at = _time(body, "starts_at", now)
-    ends_at = _time(body, "ends_at", None)
-    if ends_at <= max(starts_at, now):
-        raise ValidationFailed("'ends_at' must be in the future and after 'starts_at'")
-    if ends_at - starts_at > MAX_LEAVE:
-        raise ValidationFailed(f"a leave lasts at most {MAX_LEAVE.days} days")
-    principal = principal_of(request)
-    async with request.app[keys.SESSIONMAKER]() as session:
-        row = Leave(
-            subject_id=subject.id,
-            destination=destination,
-            reason=reason,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            state=LeaveState.ACTIVE,
-            created_by=principal.actor,
-            created_at=now,
-        )
-        session.add(row)
-        await session.flush()
-        await audit.record(
-            session,
-            actor=principal.actor,
-            action="leave.create",
-            target_type="subject",
-            target_id=subject.id,
-            details={
-                "leave_id": row.id,
-                "destination": destination,
-                "starts_at": starts_at.isoformat(),
-                "ends_at": ends_at.isoformat(),
-            },
-            at=now,
-        )
-        await session.commit()
-    request.app[ALERTS].leave_added(row)
-    return json_response(leave_json(row), status=201)
+def leave_json(row: Leave) -> LeaveOut:
+    return LeaveOut(
+        id=row.id,
+        subject_id=row.subject_id,
+        destination=row.destination,
+        reason=row.reason,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        state=LeaveState(row.state),
+        returned_at=row.returned_at,
+        created_by=row.created_by,
+    )
 
 
-async def _recent(request: web.Request, model: type[Leave] | type[Suppression]) -> list[Any]:
-    """The subject's latest 100 rows of ``model`` (leaves or suppressions), newest first."""
-    subject = await _subject(request, "subjects.read")
-    async with request.app[keys.SESSIONMAKER]() as session:
-        result = await session.execute(
-            select(model).where(model.subject_id == subject.id).order_by(model.id.desc()).limit(100)
-        )
-        return list(result.scalars().all())
+class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, NOT_BLANK, msgspec.Meta(max_length=suppression.REASON_MAX)]
+    until: AwareTime
+    starts_at: AwareTime | None = None  # default: now
+    kinds: list[AlarmKind] = []  # empty: every kind
 
 
-@policy("subjects.read", auth=(SESSION,))
-async def list_leaves(request: web.Request) -> web.Response:
-    rows = await _recent(request, Leave)
-    return json_response({"items": [leave_json(r) for r in rows]})
+class SuppressionOut(msgspec.Struct):
+    id: int
+    subject_id: str
+    kinds: list[AlarmKind]
+    reason: str
+    starts_at: datetime
+    until: datetime
+    created_by: str
+    revoked_at: datetime | None
 
 
-@policy("suppressions.manage", auth=(SESSION,))
-async def create_suppression(request: web.Request) -> web.Response:
-    """``POST /api/v1/subjects/{id}/suppressions`` ``{reason, until, starts_at?, kinds?}``"""
-    subject = await _subject(request, "suppressions.manage")
-    body = await read_object(request)
-    now = request.app[keys.CLOCK].now()
-    reason = _text(body, "reason", 255, required=True)
-    starts_at = _time(body, "starts_at", now)
-    until = _time(body, "until", None)
-    if until <= max(starts_at, now):
-        raise ValidationFailed("'until' must be in the future and after 'starts_at'")
-    if until - now > MAX_SUPPRESSION:
-        raise ValidationFailed(f"a suppression lasts at most {MAX_SUPPRESSION.days} days")
-    kinds_raw = body.get("kinds", [])
-    allowed = {str(k) for k in AlarmKind}
-    if not isinstance(kinds_raw, list) or any(k not in allowed for k in kinds_raw):
-        raise ValidationFailed(
-            f"'kinds' must be a list of alarm kinds ({', '.join(sorted(allowed))})",
-            details={"field": "kinds"},
-        )
-    principal = principal_of(request)
-    async with request.app[keys.SESSIONMAKER]() as session:
-        row = Suppression(
-            subject_id=subject.id,
-            kinds=",".join(sorted(set(kinds_raw))),
-            reason=reason,
-            starts_at=starts_at,
-            until=until,
-            created_by=principal.actor,
-            created_at=now,
-        )
-        session.add(row)
-        await session.flush()
-        await audit.record(
-            session,
-            actor=principal.actor,
-            action="suppression.create",
-            target_type="subject",
-            target_id=subject.id,
-            details={
-                "suppression_id": row.id,
-                "reason": reason,
-                "kinds": sorted(set(kinds_raw)),
-                "starts_at": starts_at.isoformat(),
-                "until": until.isoformat(),
-            },
-            at=now,
-        )
-        await session.commit()
-    request.app[ALERTS].suppression_added(row)
-    return json_response(suppression_json(row), status=201)
+def suppression_json(row: Suppression) -> SuppressionOut:
+    return SuppressionOut(
+        id=row.id,
+        subject_id=row.subject_id,
+        kinds=[AlarmKind(k) for k in sorted(suppression.parse_kinds(row.kinds))],
+        reason=row.reason,
+        starts_at=row.starts_at,
+        until=row.until,
+        created_by=row.created_by,
+        revoked_at=row.revoked_at,
+    )
 
 
-@policy("subjects.read", auth=(SESSION,))
-async def list_suppressions(request: web.Request) -> web.Response:
-    rows = await _recent(request, Suppression)
-    return json_response({"items": [suppression_json(r) for r in rows]})
+class LeaveList(msgspec.Struct):
+    items: list[LeaveOut]
+
+
+class SuppressionList(msgspec.Struct):
+    items: list[SuppressionOut]
+
+
+@policy(Action.LEAVES_MANAGE, auth=(SESSION,))
+@contract(
+    "Approve a leave",
+    path=SubjectPath,
+    body=LeaveIn,
+    response=LeaveOut,
+    status=201,
+    errors=(404,),
+    description="Outside the city is allowed from `starts_at` until a return check-in; "
+    f"`ends_at` in the future, at most {leave.MAX_LEAVE.days} days after the start. "
+    "Audited `leave.create`.",
+)
+async def create_leave(request: web.Request, *, path: SubjectPath, body: LeaveIn) -> LeaveOut:
+    subject = await _subject(request, path.subject_id, Action.LEAVES_MANAGE)
+    new = leave.NewLeave(
+        subject_id=subject.id,
+        destination=body.destination,
+        ends_at=body.ends_at,
+        starts_at=body.starts_at,
+        reason=body.reason or "",
+    )
+    row = await leave.create_leave(request.app[ALERTS], new, actor=principal_of(request).actor)
+    return leave_json(row)
+
+
+@policy(Action.SUBJECTS_READ, auth=(SESSION,))
+@contract("A subject's leaves", path=SubjectPath, response=LeaveList, errors=(404,))
+async def list_leaves(request: web.Request, *, path: SubjectPath) -> LeaveList:
+    subject = await _subject(request, path.subject_id, Action.SUBJECTS_READ)
+    rows = await leave.recent_leaves(request.app[keys.SESSIONMAKER], subject.id)
+    return LeaveList(items=[leave_json(r) for r in rows])
+
+
+@policy(Action.SUPPRESSIONS_MANAGE, auth=(SESSION,))
+@contract(
+    "Suppress a subject's alarms",
+    path=SubjectPath,
+    body=SuppressionIn,
+    response=SuppressionOut,
+    status=201,
+    errors=(404,),
+    description="Alarms of the subject (of `kinds`; all when empty) are recorded as "
+    "`suppressed` and never raised; `until` in the future, at most "
+    f"{suppression.MAX_SUPPRESSION.days} days from now. "
+    "Audited `suppression.create`.",
+)
+async def create_suppression(
+    request: web.Request, *, path: SubjectPath, body: SuppressionIn
+) -> SuppressionOut:
+    subject = await _subject(request, path.subject_id, Action.SUPPRESSIONS_MANAGE)
+    new = suppression.NewSuppression(
+        subject_id=subject.id,
+        reason=body.reason,
+        until=body.until,
+        starts_at=body.starts_at,
+        kinds=body.kinds,
+    )
+    row = await suppression.create_suppression(
+        request.app[ALERTS], new, actor=principal_of(request).actor
+    )
+    return suppression_json(row)
+
+
+@policy(Action.SUBJECTS_READ, auth=(SESSION,))
+@contract("A subject's suppressions", path=SubjectPath, response=SuppressionList, errors=(404,))
+async def list_suppressions(request: web.Request, *, path: SubjectPath) -> SuppressionList:
+    subject = await _subject(request, path.subject_id, Action.SUBJECTS_READ)
+    rows = await suppression.recent_suppressions(request.app[keys.SESSIONMAKER], subject.id)
+    return SuppressionList(items=[suppression_json(r) for r in rows])
 
 
 def add_routes(app: web.Application) -> None:

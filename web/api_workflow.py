@@ -26,6 +26,7 @@ from alerts.actions import (
 )
 from alerts.alarm_queries import AlarmWorkflowView, QueuePage, QueueQuery
 from alerts.serialize import AlarmOut
+from center.authz import Action
 from center.errors import BadRequest, NotFound
 from center.scope import visible_or_404
 from center.shifts import (
@@ -56,7 +57,7 @@ class EvidenceList(msgspec.Struct):
     items: list[dict[str, Any]]
 
 
-@policy("alarms.act", auth=(SESSION,))
+@policy(Action.ALARMS_ACT, auth=(SESSION,))
 @contract(
     "Act on one alarm",
     path=AlarmPath,
@@ -70,7 +71,7 @@ async def alarm_action(request: web.Request, *, path: AlarmPath, body: ActionReq
     return await request.app[WORKFLOW].act(principal_of(request), path.alarm_id, body)
 
 
-@policy("alarms.act", auth=(SESSION,))
+@policy(Action.ALARMS_ACT, auth=(SESSION,))
 @contract(
     "Act on many alarms",
     body=BulkRequest,
@@ -82,7 +83,7 @@ async def bulk_action(request: web.Request, *, body: BulkRequest) -> BulkOut:
     return await act_many(request.app[WORKFLOW], principal_of(request), body)
 
 
-@policy("alarms.read", auth=(SESSION,))
+@policy(Action.ALARMS_READ, auth=(SESSION,))
 @contract(
     "The detail panel: alarm, actions, timeline, evidence",
     path=AlarmPath,
@@ -95,7 +96,7 @@ async def alarm_workflow(request: web.Request, *, path: AlarmPath) -> AlarmWorkf
     )
 
 
-@policy("alarms.read", auth=(SESSION,))
+@policy(Action.ALARMS_READ, auth=(SESSION,))
 @contract(
     "The console queue",
     query=QueueQuery,
@@ -115,7 +116,7 @@ async def queue(request: web.Request, *, query: QueueQuery) -> QueuePage:
 # -- evidence -----------------------------------------------------------------------------
 
 
-@policy("alarms.act", auth=(SESSION,))
+@policy(Action.ALARMS_ACT, auth=(SESSION,))
 @contract(
     "Upload evidence",
     path=AlarmPath,
@@ -132,7 +133,7 @@ async def upload_evidence(request: web.Request, *, path: AlarmPath) -> FreeJson:
     carries the SHA-256 and the file goes on the alarm's timeline."""
     principal = principal_of(request)
     alarm_id = path.alarm_id
-    await request.app[WORKFLOW].visible_row(principal, alarm_id, "alarms.act")
+    await request.app[WORKFLOW].visible_row(principal, alarm_id, Action.ALARMS_ACT)
     if not request.content_type.startswith("multipart/"):
         raise BadRequest("upload the file as multipart/form-data with a 'file' field")
     reader = await request.multipart()
@@ -156,14 +157,14 @@ async def upload_evidence(request: web.Request, *, path: AlarmPath) -> FreeJson:
     return record
 
 
-@policy("alarms.read", auth=(SESSION,))
+@policy(Action.ALARMS_READ, auth=(SESSION,))
 @contract("An alarm's evidence", path=AlarmPath, response=EvidenceList, errors=(404,))
 async def list_evidence(request: web.Request, *, path: AlarmPath) -> EvidenceList:
     await request.app[WORKFLOW].visible_row(principal_of(request), path.alarm_id)
     return EvidenceList(items=await request.app[EVIDENCE].list(path.alarm_id))
 
 
-@policy("alarms.read", auth=(SESSION,))
+@policy(Action.ALARMS_READ, auth=(SESSION,))
 @contract(
     "Download one evidence file",
     path=EvidencePath,
@@ -197,14 +198,14 @@ def _own(request: web.Request) -> str:
     return principal.jurisdiction[-1] if principal.jurisdiction else ""
 
 
-@policy("duty.read", auth=(SESSION,))
+@policy(Action.DUTY_READ, auth=(SESSION,))
 @contract("Staffing of the city center", response=FreeJson)
 async def staffing(request: web.Request) -> FreeJson:
     """On duty now at the city center vs the minimum."""
     return (await request.app[SHIFTS].staffing()).as_json()
 
 
-@policy("duty.sign", auth=(SESSION,))
+@policy(Action.DUTY_SIGN, auth=(SESSION,))
 @contract(
     "Sign on",
     response=FreeJson,
@@ -221,7 +222,7 @@ async def sign_on(request: web.Request) -> FreeJson:
     return {"signon": signon_json(row), "handovers": [signon_json(h) for h in handovers]}
 
 
-@policy("duty.sign", auth=(SESSION,))
+@policy(Action.DUTY_SIGN, auth=(SESSION,))
 @contract("Sign off with a handover note", body=SignOffIn, response=FreeJson, errors=(409,))
 async def sign_off(request: web.Request, *, body: SignOffIn) -> FreeJson:
     row = await request.app[SHIFTS].sign_off(
@@ -230,7 +231,7 @@ async def sign_off(request: web.Request, *, body: SignOffIn) -> FreeJson:
     return {"signon": signon_json(row)}
 
 
-@policy("duty.read", auth=(SESSION,))
+@policy(Action.DUTY_READ, auth=(SESSION,))
 @contract("Who is on duty in the caller's jurisdiction", response=FreeJson)
 async def on_duty(request: web.Request) -> FreeJson:
     """Who is signed on, the latest handover notes and the city center's staffing."""
@@ -243,12 +244,14 @@ async def on_duty(request: web.Request) -> FreeJson:
     }
 
 
-@policy("duty.read", auth=(SESSION,))
+@policy(Action.DUTY_READ, auth=(SESSION,))
 @contract("The roster", query=ShiftsQuery, response=FreeJson, errors=(404,))
 async def list_shifts(request: web.Request, *, query: ShiftsQuery) -> FreeJson:
     """Shifts of a jurisdiction in scope (default: from a day ago to a week ahead)."""
     jid = query.jurisdiction or _own(request)
-    visible_or_404(principal_of(request), request.app[keys.TREE], "duty.read", jid, "jurisdiction")
+    visible_or_404(
+        principal_of(request), request.app[keys.TREE], Action.DUTY_READ, jid, "jurisdiction"
+    )
     now = request.app[keys.CLOCK].now()
     start = query.from_ or now - timedelta(days=1)
     end = query.to or now + timedelta(days=7)
@@ -256,12 +259,12 @@ async def list_shifts(request: web.Request, *, query: ShiftsQuery) -> FreeJson:
     return {"items": [shift_json(s) for s in rows]}
 
 
-@policy("duty.manage", auth=(SESSION,))
+@policy(Action.DUTY_MANAGE, auth=(SESSION,))
 @contract("Roster a shift", body=ShiftIn, response=FreeJson, status=201, errors=(404,))
 async def create_shift(request: web.Request, *, body: ShiftIn) -> FreeJson:
     principal = principal_of(request)
     jid = body.jurisdiction or _own(request)
-    visible_or_404(principal, request.app[keys.TREE], "duty.manage", jid, "jurisdiction")
+    visible_or_404(principal, request.app[keys.TREE], Action.DUTY_MANAGE, jid, "jurisdiction")
     shift = await request.app[SHIFTS].create_shift(
         principal,
         jurisdiction_id=jid,

@@ -14,12 +14,13 @@ import json
 
 from aiohttp import web
 
+from center.authz import Action
 from web.api_auth import me_payload
 from web.policy import policy
 from web.templating import render
 
 
-@policy("rooms.check", page=True)
+@policy(Action.ROOMS_CHECK, page=True)
 async def check_page(request: web.Request) -> web.Response:
     me = me_payload(request)
     boot = {

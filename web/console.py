@@ -14,13 +14,14 @@ from aiohttp import web
 
 from alerts.models import AlarmKind
 from alerts.transitions import Disposition
+from center.authz import Action
 from web import keys
 from web.api_auth import me_payload
 from web.policy import policy
 from web.templating import render
 
 
-@policy("alarms.read", page=True)
+@policy(Action.ALARMS_READ, page=True)
 async def console_page(request: web.Request) -> web.Response:
     me = me_payload(request)
     tree = request.app[keys.TREE]

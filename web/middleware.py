@@ -115,9 +115,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         principal = await principal_from_secret(request.app, token)
         if principal is None and pol.action is not None:
             raise Unauthorized("the API key or device token is unknown or revoked")
-        if principal is not None and pol.action is not None and (
-            (principal.kind == "api_key" and API_KEY not in pol.auth)
-            or (principal.kind == "device" and DEVICE not in pol.auth)
+        if (
+            principal is not None
+            and pol.action is not None
+            and (
+                (principal.kind == "api_key" and API_KEY not in pol.auth)
+                or (principal.kind == "device" and DEVICE not in pol.auth)
+            )
         ):
             raise Forbidden(f"this endpoint does not accept a {principal.kind.replace('_', ' ')}")
     else:

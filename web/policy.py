@@ -1,7 +1,9 @@
 """Per-handler access policy, declared beside each handler (deny by default).
 
-``@policy("alarms.read")`` says which :mod:`center.authz` action a handler performs and
-which kinds of credential may call it; ``@public`` opts a handler out. The auth middleware
+``@policy(Action.ALARMS_READ)`` says which :mod:`center.authz` action a handler performs and
+which kinds of credential may call it; ``@public`` opts a handler out. A string is accepted
+and coerced with ``Action(value)`` at decoration time, so a misspelt action stops the import
+(``ValueError``) instead of silently denying every caller. The auth middleware
 refuses any route whose handler declares neither, and a test walks the router to make sure
 every route declares one.
 """
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from center.authz import Principal
+from center.authz import Action, Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,16 +26,18 @@ GUEST: Final = "guest"
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    action: str | None  # None: public
+    action: Action | None  # None: public
     auth: frozenset[str]
     page: bool = False  # unauthenticated → redirect to /login instead of a JSON 401
 
 
 def policy(
-    action: str, *, auth: tuple[str, ...] = (SESSION,), page: bool = False
+    action: Action | str, *, auth: tuple[str, ...] = (SESSION,), page: bool = False
 ) -> Callable[[F], F]:
+    declared = Action(action)
+
     def deco(fn: F) -> F:
-        fn.__center_policy__ = Policy(action, frozenset(auth), page)  # type: ignore[attr-defined]
+        fn.__center_policy__ = Policy(declared, frozenset(auth), page)  # type: ignore[attr-defined]
         return fn
 
     return deco
@@ -46,7 +50,7 @@ def public(fn: F) -> F:
 
 def authenticated_page(fn: F) -> F:
     """Any logged-in user (the page itself decides what to show)."""
-    fn.__center_policy__ = Policy("me.read", frozenset({SESSION}), page=True)  # type: ignore[attr-defined]
+    fn.__center_policy__ = Policy(Action.ME_READ, frozenset({SESSION}), page=True)  # type: ignore[attr-defined]
     return fn
 
 

@@ -1,5 +1,9 @@
 """Resolving the caller of a request: session cookie, API key or device token.
 
+:func:`principal_view` is the one JSON form of a principal: the login answer, ``GET
+/api/v1/me`` and the websocket ``auth`` result all carry it, so the id is a string in every
+one of them (as :class:`~center.authz.Principal` holds it; key and device ids are not numbers).
+
 API keys and device tokens are looked up by SHA-256 and cached for a few seconds, so an
 ingestion client sending thousands of requests a second costs one query per key per cache
 period instead of one per request. Revocation therefore takes effect within
@@ -9,7 +13,9 @@ period instead of one per request. Revocation therefore takes effect within
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Final
 
+import msgspec
 from aiohttp import web
 
 from center.authz import Principal, PrincipalKind
@@ -80,5 +86,83 @@ async def principal_from_session(
         name=user.username,
         role=Role(user.role),
         jurisdiction=app[keys.TREE].path(user.jurisdiction_id),
+        display_name=user.display_name,
     )
     return principal, row
+
+
+HOME_BY_ROLE: Final[dict[str, str]] = {
+    Role.ADMIN: "/",
+    Role.DUTY: "/console",
+    Role.DISTRICT: "/console",
+    Role.STREET: "/console",
+    Role.VISIT_STAFF: "/visits",
+    Role.WALL: "/wall",
+}
+
+
+def home_for(app: web.Application, role: str) -> str:
+    """The role's page if this build serves it, else the landing page ``/``."""
+    target = HOME_BY_ROLE.get(role, "/")
+    if target != "/" and any(r.canonical == target for r in app.router.resources()):
+        return target
+    return "/"
+
+
+class UserView(msgspec.Struct):
+    id: str
+    username: str
+    kind: PrincipalKind
+    display_name: str
+
+
+class PrincipalRef(msgspec.Struct):
+    """The websocket's original short form (kept beside ``user``)."""
+
+    kind: PrincipalKind
+    name: str
+
+
+class JurisdictionView(msgspec.Struct):
+    id: str
+    name: str
+    level: str
+    path: list[str]
+
+
+class PrincipalView(msgspec.Struct):
+    """Who the caller is: the common part of login, ``/api/v1/me`` and websocket ``auth``."""
+
+    user: UserView
+    principal: PrincipalRef
+    role: Role
+    jurisdiction: JurisdictionView
+    home: str
+
+
+def principal_view(app: web.Application, principal: Principal) -> PrincipalView:
+    leaf = principal.jurisdiction[-1] if principal.jurisdiction else ""
+    node = app[keys.TREE].get(leaf)
+    return PrincipalView(
+        user=UserView(
+            id=principal.id,
+            username=principal.name,
+            kind=principal.kind,
+            display_name=principal.display_name,
+        ),
+        principal=PrincipalRef(kind=principal.kind, name=principal.name),
+        role=principal.role,
+        jurisdiction=JurisdictionView(
+            id=leaf,
+            name=node.name if node else "",
+            level=node.level if node else "",
+            path=list(principal.jurisdiction),
+        ),
+        home=home_for(app, principal.role),
+    )
+
+
+def principal_fields(app: web.Application, principal: Principal) -> dict[str, Any]:
+    """:func:`principal_view` as plain JSON values, for replies that add their own keys."""
+    fields: dict[str, Any] = msgspec.to_builtins(principal_view(app, principal))
+    return fields

@@ -13,26 +13,23 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Annotated
 
+import msgspec
 from aiohttp import web
 
 from center import audit
-from center.authz import authorize
-from center.errors import (
-    INVALID_CREDENTIALS,
-    TOO_MANY_ATTEMPTS,
-    BadRequest,
-    CenterError,
-    Forbidden,
-    NotFound,
-    RateLimited,
-)
+from center.authz import Action
+from center.errors import InvalidCredentials, RateLimited, TooManyAttempts
 from center.models import Role
-from center.wall_pairing import create_code, redeem_code
+from center.scope import visible_or_404
+from center.wall_pairing import NAME_MAX, create_code, redeem_code
 from web import keys
 from web.api_auth import remote_of
-from web.jsonio import json_response, read_object
+from web.api_directory import PlaceId
+from web.contract import contract
+from web.fields import NO_NUL, Text
 from web.policy import SESSION, policy, principal_of, public
 from web.principals import principal_from_secret
 from web.templating import render, request_language
@@ -69,75 +66,84 @@ async def wall_page(request: web.Request) -> web.Response:
     return response
 
 
-@policy("wall.pair", auth=(SESSION,))
-async def create_pairing_code(request: web.Request) -> web.Response:
-    """``POST /api/v1/wall/pairing-codes`` ``{"name", "jurisdiction"?}`` → 201 ``{"code",
-    "expires_at", "url"}``. The wall is scoped to ``jurisdiction`` (default: the caller's),
-    which must be inside the caller's own."""
+class PairingCodeIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, NO_NUL, msgspec.Meta(max_length=NAME_MAX)] = "wall"
+    jurisdiction: PlaceId | None = None  # default: the caller's own
+
+
+class PairingCodeOut(msgspec.Struct):
+    code: str
+    expires_at: datetime
+    url: str
+
+
+@policy(Action.WALL_PAIR, auth=(SESSION,))
+@contract(
+    "Create a wall pairing code",
+    body=PairingCodeIn,
+    response=PairingCodeOut,
+    status=201,
+    errors=(404,),
+    description="A one-time code for `/wall?code=`. The wall is scoped to `jurisdiction` "
+    "(default: the caller's), which must lie inside the caller's own (else 404, as for an "
+    "unknown one).",
+)
+async def create_pairing_code(request: web.Request, *, body: PairingCodeIn) -> PairingCodeOut:
     app = request.app
     principal = principal_of(request)
-    body = await read_object(request)
-    name = body.get("name", "wall")
-    if not isinstance(name, str):
-        raise BadRequest("'name' must be a string")
-    tree = app[keys.TREE]
-    jurisdiction = body.get("jurisdiction") or principal.jurisdiction[-1]
-    if not isinstance(jurisdiction, str) or jurisdiction not in tree:
-        raise NotFound(f"unknown jurisdiction {jurisdiction!r}")
-    if not authorize(principal, "wall.pair", tree.path(jurisdiction)):
-        raise Forbidden("the wall's jurisdiction must be inside your own")
-    settings = app[keys.SETTINGS]
+    jurisdiction = body.jurisdiction or (principal.jurisdiction or ("",))[-1]
+    visible_or_404(principal, app[keys.TREE], Action.WALL_PAIR, jurisdiction, "jurisdiction")
     async with app[keys.SESSIONMAKER]() as session:
         code, expires = await create_code(
             session,
-            name=name.strip(),
+            name=body.name.strip(),
             jurisdiction_id=jurisdiction,
             actor=principal.actor,
             now=app[keys.CLOCK].now(),
-            ttl=timedelta(seconds=settings.wall_pairing_ttl_s),
+            ttl=timedelta(seconds=app[keys.SETTINGS].wall_pairing_ttl_s),
         )
         await session.commit()
-    return json_response(
-        {"code": code, "expires_at": expires.isoformat(), "url": f"/wall?code={code}"},
-        status=201,
-    )
+    return PairingCodeOut(code=code, expires_at=expires, url=f"/wall?code={code}")
+
+
+class PairIn(msgspec.Struct):
+    code: Text
+
+
+class PairOut(msgspec.Struct):
+    token: str
+
+
+def _too_many(wait: float) -> RateLimited:
+    return TooManyAttempts("too many wrong pairing codes; try again later", retry_after=wait)
 
 
 @public
-async def pair(request: web.Request) -> web.Response:
-    """``POST /api/v1/wall/pair`` ``{"code"}`` → ``{"token"}`` once; 401 for an unknown,
-    expired or used code; 429 after repeated failures from one address."""
+@contract(
+    "Pair a wall screen",
+    body=PairIn,
+    response=PairOut,
+    errors=(401, 429),
+    description="Exchanges a pairing code for the wall's own device token, once; 401 "
+    "`invalid_credentials` for an unknown, expired or used code; 429 `too_many_attempts` "
+    "after repeated failures from one address.",
+)
+async def pair(request: web.Request, *, body: PairIn) -> PairOut:
     app = request.app
     throttle = app[keys.THROTTLE]
     key = f"wall-pair:{remote_of(request)}"
     wait = throttle.retry_after(key)
     if wait > 0:
-        raise RateLimited(
-            "too many wrong pairing codes; try again later",
-            retry_after=wait,
-            code=TOO_MANY_ATTEMPTS,
-        )
-    body = await read_object(request)
-    code = body.get("code")
-    if not isinstance(code, str):
-        raise BadRequest('send {"code": "123456"}')
+        raise _too_many(wait)
     now = app[keys.CLOCK].now()
     async with app[keys.SESSIONMAKER]() as session:
-        token = await redeem_code(session, code.strip(), remote=remote_of(request), now=now)
+        token = await redeem_code(session, body.code.strip(), remote=remote_of(request), now=now)
         if token is None:
             await session.rollback()
             locked = throttle.failure(key)
             if locked:
-                raise RateLimited(
-                    "too many wrong pairing codes; try again later",
-                    retry_after=locked,
-                    code=TOO_MANY_ATTEMPTS,
-                )
-            raise CenterError(
-                "unknown, expired or already used pairing code",
-                code=INVALID_CREDENTIALS,
-                status=401,
-            )
+                raise _too_many(locked)
+            raise InvalidCredentials("unknown, expired or already used pairing code")
         await audit.record(
             session,
             actor=f"pairing@{remote_of(request)}",
@@ -149,7 +155,7 @@ async def pair(request: web.Request) -> web.Response:
         await session.commit()
     throttle.success(key)
     _LOGGER.info("a wall screen paired from %s", remote_of(request))
-    return json_response({"token": token})
+    return PairOut(token=token)
 
 
 def add_routes(app: web.Application) -> None:

@@ -43,6 +43,7 @@ from center.dashboard.books import (
 from center.dashboard.source import Baseline, DashboardSource
 from center.dashboard.view import SECTIONS, DashboardRenderer, DashboardState, DashboardView
 from center.jurisdictions import JurisdictionTree
+from center.topics import Event
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ _DIRTIES: Final[dict[str, frozenset[str]]] = {
     "visits": frozenset({"media"}),
     "spotchecks": frozenset({"media"}),
 }
-STAFFING_EVENTS: Final = frozenset({"duty.staffing", "duty.shift"})
+STAFFING_EVENTS: Final = frozenset({Event.DUTY_STAFFING, Event.DUTY_SHIFT})
 """Events on ``duty`` that carry ``{"on_duty", "minimum", "officers"?}`` (center.shifts)."""
 _TICK_S: Final = 1.0
 """Real seconds between checks of SLA deadlines and the local day when nothing happens."""
@@ -173,7 +174,7 @@ class DashboardProjection:
         if msg.topic == "alarms":
             return state.alarms.apply(data, self._clock.now())
         if msg.topic == "checkins":
-            return msg.type == "checkin.recorded" and state.checkins.apply(data)
+            return msg.type == Event.CHECKIN_RECORDED and state.checkins.apply(data)
         if msg.topic == "duty":
             if msg.type not in STAFFING_EVENTS:
                 return False

@@ -87,3 +87,25 @@ def test_role_allowed_ignores_scope_only() -> None:
     assert role_allowed(p(Role.STREET, FUTIAN_S1), "alarms.act")
     assert not role_allowed(p(Role.WALL, CITY), "alarms.act")
     assert not role_allowed(None, "me.read")
+
+
+def test_actions_are_an_enum_and_every_one_has_a_rule() -> None:
+    from center.authz import Action
+
+    assert set(POLICY) == set(Action)
+    assert authorize(p(Role.DUTY, CITY), Action.ALARMS_READ, LUOHU_S1)
+    assert authorize(p(Role.DUTY, CITY), "alarms.read", LUOHU_S1)  # a member is its string
+
+
+def test_a_misspelt_action_fails_at_declaration() -> None:
+    from web.policy import policy
+    from web.ws.registry import command
+
+    with pytest.raises(ValueError, match=r"alarm\.read"):
+        policy("alarm.read")
+    with pytest.raises(ValueError, match=r"rooms\.joni"):
+        command("x.y", action="rooms.joni")(_noop)
+
+
+async def _noop(conn: object, msg: object) -> None:
+    return None

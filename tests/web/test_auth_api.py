@@ -11,13 +11,29 @@ from tests.conftest import AppFactory, demo_credentials, login
 
 
 async def test_login_me_logout(demo_client: TestClient) -> None:
-    csrf = await login(demo_client, "duty1")
+    pw = demo_credentials(demo_client)["users"]["duty1"]["password"]
+    resp = await demo_client.post("/api/v1/auth/login", json={"username": "duty1", "password": pw})
+    logged_in = await resp.json()
+    csrf = logged_in["csrf_token"]
     cookie = demo_client.session.cookie_jar.filter_cookies(demo_client.make_url("/"))
     assert "center_session" in cookie
     resp = await demo_client.get("/api/v1/me")
     me = await resp.json()
     assert me["role"] == "duty" and me["jurisdiction"]["id"] == "4403"
     assert me["user"]["username"] == "duty1"
+    # one principal form: the same user (id a string), role and jurisdiction in both
+    assert isinstance(me["user"]["id"], str) and me["user"] == logged_in["user"]
+    for key in ("principal", "role", "jurisdiction", "home"):
+        assert me[key] == logged_in[key], key
+    assert me["csrf_token"] == csrf and logged_in["expires_at"]
+    # ... and the websocket's auth result carries the same form
+    token = cookie["center_session"].value
+    async with demo_client.ws_connect("/ws") as ws:
+        await ws.send_json({"id": 1, "type": "auth", "token": token})
+        reply = await ws.receive_json(timeout=10)
+    assert reply["success"], reply
+    for key in ("user", "principal", "role", "jurisdiction", "home"):
+        assert reply["result"][key] == me[key], key
     # logout needs the CSRF token
     resp = await demo_client.post("/api/v1/auth/logout")
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "csrf_failed"
@@ -49,9 +65,11 @@ async def test_bad_login_bodies_are_4xx(demo_client: TestClient) -> None:
     )
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
     resp = await demo_client.post("/api/v1/auth/login", json=["a"])
-    assert resp.status == 400
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "validation_failed"
     resp = await demo_client.post("/api/v1/auth/login", json={"username": 1, "password": None})
-    assert resp.status == 400
+    assert resp.status == 422
+    details = (await resp.json())["error"]["details"]
+    assert set(details["fields"]) == {"username", "password"}
     resp = await demo_client.post(
         "/api/v1/auth/login", data="x", headers={"Content-Type": "text/plain"}
     )
@@ -104,9 +122,11 @@ async def test_subjects_scoped_to_jurisdiction(demo_client: TestClient) -> None:
     body: dict[str, Any] = await resp.json()
     assert body["total"] > 0
     assert {s["street_id"] for s in body["items"]} == {street}
-    # asking for another district is refused, not silently widened
-    resp = await demo_client.get("/api/v1/subjects?district=440305")
-    assert resp.status == 403
+    # asking for another district is refused, not silently widened: 404, exactly as for a
+    # district that does not exist, so a caller cannot probe ids beyond its area
+    for district in ("440305", "999999"):
+        resp = await demo_client.get(f"/api/v1/subjects?district={district}")
+        assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
     resp = await demo_client.get("/api/v1/subjects?level=bogus")
     assert resp.status == 422
     resp = await demo_client.get("/api/v1/subjects?page_size=100000")

@@ -16,6 +16,7 @@ from center.authz import JurisdictionPath, within
 from center.bus import Bus, BusMessage
 from center.dashboard.projection import DashboardProjection
 from center.jurisdictions import JurisdictionTree
+from center.topics import Topic
 from web.ws.bus_topic import BusTopic, Position
 from web.ws.topics import SubscribeRequest
 
@@ -54,7 +55,7 @@ class AlarmsTopic(BusTopic):
 
     async def snapshot(self, req: SubscribeRequest, view: Hashable) -> tuple[Position, Any]:
         scope, masked = _unpack(view)
-        position = self._projection.position("alarms") or ("", 0)
+        position = self._projection.position(Topic.ALARMS) or ("", 0)
         entries, total = self._projection.open_alarms(scope, self._limit)
         alarms = [self.alarm_view(e.data, masked) for e in entries]
         return position, {"alarms": alarms, "total": total, "truncated": total > len(alarms)}

@@ -12,15 +12,17 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from center.authz import Action
 from center.dashboard.projection import DashboardProjection
 from center.dashboard.view import DashboardView
+from center.topics import Event
 from web.ws.messages import dumps, event_body, event_frame
 from web.ws.topics import SubscribeRequest, Topic, masked_for, subscribe_result
 
 if TYPE_CHECKING:
     from web.ws.connection import Connection
 
-DELTA = "dashboard.delta"
+DELTA = Event.DASHBOARD_DELTA
 
 
 class _DashboardSubscription:
@@ -38,7 +40,7 @@ class _DashboardSubscription:
 
 class DashboardTopic(Topic):
     name = "dashboard"
-    action = "dashboard.read"
+    action = Action.DASHBOARD_READ
 
     def __init__(self, projection: DashboardProjection) -> None:
         self._projection = projection

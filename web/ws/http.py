@@ -29,7 +29,7 @@ from center.errors import (
 from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
 from web.policy import public
-from web.principals import principal_from_secret, principal_from_session
+from web.principals import principal_fields, principal_from_secret, principal_from_session
 from web.ws.commands import AuthIn
 from web.ws.connection import Connection
 from web.ws.errors import CLOSE_AUTH_FAILED
@@ -133,19 +133,9 @@ async def _authenticate(conn: Connection, msg: dict[str, Any]) -> Principal:
 def _auth_result(conn: Connection, principal: Principal) -> dict[str, Any]:
     app = conn.app
     settings = app[keys.SETTINGS]
-    tree = app[keys.TREE]
-    leaf = principal.jurisdiction[-1] if principal.jurisdiction else ""
-    node = tree.get(leaf)
     hub = hub_of(app)
     return {
-        "principal": {"kind": str(principal.kind), "name": principal.name},
-        "role": str(principal.role),
-        "jurisdiction": {
-            "id": leaf,
-            "name": node.name if node else "",
-            "level": node.level if node else "",
-            "path": list(principal.jurisdiction),
-        },
+        **principal_fields(app, principal),
         "instance": app[keys.BUS].instance_id,
         "center_name": settings.center_name,
         "heartbeat_s": settings.ws_heartbeat_s,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from center.authz import role_allowed
+from center.authz import Action, role_allowed
 from center.dashboard.projection import DashboardProjection
 from center.errors import ID_REUSE, INVALID_FORMAT, UNKNOWN_COMMAND, Forbidden, error_of
 from web import keys
@@ -139,8 +139,8 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     topics = [
         DashboardTopic(projection),
         AlarmsTopic(bus, projection, app[keys.TREE], settings.ws_snapshot_alarms),
-        BusTopic("duty", "alarms.read", bus),
-        BusTopic("visits", "rooms.read", bus),
+        BusTopic("duty", Action.ALARMS_READ, bus),
+        BusTopic("visits", Action.ROOMS_READ, bus),
     ]
     for topic in topics:
         hub.topics.register(topic)

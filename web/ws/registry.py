@@ -8,7 +8,7 @@ rule, then registered on the app's hub::
     class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
         room: str
 
-    @command("rtc.leave", RoomIn, action="rooms.join", concurrent=True)
+    @command("rtc.leave", RoomIn, action=Action.ROOMS_JOIN, concurrent=True)
     async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
         ...
         return {"left": body.room}       # sent as the result; raise CenterError to fail
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
 import msgspec
 
+from center.authz import Action
 from center.errors import InvalidFormat, ValidationFailed
 from web.contract import convert
 
@@ -96,7 +97,8 @@ def command(
         raise TypeError(f"the model of {type!r} must refuse unknown fields")
 
     def deco(fn: F) -> F:
-        fn.__ws_command__ = CommandSpec(type, fn, model, action, concurrent)  # type: ignore[attr-defined]
+        declared = Action(action) if action is not None else None  # a typo fails at import
+        fn.__ws_command__ = CommandSpec(type, fn, model, declared, concurrent)  # type: ignore[attr-defined]
         return fn
 
     return deco

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Final
 import msgspec
 from aiohttp import web
 
-from center.authz import role_allowed
+from center.authz import Action, role_allowed
 from center.errors import Conflict, Forbidden
 from media.component import MediaService, principal_key
 from media.errors import MediaError, ParticipantNotFoundError
@@ -119,13 +119,13 @@ def _session(conn: Connection, room: str) -> RtcSession:
     return session  # type: ignore[no-any-return]
 
 
-@command("rtc.join", JoinIn, action="rooms.join", concurrent=True)
+@command("rtc.join", JoinIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
     """Join as ``party`` (default) or ``monitor``; the room's invitations decide."""
     service = media_of(conn.app)
     principal = conn.principal_required
     room, role = body.room, body.role
-    if role is Role.MONITOR and not role_allowed(principal, "rooms.monitor"):
+    if role is Role.MONITOR and not role_allowed(principal, Action.ROOMS_MONITOR):
         raise Forbidden(
             f"role {principal.role} may not monitor", details={"action": "rooms.monitor"}
         )
@@ -160,7 +160,7 @@ async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
     return NO_REPLY
 
 
-@command("rtc.offer", SdpIn, action="rooms.join", concurrent=True)
+@command("rtc.offer", SdpIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_offer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     """The client's offer (with its candidates) in, the server's full answer out."""
     session = _session(conn, body.room)
@@ -168,7 +168,7 @@ async def rtc_offer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     return {"sdp": sdp, "type": "answer"}
 
 
-@command("rtc.answer", SdpIn, action="rooms.join", concurrent=True)
+@command("rtc.answer", SdpIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_answer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     """The client's answer to an ``offer`` event."""
     session = _session(conn, body.room)
@@ -176,7 +176,7 @@ async def rtc_answer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     return None
 
 
-@command("rtc.leave", RoomIn, action="rooms.join", concurrent=True)
+@command("rtc.leave", RoomIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
     """Leave now; no events follow the result."""
     session = _session(conn, body.room)

@@ -15,6 +15,7 @@ import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import schemathesis
@@ -128,6 +129,11 @@ def _schemathesis(srv: ServerProcess, tmp: Path, name: str, *args: str) -> None:
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-8000:] + "\n--- server log ---\n" + srv.log()[-4000:]
     assert "unhandled error" not in srv.log(), srv.log()[-8000:]
+    # it really ran: one JUnit test case per operation, none failed
+    suite = ElementTree.parse(tmp / (name + ".xml")).getroot()
+    cases = suite.findall(".//testcase")
+    assert len(cases) >= 30, out[-3000:]
+    assert not suite.findall(".//failure") and not suite.findall(".//error"), out[-3000:]
 
 
 @pytest.mark.slow

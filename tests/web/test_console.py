@@ -43,8 +43,8 @@ async def test_console_page_per_role(demo_client: TestClient) -> None:
 
 
 async def test_read_api_and_openapi_carry_the_workflow(demo_client: TestClient) -> None:
-    from tests.workflow.conftest import raise_alarm
-    from tests.workflow.test_actions_api import act, armed
+    from tests.alerts.workflow_support import raise_alarm
+    from tests.web.test_api_workflow import act, armed
 
     csrf = await login(demo_client, "duty1")
     a = await armed(demo_client, (await raise_alarm(demo_client))["id"])

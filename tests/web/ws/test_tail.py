@@ -8,7 +8,7 @@ import io
 
 from aiohttp.test_utils import TestClient
 
-from tests.ws.conftest import alarm, bus_of, street_of, wall_token
+from tests.web.ws.conftest import alarm, bus_of, street_of, wall_token
 from web.tail import format_event, tail, ws_url
 
 

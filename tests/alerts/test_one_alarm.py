@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from center.alarm_vocab import AWAITING_CLOSE, OPEN_STATES, AlarmState
+from tests.alerts.helpers import eventually
+from tests.alerts.workflow_support import browser, raise_alarm
 from tests.conftest import AppFactory, login
-from tests.workflow.conftest import browser, raise_alarm
-from tests.workflow.helpers import eventually
-from tests.ws.conftest import WsClient, authed, wall_token
+from tests.web.ws.conftest import WsClient, authed, wall_token
 
 TODAY = "2026-11-25"  # the fake clock's local day (Asia/Shanghai)
 

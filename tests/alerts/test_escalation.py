@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from alerts.models import AlarmEvent
 from center.clock import FakeClock
 from center.models import AuditEntry
+from tests.alerts.helpers import eventually
+from tests.alerts.workflow_support import browser, raise_alarm
 from tests.conftest import AppFactory, login
-from tests.workflow.conftest import browser, raise_alarm
-from tests.workflow.helpers import eventually
-from tests.workflow.test_actions_api import act, armed
+from tests.web.test_api_workflow import act, armed
 from web import keys
 
 

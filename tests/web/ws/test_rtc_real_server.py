@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.media_api.rtc_peer import WsPeer, WsSignal, wait_for
 from tests.procs import start_server
+from tests.web.ws.rtc_peer import WsPeer, WsSignal, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from alerts.models import AlarmEvent
 from center.models import AuditEntry
+from tests.alerts.helpers import eventually
+from tests.alerts.workflow_support import browser, raise_alarm
 from tests.conftest import login
-from tests.workflow.conftest import browser, raise_alarm
-from tests.workflow.helpers import eventually
 from web import keys
 
 

@@ -16,7 +16,7 @@ from center.clock import FakeClock
 from center.db import create_engine, create_sessionmaker
 from center.tasks import TaskSupervisor
 from center.timers import FiredTimer, Timer, TimerService, TimerState
-from tests.workflow.helpers import eventually
+from tests.alerts.helpers import eventually
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from center.clock import FakeClock
 from center.models import AuditEntry
 from media.recorder import RecordingInfo, RecordingState
 from tests.conftest import AppFactory
-from tests.media_api.conftest import create_room, media, user
-from tests.media_api.rtc_peer import wait_for
+from tests.web.conftest import create_room, media, user
+from tests.web.ws.rtc_peer import wait_for
 from web import keys
 
 

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert
 
 from alerts.models import ALARMS, Checkin
+from tests.alerts.workflow_support import browser, street_of, subject_in
 from tests.conftest import AppFactory, login
-from tests.workflow.conftest import browser, street_of, subject_in
 from web import keys
 
 FUTIAN = "440304"

@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import AppFactory, demo_credentials, login
-from tests.ws.conftest import authed, connect, street_of, wall_token
+from tests.web.ws.conftest import authed, connect, street_of, wall_token
 
 
 async def test_auth_with_device_token_then_subscribe(demo_client: TestClient) -> None:

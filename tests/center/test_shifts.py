@@ -9,10 +9,10 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from center.clock import FakeClock
+from tests.alerts.helpers import eventually
+from tests.alerts.workflow_support import browser, raise_alarm
 from tests.conftest import AppFactory, login
-from tests.workflow.conftest import browser, raise_alarm
-from tests.workflow.helpers import eventually
-from tests.workflow.test_actions_api import armed
+from tests.web.test_api_workflow import armed
 from web import keys
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200

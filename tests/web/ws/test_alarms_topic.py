@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from center.bus import DEFAULT_HISTORY_SIZE
 from tests.conftest import AppFactory, login
-from tests.ws.conftest import alarm, authed, bus_of, street_of, wall_token
+from tests.web.ws.conftest import alarm, authed, bus_of, street_of, wall_token
 
 
 async def test_street_officer_sees_only_own_street(demo_client: TestClient) -> None:

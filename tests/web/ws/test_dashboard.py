@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from center.clock import FakeClock
 from tests.conftest import AppFactory, login
-from tests.ws.conftest import WsClient, alarm, authed, bus_of, street_of, wall_token
+from tests.web.ws.conftest import WsClient, alarm, authed, bus_of, street_of, wall_token
 from web import keys
 from web.ws.hub import hub_of
 

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from media.component import MediaService
 from tests.conftest import AppFactory, demo_credentials
-from tests.media_api.rtc_peer import WsSignal
+from tests.web.ws.rtc_peer import WsSignal
 from web.keys import MEDIA
 
 

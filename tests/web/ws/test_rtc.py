@@ -9,8 +9,8 @@ import asyncio
 import av
 from aiohttp.test_utils import TestClient
 
-from tests.media_api.conftest import create_room, media, rtc_tasks, signal_for, user
-from tests.media_api.rtc_peer import WsPeer, wait_for
+from tests.web.conftest import create_room, media, rtc_tasks, signal_for, user
+from tests.web.ws.rtc_peer import WsPeer, wait_for
 
 
 async def _error(reply: dict[str, object]) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,6 +50,15 @@ Result = dict[str, Any]
 
 def _accepted(index: int, event_id: str, **extra: Any) -> Result:
     return {"index": index, "status": "accepted", "event_id": event_id, **extra}
+
+
+def _row(item: msgspec.Struct, *, drop: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    """An item's fields as a table row (the models name their fields as the columns do)."""
+    row = msgspec.structs.asdict(item)
+    for name in drop:
+        del row[name]
+    row.update(extra)
+    return row
 
 
 def _rejected(index: int, err: CenterError) -> Result:
@@ -370,17 +380,8 @@ class Ingestor:
         now, results, firsts, repeats = await self._admit(
             principal, Action.DEVICE_EVENTS_INGEST, items, self._checkin_retention
         )
-        rows = [
-            {
-                "event_id": e.event_id,
-                "subject_id": e.subject_id,
-                "device_id": e.device_id,
-                "kind": e.kind,
-                "at": e.at,
-                "received_at": now,
-            }
-            for _, e, _ in firsts
-        ]
+        # battery_pct is read by the rules, not stored
+        rows = [_row(e, received_at=now, drop=("battery_pct",)) for _, e, _ in firsts]
         inserted, _ = await self._writer.write(DEVICE_EVENTS, rows)
         fires: list[Fire] = []
         clears: list[tuple[str, SubjectInfo, Transition]] = []
@@ -400,21 +401,7 @@ class Ingestor:
         now, results, firsts, repeats = await self._admit(
             principal, Action.LOCATIONS_INGEST, items, self._location_retention
         )
-        rows = [
-            {
-                "event_id": f.event_id,
-                "subject_id": f.subject_id,
-                "device": f.device,
-                "device_id": f.device_id,
-                "at": f.at,
-                "lat": f.lat,
-                "lon": f.lon,
-                "accuracy_m": f.accuracy_m,
-                "in_city": self._in_city(f.lon, f.lat),
-                "received_at": now,
-            }
-            for _, f, _ in firsts
-        ]
+        rows = [_row(f, received_at=now, in_city=self._in_city(f.lon, f.lat)) for _, f, _ in firsts]
         inserted, _ = await self._writer.write(LOCATIONS, rows)
         per_subject: dict[str, tuple[SubjectInfo, list[LocationFixIn]]] = {}
         fires: list[Fire] = []

@@ -27,8 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.directory import SubjectDirectory
 from alerts.models import AlarmKind, Leave, LeaveState
 from alerts.raising import AlarmRaiser, Fire
-from alerts.timebound import RECENT_LIMIT, ends_after, invalid, storable
-from center import audit
+from alerts.timebound import ends_after, invalid, recent, storable, store_audited
 from center.clock import Clock
 
 _LOGGER = logging.getLogger(__name__)
@@ -65,8 +64,9 @@ async def create_leave(host: LeaveHost, new: NewLeave, *, actor: str) -> Leave:
     ends_after(starts_at, ends_at, now, "ends_at")
     if ends_at - starts_at > MAX_LEAVE:
         raise invalid("ends_at", f"a leave lasts at most {MAX_LEAVE.days} days")
-    async with host.sessionmaker() as session:
-        row = Leave(
+    row = await store_audited(
+        host.sessionmaker,
+        Leave(
             subject_id=new.subject_id,
             destination=new.destination.strip(),
             reason=new.reason.strip(),
@@ -75,24 +75,18 @@ async def create_leave(host: LeaveHost, new: NewLeave, *, actor: str) -> Leave:
             state=LeaveState.ACTIVE,
             created_by=actor,
             created_at=now,
-        )
-        session.add(row)
-        await session.flush()
-        await audit.record(
-            session,
-            actor=actor,
-            action="leave.create",
-            target_type="subject",
-            target_id=new.subject_id,
-            details={
-                "leave_id": row.id,
-                "destination": row.destination,
-                "starts_at": starts_at.isoformat(),
-                "ends_at": ends_at.isoformat(),
-            },
-            at=now,
-        )
-        await session.commit()
+        ),
+        actor=actor,
+        action="leave.create",
+        subject_id=new.subject_id,
+        details={
+            "destination": new.destination.strip(),
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+        },
+        id_key="leave_id",
+        now=now,
+    )
     host.leave_added(row)
     return row
 
@@ -101,15 +95,7 @@ async def recent_leaves(
     sessionmaker: async_sessionmaker[AsyncSession], subject_id: str
 ) -> Sequence[Leave]:
     """The subject's latest :data:`RECENT_LIMIT` leaves, newest first."""
-    async with sessionmaker() as session:
-        return (
-            await session.scalars(
-                select(Leave)
-                .where(Leave.subject_id == subject_id)
-                .order_by(Leave.id.desc())
-                .limit(RECENT_LIMIT)
-            )
-        ).all()
+    return await recent(sessionmaker, Leave, subject_id)
 
 
 @dataclass(frozen=True, slots=True)

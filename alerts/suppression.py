@@ -22,8 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.models import AlarmKind, Suppression
-from alerts.timebound import RECENT_LIMIT, ends_after, invalid, storable
-from center import audit
+from alerts.timebound import ends_after, invalid, recent, storable, store_audited
 from center.clock import Clock
 
 MAX_SUPPRESSION: Final = timedelta(days=90)
@@ -135,8 +134,9 @@ async def create_suppression(
         raise invalid("until", f"a suppression lasts at most {MAX_SUPPRESSION.days} days")
     kinds = sorted({str(k) for k in new.kinds})
     reason = new.reason.strip()
-    async with host.sessionmaker() as session:
-        row = Suppression(
+    row = await store_audited(
+        host.sessionmaker,
+        Suppression(
             subject_id=new.subject_id,
             kinds=",".join(kinds),
             reason=reason,
@@ -144,25 +144,19 @@ async def create_suppression(
             until=until,
             created_by=actor,
             created_at=now,
-        )
-        session.add(row)
-        await session.flush()
-        await audit.record(
-            session,
-            actor=actor,
-            action="suppression.create",
-            target_type="subject",
-            target_id=new.subject_id,
-            details={
-                "suppression_id": row.id,
-                "reason": reason,
-                "kinds": kinds,
-                "starts_at": starts_at.isoformat(),
-                "until": until.isoformat(),
-            },
-            at=now,
-        )
-        await session.commit()
+        ),
+        actor=actor,
+        action="suppression.create",
+        subject_id=new.subject_id,
+        details={
+            "reason": reason,
+            "kinds": kinds,
+            "starts_at": starts_at.isoformat(),
+            "until": until.isoformat(),
+        },
+        id_key="suppression_id",
+        now=now,
+    )
     host.suppression_added(row)
     return row
 
@@ -171,12 +165,4 @@ async def recent_suppressions(
     sessionmaker: async_sessionmaker[AsyncSession], subject_id: str
 ) -> Sequence[Suppression]:
     """The subject's latest suppressions (revoked ones too), newest first."""
-    async with sessionmaker() as session:
-        return (
-            await session.scalars(
-                select(Suppression)
-                .where(Suppression.subject_id == subject_id)
-                .order_by(Suppression.id.desc())
-                .limit(RECENT_LIMIT)
-            )
-        ).all()
+    return await recent(sessionmaker, Suppression, subject_id)

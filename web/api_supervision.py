@@ -58,17 +58,8 @@ class LeaveOut(msgspec.Struct):
 
 
 def leave_json(row: Leave) -> LeaveOut:
-    return LeaveOut(
-        id=row.id,
-        subject_id=row.subject_id,
-        destination=row.destination,
-        reason=row.reason,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        state=LeaveState(row.state),
-        returned_at=row.returned_at,
-        created_by=row.created_by,
-    )
+    """The row's own columns, read by name (``from_attributes``): one list of fields."""
+    return msgspec.convert(row, LeaveOut, from_attributes=True)
 
 
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True):

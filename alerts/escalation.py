@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +39,25 @@ RAISED: Final = Event.ALARM_RAISED
 
 class EscalationRetry(Exception):
     """The alarm changed under the timer (an officer acted at that instant); retry later."""
+
+
+async def _system_event(
+    session: AsyncSession, alarm_id: int, now: datetime, state: str, type: str, data: dict[str, Any]
+) -> None:
+    """A timeline row and its audit entry (``alarm.<type>``) for what the system did on its
+    own: the state does not change, only the record of a missed deadline."""
+    await record_alarm_event(
+        session,
+        alarm_id=alarm_id,
+        at=now,
+        type=type,
+        actor=ACTOR,
+        from_state=state,
+        to_state=state,
+        data=data,
+        audit_action=f"alarm.{type}",
+        audit_details=data,
+    )
 
 
 class Escalator:
@@ -248,18 +267,7 @@ class Escalator:
             payload={"alarm_id": alarm_id},
         )
         data = {"reason": reason, "from_level": str(owner), "to_level": str(up), "due_at": due}
-        await record_alarm_event(
-            session,
-            alarm_id=alarm_id,
-            at=now,
-            type="escalated",
-            actor=ACTOR,
-            from_state=row["state"],
-            to_state=row["state"],
-            data=data,
-            audit_action="alarm.escalated",
-            audit_details=data,
-        )
+        await _system_event(session, alarm_id, now, row["state"], "escalated", data)
         self.escalated += 1
         _LOGGER.info(
             "alarm %s: %s deadline missed, escalated %s -> %s", alarm_id, reason, owner, up
@@ -280,18 +288,7 @@ class Escalator:
         if not getattr(result, "rowcount", 0):
             raise EscalationRetry(f"alarm {alarm_id} changed while flagging the breach")
         data = {"loop_due_at": _iso(row["loop_due_at"]), "state": row["state"]}
-        await record_alarm_event(
-            session,
-            alarm_id=alarm_id,
-            at=now,
-            type="loop_breached",
-            actor=ACTOR,
-            from_state=row["state"],
-            to_state=row["state"],
-            data=data,
-            audit_action="alarm.loop_breached",
-            audit_details=data,
-        )
+        await _system_event(session, alarm_id, now, row["state"], "loop_breached", data)
         self.breaches += 1
         _LOGGER.warning("alarm %s: the closed loop was not completed in time", alarm_id)
         return self._announce(alarm_id)

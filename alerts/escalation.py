@@ -105,11 +105,17 @@ class Escalator:
             self._unsubscribe = None
 
     async def run_arming(self, sweep_s: float) -> None:
-        """Arm queued alarms; every ``sweep_s`` seconds arm whatever the bus lost."""
+        """Arm queued alarms; every ``sweep_s`` seconds arm whatever the bus lost.
+
+        ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow the
+        cancellation when the queue delivers at the same moment, and this loop then never
+        ends — shutdown hung waiting for it (seen in tests under load).
+        """
         await self.sweep()
         while True:
             try:
-                alarm_id = await asyncio.wait_for(self._queue.get(), timeout=sweep_s)
+                async with asyncio.timeout(sweep_s):
+                    alarm_id = await self._queue.get()
             except TimeoutError:
                 await self.sweep()
                 continue

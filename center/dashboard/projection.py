@@ -305,8 +305,10 @@ class DashboardProjection:
         next_rebuild = loop.time() + self._rebuild_s
         last_hour = int(self._clock.now().timestamp() // 3600)
         while True:
+            # asyncio.timeout: wait_for can swallow a cancellation on 3.11 (see Escalator)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _TICK_S)
+                async with asyncio.timeout(_TICK_S):
+                    await self._wake.wait()
             self._wake.clear()
             now = self._clock.now()
             day = now.astimezone(self._tz).date()

@@ -198,3 +198,34 @@ async def test_two_instances_escalate_once(
     assert len(keys_) == len(set(keys_)) == 5 * 4  # ack x3 (street, district, city) + loop
     fired = a_app.app[keys.METRICS]
     _ = fired, json
+
+
+async def test_arming_loop_ends_when_cancelled_as_an_alarm_arrives() -> None:
+    """Shutdown cancels the arming loop; an alarm queued in the same instant must not eat
+    the cancellation (``asyncio.wait_for`` on 3.11 did, and teardown then hung forever)."""
+    import asyncio
+
+    from alerts.escalation import Escalator
+
+    esc = object.__new__(Escalator)
+    esc._queue = asyncio.Queue()
+    armed: list[int] = []
+
+    async def sweep() -> None:
+        return None
+
+    async def arm(alarm_id: int) -> None:
+        armed.append(alarm_id)
+
+    esc.sweep = sweep  # type: ignore[method-assign]
+    esc.arm = arm  # type: ignore[method-assign]
+    for _ in range(20):
+        task = asyncio.create_task(esc.run_arming(3600))
+        for _ in range(5):
+            await asyncio.sleep(0)  # parked in queue.get()
+        esc._queue.put_nowait(1)
+        await asyncio.sleep(0)  # the getter completes ...
+        task.cancel()  # ... and the cancellation arrives before the loop resumes
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "the arming loop ignored its cancellation"
+        assert task.cancelled()

@@ -20,6 +20,7 @@ import msgspec
 from alerts.serialize import AlarmOut
 from alerts.transitions import RULES, Action, Disposition
 from center.errors import CenterError, ValidationFailed, error_body
+from center.text import PLAIN
 
 if TYPE_CHECKING:
     from alerts.workflow import Workflow
@@ -29,7 +30,7 @@ MAX_NOTE: Final = 4000
 MAX_BULK: Final = 500
 MAX_ID: Final = 2_147_483_647
 
-Note = Annotated[str, msgspec.Meta(max_length=MAX_NOTE)]
+Note = Annotated[str, PLAIN, msgspec.Meta(max_length=MAX_NOTE)]
 Version = Annotated[
     int, msgspec.Meta(ge=1, le=MAX_ID, description="the alarm's current version (409 if stale)")
 ]

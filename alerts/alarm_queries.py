@@ -31,6 +31,7 @@ from center.authz import Action, Principal
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
 from center.scope import ScopeColumns, visible_or_404, within
+from center.text import PLAIN
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 500
@@ -41,8 +42,8 @@ DETAIL_CHECKINS: Final = 100
 DETAIL_FIXES: Final = 200
 DETAIL_FIX_HOURS: Final = 24
 
-JurisdictionId = Annotated[str, msgspec.Meta(max_length=32)]
-SubjectId = Annotated[str, msgspec.Meta(max_length=64)]
+JurisdictionId = Annotated[str, PLAIN, msgspec.Meta(max_length=32)]
+SubjectId = Annotated[str, PLAIN, msgspec.Meta(max_length=64)]
 _SCOPE = ScopeColumns(district=ALARMS.c.district_id, street=ALARMS.c.street_id)
 
 

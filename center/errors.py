@@ -22,6 +22,7 @@ false, "error": {...}}``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
 BAD_REQUEST: Final = "bad_request"
@@ -107,6 +108,14 @@ class InvalidJson(BadRequest):
 
 class ValidationFailed(CenterError):
     status, code = 422, VALIDATION_FAILED
+
+    @classmethod
+    def of(cls, problems: Mapping[str, str], what: str = "request") -> ValidationFailed:
+        """The one 422: ``details = {"field": <first bad field>, "fields": {field:
+        problem}}``; the message names each field in quotes (``'lat' must be at most 90``)."""
+        first = next(iter(problems), "")
+        listed = "; ".join(f"'{k}' {v}" for k, v in problems.items())
+        return cls(listed or f"invalid {what}", details={"field": first, "fields": dict(problems)})
 
 
 class Unauthorized(CenterError):

@@ -28,11 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from center import audit
-from center.authz import Principal
+from center.authz import Principal, within
 from center.bus import Bus
 from center.clock import Clock
 from center.db import Base, UTCDateTime
 from center.errors import Conflict, NotFound, ValidationFailed
+from center.jurisdictions import JurisdictionTree
+from center.models import User
+from center.text import NOT_BLANK, PLAIN
 from center.timers import FiredTimer, TimerService
 from center.topics import Event
 
@@ -133,9 +136,9 @@ def signon_json(s: DutySignOn) -> dict[str, Any]:
 
 MAX_ID: Final = 2_147_483_647
 MAX_OFFICERS: Final = 200
-Note = Annotated[str, msgspec.Meta(max_length=MAX_NOTE)]
-Username = Annotated[str, msgspec.Meta(max_length=64)]
-JurisdictionId = Annotated[str, msgspec.Meta(max_length=32)]
+Note = Annotated[str, PLAIN, msgspec.Meta(max_length=MAX_NOTE)]
+Username = Annotated[str, PLAIN, msgspec.Meta(max_length=64)]
+JurisdictionId = Annotated[str, PLAIN, msgspec.Meta(max_length=32)]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -149,7 +152,7 @@ class SignOffIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``POST /api/v1/duty/sign-off``: the handover note is required (not blank): it tells
     the next shift what is open."""
 
-    handover_note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE, pattern=r"\S")]
+    handover_note: Annotated[str, NOT_BLANK, msgspec.Meta(max_length=MAX_NOTE)]
 
 
 class ShiftIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -180,6 +183,7 @@ class ShiftService:
         clock: Clock,
         timers: TimerService,
         *,
+        tree: JurisdictionTree | None = None,
         staffed_id: str,
         minimum: int = 2,
         grace: timedelta = timedelta(minutes=30),
@@ -188,6 +192,7 @@ class ShiftService:
         self._bus = bus
         self._clock = clock
         self._timers = timers
+        self._tree = tree
         self.staffed_id = staffed_id
         self.minimum = minimum
         self._grace = grace
@@ -206,11 +211,12 @@ class ShiftService:
         note: str = "",
     ) -> DutyShift:
         if ends_at <= starts_at:
-            raise ValidationFailed("a shift must end after it starts", details={"ends_at": "<="})
+            raise ValidationFailed.of({"ends_at": "must be after 'starts_at'"})
         if ends_at - starts_at > timedelta(hours=48):
-            raise ValidationFailed("a shift is at most 48 hours long")
+            raise ValidationFailed.of({"ends_at": "must be at most 48 hours after 'starts_at'"})
         now = self._clock.now()
         async with self._sessionmaker() as session:
+            officers = await self._officers(session, jurisdiction_id, officers)
             shift = DutyShift(
                 jurisdiction_id=jurisdiction_id,
                 starts_at=starts_at,
@@ -233,6 +239,31 @@ class ShiftService:
             )
             await session.commit()
         return shift
+
+    async def _officers(
+        self, session: AsyncSession, jurisdiction_id: str, names: list[str]
+    ) -> list[str]:
+        """The rostered usernames, each an active user of the shift's jurisdiction or below;
+        one answer for unknown, disabled and foreign names (a roster is no way to learn who
+        has an account elsewhere)."""
+        names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+        if not names:
+            return []
+        rows = await session.execute(
+            select(User.username, User.jurisdiction_id).where(
+                User.username.in_(names), User.active.is_(True)
+            )
+        )
+        place = {name: jid for name, jid in rows.all()}
+        home = self._tree.path(jurisdiction_id) if self._tree else (jurisdiction_id,)
+        problems = {}
+        for i, name in enumerate(names):
+            jid = place.get(name)
+            if jid is None or not within(home, self._tree.path(jid) if self._tree else (jid,)):
+                problems[f"officers[{i}]"] = f"{name}: no such officer in this jurisdiction"
+        if problems:
+            raise ValidationFailed.of(problems)
+        return names
 
     async def shifts(self, jurisdiction_id: str, start: datetime, end: datetime) -> list[DutyShift]:
         async with self._sessionmaker() as session:

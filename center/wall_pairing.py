@@ -94,7 +94,7 @@ async def redeem_code(
 ) -> str | None:
     """Claim ``code`` once and return a new wall device token; None if unknown, expired or
     used. The caller commits."""
-    if not code.isdigit() or len(code) != CODE_DIGITS:
+    if not (code.isascii() and code.isdigit()) or len(code) != CODE_DIGITS:
         return None
     digest = _hash(code)
     claimed = await session.execute(

@@ -13,7 +13,7 @@ from center.models import Subject, SupervisionLevel
 from center.scope import ScopeColumns, visible_or_404, within
 from web import keys
 from web.contract import contract
-from web.fields import MAX_PAGE, NO_NUL, column_length
+from web.fields import MAX_PAGE, PLAIN, column_length
 from web.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from web.policy import DEVICE, SESSION, policy, principal_of
 
@@ -21,8 +21,8 @@ _SUBJECT_COLS: Final = ScopeColumns(district=Subject.district_id, street=Subject
 _ID_MAX: Final = column_length(Subject.id)
 _NAME_MAX: Final = column_length(Subject.name)
 
-SubjectId = Annotated[str, NO_NUL, msgspec.Meta(min_length=1, max_length=_ID_MAX)]
-PlaceId = Annotated[str, NO_NUL, msgspec.Meta(max_length=column_length(Subject.street_id))]
+SubjectId = Annotated[str, PLAIN, msgspec.Meta(min_length=1, max_length=_ID_MAX)]
+PlaceId = Annotated[str, PLAIN, msgspec.Meta(max_length=column_length(Subject.street_id))]
 
 
 class JurisdictionsOut(msgspec.Struct):
@@ -76,7 +76,7 @@ class SubjectsQuery(msgspec.Struct):
     district: PlaceId | None = None
     street: PlaceId | None = None
     level: list[SupervisionLevel] = []
-    q: Annotated[str, NO_NUL, msgspec.Meta(max_length=max(_ID_MAX, _NAME_MAX))] = ""
+    q: Annotated[str, PLAIN, msgspec.Meta(max_length=max(_ID_MAX, _NAME_MAX))] = ""
     page: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 1
     page_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
 
@@ -110,7 +110,7 @@ async def subjects(request: web.Request, *, query: SubjectsQuery) -> SubjectPage
         conds.append(Subject.level.in_([str(v) for v in query.level]))
     q = query.q.strip()
     if q:
-        conds.append((Subject.name.contains(q)) | (Subject.id == q))
+        conds.append(Subject.name.contains(q, autoescape=True) | (Subject.id == q))
     size = query.page_size
     async with request.app[keys.SESSIONMAKER]() as session:
         total = await session.scalar(select(func.count()).select_from(Subject).where(*conds))

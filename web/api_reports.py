@@ -17,11 +17,12 @@ from center.authz import Action
 from center.errors import ValidationFailed
 from web import keys
 from web.contract import contract
+from web.fields import PLAIN
 from web.policy import SESSION, policy, principal_of
 from web.templating import render
 
 MAX_RANGE_DAYS: Final = 366
-JurisdictionId = Annotated[str, msgspec.Meta(max_length=32)]
+JurisdictionId = Annotated[str, PLAIN, msgspec.Meta(max_length=32)]
 Report = dict[str, Any]
 
 

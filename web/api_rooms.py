@@ -42,7 +42,7 @@ from media.policy import RoomKind
 from web import keys
 from web.components import media_of
 from web.contract import contract, validation_error
-from web.fields import NO_NUL, PG_INT_MAX, Text, column_length
+from web.fields import PG_INT_MAX, PLAIN, Text, column_length
 from web.policy import policy, principal_of
 
 _MAX_INVITEES: Final = 16
@@ -51,7 +51,7 @@ _USER_PREFIX: Final = "user:"
 # A username, or ``user:<id>``.
 InviteeName = Annotated[
     str,
-    NO_NUL,
+    PLAIN,
     msgspec.Meta(min_length=1, max_length=len(_USER_PREFIX) + column_length(User.username)),
 ]
 Invitees = Annotated[list[InviteeName], msgspec.Meta(max_length=_MAX_INVITEES)]
@@ -111,7 +111,7 @@ class RoomEnded(msgspec.Struct):
 
 def _user_id(name: str) -> int | None:
     raw = name.removeprefix(_USER_PREFIX)
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= PG_INT_MAX else None
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= PG_INT_MAX else None
 
 
 async def _resolve(
@@ -138,10 +138,16 @@ async def _resolve(
         uid = _user_id(name)
         user = by_name.get(name) or (by_id.get(uid) if uid is not None else None)
         where = f"{field}[{i}]"
-        if user is None or not user.active:
-            problems[where] = f"{name}: no such active user"
+        path = tree.path(user.jurisdiction_id) if user is not None else ()
+        if (
+            user is None
+            or not user.active
+            or not (within(creator.jurisdiction, path) or within(path, creator.jurisdiction))
+        ):
+            # one answer for unknown, disabled and foreign users: an invitation is no way to
+            # learn who has an account elsewhere
+            problems[where] = f"{name}: no such user in your line of jurisdiction"
             continue
-        path = tree.path(user.jurisdiction_id)
         invitee = Principal(
             kind=PrincipalKind.USER,
             id=str(user.id),
@@ -151,8 +157,6 @@ async def _resolve(
         )
         if not role_allowed(invitee, action):
             problems[where] = f"{name}: role {user.role} may not {action.split('.')[1]} a call"
-        elif not (within(creator.jurisdiction, path) or within(path, creator.jurisdiction)):
-            problems[where] = f"{name}: outside your line of jurisdiction"
         else:
             found.append(Invitee(principal_key(invitee), user.username))
     if problems:

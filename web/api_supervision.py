@@ -23,7 +23,7 @@ from web import keys
 from web.api_directory import SubjectPath
 from web.components import ALERTS
 from web.contract import contract
-from web.fields import NO_NUL, NOT_BLANK
+from web.fields import NOT_BLANK, PLAIN
 from web.policy import SESSION, policy, principal_of
 
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -42,7 +42,7 @@ class LeaveIn(msgspec.Struct, forbid_unknown_fields=True):
     destination: Annotated[str, NOT_BLANK, msgspec.Meta(max_length=leave.DESTINATION_MAX)]
     ends_at: AwareTime
     starts_at: AwareTime | None = None  # default: now
-    reason: Annotated[str, NO_NUL, msgspec.Meta(max_length=leave.REASON_MAX)] | None = None
+    reason: Annotated[str, PLAIN, msgspec.Meta(max_length=leave.REASON_MAX)] | None = None
 
 
 class LeaveOut(msgspec.Struct):

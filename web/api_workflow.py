@@ -39,7 +39,7 @@ from center.shifts import (
 )
 from web import keys
 from web.components import EVIDENCE, SHIFTS, WORKFLOW
-from web.contract import Multipart, contract, decode
+from web.contract import Multipart, contract, decode, text_part
 from web.policy import SESSION, policy, principal_of
 
 FreeJson = dict[str, Any]
@@ -147,7 +147,7 @@ async def upload_evidence(request: web.Request, *, path: AlarmPath) -> FreeJson:
         if not isinstance(part, BodyPartReader):
             raise BadRequest("nested multipart bodies are not accepted")
         if part.name == "note":
-            note = (await part.text())[:MAX_NOTE]
+            note = text_part(await part.read(), "note")[:MAX_NOTE]
         elif part.name == "file" and record is None:
             record = await store.save(
                 principal, alarm_id, part, filename=part.filename or "upload", note=note

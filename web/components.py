@@ -96,6 +96,7 @@ async def workflow_ctx(app: web.Application) -> AsyncIterator[None]:
         bus,
         clock,
         timers,
+        tree=tree,
         staffed_id=roots[0].id if roots else "",
         # Shared with the live dashboard's staffing tile (one setting, one minimum).
         minimum=int(getattr(settings, "dashboard_min_on_duty", 2)),

@@ -23,6 +23,7 @@ import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date as date_type
 from typing import Any, Final, TypeVar, cast
 
 import msgspec
@@ -36,12 +37,15 @@ from center.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from center.text import PLAIN
+from center.years import year_problem
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 JSON_TYPES: Final = ("application/json", "text/json")
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<loc>[^`]*)`)?$", re.S)
+_PLAIN = re.compile(PLAIN.pattern or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,21 +239,55 @@ def _enum_values(tp: Any) -> list[str]:
     return []
 
 
+def in_calendar(obj: T) -> T:
+    """``obj`` if every date and time in it lies in the accepted years of
+    :mod:`center.years`, else a :func:`validation_error` naming each field outside."""
+    problems: dict[str, str] = {}
+    _dates(obj, "", problems)
+    if problems:
+        raise validation_error(problems)
+    return obj
+
+
+def _dates(value: Any, where: str, problems: dict[str, str]) -> None:
+    if isinstance(value, date_type):
+        problem = year_problem(value)
+        if problem:
+            problems[where or "$"] = problem
+    elif isinstance(value, msgspec.Struct):
+        for name, encoded in zip(
+            value.__struct_fields__, value.__struct_encode_fields__, strict=True
+        ):
+            _dates(getattr(value, name), f"{where}.{encoded}" if where else encoded, problems)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _dates(item, f"{where}[{i}]", problems)
+
+
+def text_part(raw: bytes, name: str) -> str:
+    """A :class:`Multipart` text part as ``str`` under the one text rule of
+    :mod:`center.text` (the handler reads multipart bodies itself, so it checks here what
+    a JSON body's decoder checks): 422 naming the part for bad UTF-8 or a control
+    character."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise validation_error({name: "is not UTF-8 text"}) from None
+    if not _PLAIN.match(text):
+        raise validation_error({name: "must not hold control characters"})
+    return text
+
+
 def validation_error(problems: Mapping[str, str], what: str = "request") -> ValidationFailed:
-    """The one 422: ``details = {"field": <first bad field>, "fields": {field: problem}}``;
-    the message names each field in quotes (``'lat' must be at most 90``)."""
-    first = next(iter(problems), "")
-    listed = "; ".join(f"'{k}' {v}" for k, v in problems.items())
-    return ValidationFailed(
-        listed or f"invalid {what}", details={"field": first, "fields": dict(problems)}
-    )
+    """The one 422 (:meth:`center.errors.ValidationFailed.of`)."""
+    return ValidationFailed.of(problems, what)
 
 
 def convert(obj: Any, model: type[T], *, strict: bool = True, what: str = "request") -> T:
     """``obj`` (parsed JSON) as ``model``, or a :func:`validation_error` naming every bad
     field. Also used by the websocket dispatcher, so both speak one error shape."""
     try:
-        return msgspec.convert(obj, model, strict=strict)
+        return in_calendar(msgspec.convert(obj, model, strict=strict))
     except msgspec.ValidationError:
         raise validation_error(
             _problems(obj, model, "", strict) or {"body": "invalid"}, what
@@ -452,14 +490,15 @@ def contract(
             if spec.path is not None:
                 kwargs["path"] = _path(request, spec.path)
             if spec.query is not None:
-                kwargs["query"] = _query(request, spec.query)
+                kwargs["query"] = in_calendar(_query(request, spec.query))
             if spec.body is not None and not isinstance(spec.body, Multipart):
                 raw = await _body_bytes(request)
                 if isinstance(spec.body, Batch):
+                    # items judge their times against the clock (retention, future skew)
                     limit = getattr(_settings(request), spec.body.max_items_setting)
                     kwargs["body"] = decode_batch(raw, spec.body, limit)
                 else:
-                    kwargs["body"] = decode(raw, spec.body)
+                    kwargs["body"] = in_calendar(decode(raw, spec.body))
             result = await fn(request, **kwargs)
             if isinstance(result, web.StreamResponse):
                 return result

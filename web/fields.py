@@ -1,20 +1,16 @@
-"""Field types shared by the declared request models.
+"""Field types shared by the declared request models of the HTTP layer.
 
-PostgreSQL refuses a NUL character in a text value (the driver raises, which would be a 500),
-and no name, reason or search term legitimately holds one, so every free-text field of a
-request model is declared with :data:`NO_NUL` and a NUL is a 422 naming the field.
+Text fields use the one rule of :mod:`center.text` (re-exported here): no control
+characters other than newline and tab, on both databases.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-import msgspec
+from center.text import NOT_BLANK, PLAIN, NonBlank, Text
 
-NO_NUL: Final = msgspec.Meta(pattern=r"^[^\x00]*$")
-
-Text = Annotated[str, NO_NUL]
-"""Free text without NUL characters (add a ``msgspec.Meta(max_length=…)`` beside it)."""
+__all__ = ["MAX_PAGE", "NOT_BLANK", "PG_INT_MAX", "PLAIN", "NonBlank", "Text", "column_length"]
 
 PG_INT_MAX: Final = 2_147_483_647
 """The largest id an ``INTEGER`` column holds; a larger one in a path names no object."""
@@ -29,7 +25,3 @@ def column_length(attr: Any) -> int:
     length = attr.property.columns[0].type.length
     assert isinstance(length, int), attr
     return length
-
-
-NOT_BLANK: Final = msgspec.Meta(pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
-"""Like :data:`NO_NUL`, and at least one character that is not white space."""

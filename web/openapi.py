@@ -16,6 +16,7 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
+from center.text import PLAIN
 from config.settings import Settings
 from web import keys
 from web.contract import Batch, Contract, Multipart, contract, get_contract
@@ -162,6 +163,8 @@ def _body(
         for name in body.parts:
             if name == "file":
                 props[name]["format"] = "binary"
+            else:  # text parts follow the one text rule, checked by the handler
+                props[name]["pattern"] = PLAIN.pattern or ""
         return {
             "required": True,
             "content": {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from center.models import User
@@ -12,11 +14,26 @@ from web.policy import authenticated_page, principal_of, public
 from web.templating import render
 
 
+def safe_next(raw: str) -> str:
+    """``next`` if it is a path on this site, else ``""``: no scheme, no host, no
+    protocol-relative ``//host`` or ``/\\host`` (browsers read a backslash as a slash), no
+    control characters — a login link must not be a way to send an officer elsewhere."""
+    if not raw.startswith("/") or raw.startswith(("//", "/\\")):
+        return ""
+    if "\\" in raw or any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc:
+        return ""
+    return raw
+
+
 @public
 async def login_page(request: web.Request) -> web.Response:
+    target = safe_next(request.query.get("next", ""))
     if request.get(PRINCIPAL) is not None and request.get(LOGIN_SESSION) is not None:
-        raise web.HTTPFound(request.query.get("next") or "/")
-    return render(request, "login.html", next_url=request.query.get("next", ""))
+        raise web.HTTPFound(target or "/")
+    return render(request, "login.html", next_url=target)
 
 
 def work_page_for(app: web.Application, role: str) -> str | None:

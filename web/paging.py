@@ -60,6 +60,6 @@ def id_param(request: web.Request, name: str, what: str) -> int:
     """A positive integer id from the path; anything else is a 404 (never a 500 from the
     database driver for an out-of-range number)."""
     raw = request.match_info[name]
-    if not raw.isdigit() or not 0 < int(raw) <= _MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= _MAX_ID:
         raise NotFound(f"no such {what}")
     return int(raw)

@@ -29,7 +29,7 @@ from web import keys
 from web.api_auth import remote_of
 from web.api_directory import PlaceId
 from web.contract import contract
-from web.fields import NO_NUL, Text
+from web.fields import PLAIN, Text
 from web.policy import SESSION, policy, principal_of, public
 from web.principals import principal_from_secret
 from web.templating import render, request_language
@@ -51,7 +51,7 @@ async def wall_page(request: web.Request) -> web.Response:
     lang = request_language(request)
     config = {
         "token": token,
-        "code": code if code.isdigit() else "",
+        "code": code if code.isascii() and code.isdigit() else "",
         "error": error,
         "lang": lang,
         "geojson": "/static/vendor/shenzhen-geojson/shenzhen.geojson",
@@ -67,7 +67,7 @@ async def wall_page(request: web.Request) -> web.Response:
 
 
 class PairingCodeIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, NO_NUL, msgspec.Meta(max_length=NAME_MAX)] = "wall"
+    name: Annotated[str, PLAIN, msgspec.Meta(max_length=NAME_MAX)] = "wall"
     jurisdiction: PlaceId | None = None  # default: the caller's own
 
 

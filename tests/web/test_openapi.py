@@ -156,3 +156,65 @@ def test_schemathesis_with_a_duty_session(server: ServerProcess, tmp_path: Path)
         # logging out would end the session the run is using
         "--exclude-path=/api/v1/auth/logout",
     )
+
+
+def _strings(node: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every ``{"type": "string"}`` schema under ``node`` with its location."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "string" or (
+            isinstance(node.get("type"), list) and "string" in node["type"]
+        ):
+            found.append((where, node))
+        for key, value in node.items():
+            found.extend(_strings(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_strings(value, f"{where}/{i}"))
+    return found
+
+
+async def test_every_text_input_follows_the_one_text_rule(make_client: AppFactory) -> None:
+    """Every string a client sends — path, query, body, batch item — is an enum, a date or
+    time, or carries a pattern that refuses NUL and the other control characters (the one
+    rule of :mod:`center.text`), so no input reaches a database that would refuse it."""
+    import re
+
+    client = await make_client()
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    inputs: list[tuple[str, Any]] = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for param in op.get("parameters", []):
+                inputs.append((f"{method} {path} {param['name']}", param["schema"]))
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                inputs.append((f"{method} {path} body", media.get("schema", {})))
+    refs: set[str] = set()
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref not in refs:
+                refs.add(ref)
+                collect(doc["components"]["schemas"][ref.rsplit("/", 1)[-1]])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    for _, schema in inputs:
+        collect(schema)
+    nodes = [
+        *inputs,
+        *((ref, doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]) for ref in refs),
+    ]
+    loose = []
+    for where, schema in nodes:
+        for at, string in _strings(schema, where):
+            if "enum" in string or string.get("format") in ("date", "date-time", "binary"):
+                continue
+            pattern = string.get("pattern")
+            if pattern is None or any(re.search(pattern, f"a{c}b") for c in "\x00\x01\x1b\x7f"):
+                loose.append(at)
+    assert not loose, "\n".join(sorted(set(loose)))

@@ -62,6 +62,9 @@ class Hub:
         except ValueError as exc:
             conn.send_error(None, INVALID_FORMAT, f"the message is not valid JSON: {exc}")
             return None
+        except RecursionError:
+            conn.send_error(None, INVALID_FORMAT, "the message is nested too deeply")
+            return None
         if not isinstance(msg, dict):
             conn.send_error(None, INVALID_FORMAT, "a message must be a JSON object")
             return None

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from center.identity import create_credential, create_user, new_password, set_password
+from center.identity import create_credential, create_user, new_password, sha256_hex
 from center.models import (
     Credential,
     CredentialKind,
@@ -150,6 +150,7 @@ async def seed_demo(
         previous.get("users", {}) if isinstance(previous.get("users"), dict) else {}
     )
     out: dict[str, Any] = {"users": {}, "integration_key": "", "wall_token": "", "url": ""}
+    unknown: list[str] = []
     async with sessionmaker() as session:
         futian, street_a, street_b = await _seed_tree(session)
         added = await _seed_subjects(session, now)
@@ -170,9 +171,10 @@ async def seed_demo(
                     now=now,
                 )
             elif not password:
-                # The file was lost: issue a new password rather than leave the demo locked.
-                password = new_password()
-                await set_password(session, user, password, actor=DEMO_ACTOR, now=now)
+                # Seeded already by another instance (or from another data directory): its
+                # password stands. Resetting it here would log out and lock out whoever uses
+                # the first instance; its demo-credentials.json has the password.
+                unknown.append(username)
             out["users"][username] = {
                 "password": password,
                 "role": str(role),
@@ -187,9 +189,14 @@ async def seed_demo(
             cred = await session.scalar(
                 select(Credential).where(Credential.name == name, Credential.revoked_at.is_(None))
             )
-            if cred is None or not isinstance(secret, str) or not secret:
-                if cred is not None:
-                    cred.revoked_at = now
+            known_secret = isinstance(secret, str) and bool(secret)
+            if cred is not None and (
+                not known_secret or cred.secret_hash != sha256_hex(str(secret))
+            ):
+                # another instance's key or token: leave it working (see above)
+                unknown.append(name)
+                secret = ""
+            elif cred is None:
                 _, secret = await create_credential(
                     session,
                     kind=kind,
@@ -209,4 +216,11 @@ async def seed_demo(
     tmp.replace(path)
     if added:
         _LOGGER.info("demo city seeded: %s subjects", added)
+    if unknown:
+        _LOGGER.warning(
+            "demo: the database was seeded by another instance or data directory; left "
+            "unchanged (their secrets are in that instance's %s): %s",
+            CREDENTIALS_FILE,
+            ", ".join(unknown),
+        )
     return out

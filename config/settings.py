@@ -15,6 +15,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,10 +62,33 @@ class Settings:
     )
     secure_cookies: bool = _opt(False, "Mark cookies Secure (set when served behind TLS).")
     login_max_failures: int = _opt(
-        5, "Failed logins per user or address before a temporary lockout.", min=1
+        5,
+        "Failed logins for one username from one address before that pair is locked out "
+        "(other addresses can still log in as that user).",
+        min=1,
     )
     login_window_s: int = _opt(300, "Window in which failed logins are counted, seconds.", min=1)
-    login_lockout_s: int = _opt(300, "Lockout after too many failed logins, seconds.", min=1)
+    login_lockout_s: int = _opt(
+        300,
+        "First lockout after too many failed logins, seconds; each further lockout of the "
+        "same pair within a day doubles it, up to login_lockout_max_s.",
+        min=1,
+    )
+    login_lockout_max_s: int = _opt(
+        3600, "Longest lockout of a username from an address, seconds.", min=1
+    )
+    login_address_max_failures: int = _opt(
+        30,
+        "Failed logins from one address, whatever the usernames, before the address is locked "
+        "out for login_lockout_s (a guesser trying many names).",
+        min=1,
+    )
+    trusted_proxies: str = _opt(
+        "",
+        "Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses "
+        "or CIDR networks, e.g. 127.0.0.1,10.0.0.0/24). Empty: the TCP peer is the client. "
+        "Login throttling and the audit log use this address.",
+    )
     max_body_bytes: int = _opt(
         1_048_576, "Largest accepted HTTP request body, bytes (413 above).", min=1024
     )
@@ -146,7 +170,10 @@ class Settings:
         10.0, "Seconds a new websocket has to send its auth message before it is closed.", min=0.05
     )
     ws_heartbeat_s: float = _opt(
-        20.0, "Websocket ping interval, seconds; a peer that misses a pong is dropped.", min=1, max=30
+        20.0,
+        "Websocket ping interval, seconds; a peer that misses a pong is dropped.",
+        min=1,
+        max=30,
     )
     ws_max_frame_bytes: int = _opt(
         65_536, "Largest accepted websocket frame, bytes; larger frames close with 1009.", min=1024
@@ -189,7 +216,8 @@ class Settings:
         "a miss escalates street -> district -> city.",
     )
     loop_hours: float = _opt(
-        24.0, "Hours from raise to disposal (the closed loop); later is flagged as breached.",
+        24.0,
+        "Hours from raise to disposal (the closed loop); later is flagged as breached.",
         min=0.01,
     )
     shift_grace_minutes: int = _opt(
@@ -247,6 +275,15 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """:attr:`trusted_proxies` parsed (``ValueError`` for a bad entry)."""
+        return tuple(
+            ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -370,6 +407,13 @@ def load_settings(
             f"Setting 'database_url' is {url!r}; it must start with sqlite+aiosqlite:// or "
             "postgresql+asyncpg:// (the center uses async drivers)."
         )
+    try:
+        _ = settings.proxy_networks
+    except ValueError as exc:
+        raise SettingsError(
+            f"Setting 'trusted_proxies' is {settings.trusted_proxies!r}: {exc}. Give addresses "
+            "or networks separated by commas, e.g. 127.0.0.1,10.0.0.0/24."
+        ) from None
     if settings.redis_url and not settings.redis_url.startswith(
         ("redis://", "rediss://", "unix://")
     ):

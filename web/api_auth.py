@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Annotated, Any, Final
 
 import msgspec
 from aiohttp import web
@@ -18,11 +19,11 @@ from center import audit
 from center.authz import Action, Principal, PrincipalKind
 from center.errors import InvalidCredentials, RateLimited, TooManyAttempts
 from center.identity import authenticate, create_session, delete_session
-from center.models import Role
+from center.models import Role, User
 from web import keys
 from web.context import LOGIN_SESSION
 from web.contract import contract, respond
-from web.fields import Text
+from web.fields import Text, column_length
 from web.policy import API_KEY, DEVICE, SESSION, policy, principal_of, public
 from web.principals import SESSION_COOKIE, PrincipalView, principal_fields, principal_view
 from web.principals import home_for as home_for  # re-exported for the page handlers
@@ -30,11 +31,14 @@ from web.principals import home_for as home_for  # re-exported for the page hand
 _LOGGER = logging.getLogger(__name__)
 
 
+MAX_USERNAME: Final = column_length(User.username)
+
+
 class LoginIn(msgspec.Struct):
     """Unknown fields are ignored: login is not a staff action whose meaning a typo changes."""
 
-    username: Annotated[Text, msgspec.Meta(min_length=1)]
-    password: Text
+    username: Annotated[Text, msgspec.Meta(min_length=1, max_length=MAX_USERNAME)]
+    password: Annotated[Text, msgspec.Meta(max_length=1024)]
 
 
 class LoginOut(PrincipalView):
@@ -51,7 +55,34 @@ class LoggedOut(msgspec.Struct):
 
 
 def remote_of(request: web.Request) -> str:
-    return request.remote or ""
+    """The client's address: the TCP peer, or — when the peer is a trusted reverse proxy
+    (``trusted_proxies``) — the right-most address of ``X-Forwarded-For`` that is not itself
+    a trusted proxy (the left part is whatever the client wrote)."""
+    peer = request.remote or ""
+    networks = request.app[keys.SETTINGS].proxy_networks
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _trusted(hop, networks):
+            return hop[:64] if _is_address(hop) else peer
+    return peer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 def _too_many(wait: float) -> RateLimited:
@@ -65,15 +96,16 @@ def _too_many(wait: float) -> RateLimited:
     response=LoginOut,
     errors=(401, 429),
     description="200 with the session cookie; 401 `invalid_credentials` for a wrong username "
-    "or password; 429 `too_many_attempts` with `Retry-After` while the user or the address "
-    "is locked out after repeated failures.",
+    "or password; 429 `too_many_attempts` with `Retry-After` while this username is locked "
+    "out from this address (or the address from every username) after repeated failures. A "
+    "correct password from an address that has not failed is never refused.",
 )
 async def login(request: web.Request, *, body: LoginIn) -> web.StreamResponse:
     app = request.app
     username = body.username.strip()
     throttle = app[keys.THROTTLE]
-    throttle_keys = (f"user:{username.lower()}", f"addr:{remote_of(request)}")
-    wait = throttle.retry_after(*throttle_keys)
+    who = ("login", username, remote_of(request))
+    wait = await throttle.retry_after(*who)
     if wait > 0:
         raise _too_many(wait)
     settings = app[keys.SETTINGS]
@@ -81,7 +113,7 @@ async def login(request: web.Request, *, body: LoginIn) -> web.StreamResponse:
         user = await authenticate(session, username, body.password)
         now = app[keys.CLOCK].now()
         if user is None:
-            locked = throttle.failure(*throttle_keys)
+            locked = await throttle.failure(*who)
             await audit.record(
                 session,
                 actor=f"anonymous@{remote_of(request)}",
@@ -95,7 +127,7 @@ async def login(request: web.Request, *, body: LoginIn) -> web.StreamResponse:
             if locked:
                 raise _too_many(locked)
             raise InvalidCredentials("wrong username or password")
-        throttle.success(*throttle_keys)
+        await throttle.success(*who)
         new = await create_session(
             session,
             user,

@@ -96,6 +96,28 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
         await bus.close()
 
 
+async def _throttle_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With Redis, the login throttle counts in Redis, so every instance sees every failure
+    (a guesser cannot spread attempts across instances behind a load balancer)."""
+    settings = app[keys.SETTINGS]
+    if not settings.redis_url:
+        yield
+        return
+    from center.throttle_redis import RedisThrottleStore
+
+    store = RedisThrottleStore(
+        settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        keep_s=max(settings.login_window_s, settings.login_lockout_max_s),
+    )
+    app[keys.THROTTLE].share(store)
+    try:
+        yield
+    finally:
+        app[keys.THROTTLE].share(None)
+        await store.close()
+
+
 async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns background tasks; comes after the resources, so it is torn down before them."""
     settings = app[keys.SETTINGS]
@@ -138,9 +160,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         max_failures=settings.login_max_failures,
         window_s=settings.login_window_s,
         lockout_s=settings.login_lockout_s,
+        max_lockout_s=settings.login_lockout_max_s,
+        address_max_failures=settings.login_address_max_failures,
     )
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_bus_ctx)
+    app.cleanup_ctx.append(_throttle_ctx)
     app.cleanup_ctx.append(alerts_ctx)
     app.cleanup_ctx.append(_tasks_ctx)
     app.cleanup_ctx.append(workflow_ctx)

@@ -71,12 +71,15 @@ async def alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     tasks = app[keys.TASKS]
     engine.spawn(tasks)
-    if settings.demo and settings.simulator:
+    key = app[keys.DEMO].get("integration_key") if settings.demo else None
+    if settings.demo and settings.simulator and not key:
+        _LOGGER.warning("demo simulator off: this instance does not know the demo integration key")
+    elif settings.demo and settings.simulator:
         from alerts.simulator import Simulator
 
         tasks.spawn(
             "alerts-demo-simulator",
-            Simulator(settings, engine, app[keys.DEMO]["integration_key"]).run(),
+            Simulator(settings, engine, str(key)).run(),
         )
     _LOGGER.info("alarm engine started: %r", engine)
     yield

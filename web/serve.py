@@ -23,10 +23,12 @@ def _banner(app: web.Application, settings: Settings) -> str:
     if demo:
         lines.append(f"Demo logins (also in {settings.data_dir}/demo-credentials.json):")
         for name, info in demo["users"].items():
-            lines.append(f"  {name:<10} {info['password']:<18} {info['role']}")
-        lines.append(
-            f"  wall screen: http://{host}:{settings.port}/wall?token={demo['wall_token']}"
-        )
+            password = info["password"] or "(unchanged: seeded by another instance)"
+            lines.append(f"  {name:<10} {password:<18} {info['role']}")
+        if demo["wall_token"]:
+            lines.append(
+                f"  wall screen: http://{host}:{settings.port}/wall?token={demo['wall_token']}"
+            )
     return "\n".join(lines)
 
 

@@ -131,8 +131,8 @@ def _too_many(wait: float) -> RateLimited:
 async def pair(request: web.Request, *, body: PairIn) -> PairOut:
     app = request.app
     throttle = app[keys.THROTTLE]
-    key = f"wall-pair:{remote_of(request)}"
-    wait = throttle.retry_after(key)
+    who = ("wall-pair", "", remote_of(request))  # per address: codes have no username
+    wait = await throttle.retry_after(*who)
     if wait > 0:
         raise _too_many(wait)
     now = app[keys.CLOCK].now()
@@ -140,7 +140,7 @@ async def pair(request: web.Request, *, body: PairIn) -> PairOut:
         token = await redeem_code(session, body.code.strip(), remote=remote_of(request), now=now)
         if token is None:
             await session.rollback()
-            locked = throttle.failure(key)
+            locked = await throttle.failure(*who)
             if locked:
                 raise _too_many(locked)
             raise InvalidCredentials("unknown, expired or already used pairing code")
@@ -153,7 +153,7 @@ async def pair(request: web.Request, *, body: PairIn) -> PairOut:
             at=now,
         )
         await session.commit()
-    throttle.success(key)
+    await throttle.success(*who)
     _LOGGER.info("a wall screen paired from %s", remote_of(request))
     return PairOut(token=token)
 

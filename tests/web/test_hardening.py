@@ -16,7 +16,7 @@ from alerts.models import Alarm, Checkin
 from center.clock import FakeClock
 from tests.alerts.conftest import event_id, key_headers, subject_of_level
 from tests.alerts.workflow_support import raise_alarm
-from tests.conftest import AppFactory, login
+from tests.conftest import AppFactory, demo_credentials, login
 from web import keys
 
 HUGE = int("9" * 401)
@@ -404,3 +404,22 @@ async def test_openapi_with_a_key_is_public(make_client: AppFactory) -> None:
     client = await make_client(demo=True)
     resp = await client.get("/api/v1/openapi.json", headers=key_headers(client))
     assert resp.status == 200, await resp.text()
+
+
+async def test_a_second_demo_instance_leaves_the_first_alone(
+    make_client: AppFactory, database_url: str, tmp_path: Any
+) -> None:
+    """Failure 12: seeding an already seeded database changes no password, key or token."""
+    first = await make_client(demo=True, database_url=database_url)
+    creds = demo_credentials(first)
+    second = await make_client(
+        demo=True, database_url=database_url, data_dir=str(tmp_path / "other")
+    )
+    assert demo_credentials(second)["users"]["duty1"]["password"] is None
+    assert await login(first, "duty1", creds["users"]["duty1"]["password"])
+    resp = await first.get("/api/v1/me", headers=key_headers(first))
+    assert resp.status == 200
+    resp = await second.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {creds['wall_token']}"}
+    )
+    assert resp.status == 200

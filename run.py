@@ -2,7 +2,7 @@
 """Entry point: parse the command line, build settings, run ``create_app(settings)``.
 
 python run.py [--demo] [--host H] [--port P] [--data-dir D] [--config FILE]
-python run.py migrate | create-user ... | create-key ... | verify-audit | settings
+python run.py migrate | create-user ... | create-key ... | revoke-key ... | disable-user ... | verify-audit | settings
 """
 
 from __future__ import annotations
@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--name", required=True)
     ck.add_argument("--kind", choices=["api_key", "device_token"], default="api_key")
     ck.add_argument("--jurisdiction", help="jurisdiction id (default: the city)")
+    rk = sub.add_parser(
+        "revoke-key", help="revoke an API key or device token (running instances drop it at once)"
+    )
+    _common(rk, suppress=True)
+    which = rk.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", help="the name given at create-key")
+    which.add_argument("--id", help="the credential id (GET /api/v1/keys)")
+    du = sub.add_parser("disable-user", help="disable a user and end every session at once")
+    _common(du, suppress=True)
+    du.add_argument("--username", required=True)
     tail = sub.add_parser("tail", help="print live alarm events from a running center")
     tail.add_argument(
         "--url", required=True, help="e.g. ws://127.0.0.1:8080/ws or http://127.0.0.1:8080"
@@ -105,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli.run_create_user(settings, args)
     if command == "create-key":
         return cli.run_create_key(settings, args)
+    if command == "revoke-key":
+        return cli.run_revoke_key(settings, args)
+    if command == "disable-user":
+        return cli.run_disable_user(settings, args)
     if command == "verify-audit":
         return cli.run_verify_audit(settings)
     from web.serve import serve

@@ -7,16 +7,18 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from center.audit import verify_chain
 from center.clock import RealClock
 from center.db import create_engine, create_sessionmaker
-from center.errors import CenterError
+from center.errors import CenterError, NotFound
 from center.identity import create_credential, create_user, new_password
 from center.jurisdictions import JurisdictionTree
 from center.migrate import migrate
-from center.models import CredentialKind, Role
+from center.models import CredentialKind, Role, User
+from center.revocation import disable_user, revoke_credential
 from config.settings import Settings
 
 T = TypeVar("T")
@@ -105,6 +107,52 @@ def run_create_key(settings: Settings, args: Any) -> int:
         return 2
     print(f"created {kind} {args.name!r}; it is shown only once:")
     print(secret)
+    return 0
+
+
+def run_revoke_key(settings: Settings, args: Any) -> int:
+    """Running instances read the revocation from the database within a second (and drop
+    the key's cache entry and websockets), so no bus is needed from here."""
+
+    async def go(session: AsyncSession) -> tuple[str, bool]:
+        cred, revoked = await revoke_credential(
+            session,
+            cred_id=args.id,
+            name=args.name,
+            actor="cli:revoke-key",
+            now=RealClock().now(),
+        )
+        await session.commit()
+        return f"{cred.kind} {cred.name!r} ({cred.id})", revoked is not None
+
+    try:
+        what, changed = asyncio.run(_with_session(settings, go))
+    except CenterError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    print(f"revoked {what}" if changed else f"{what} was already revoked")
+    return 0
+
+
+def run_disable_user(settings: Settings, args: Any) -> int:
+    async def go(session: AsyncSession) -> bool:
+        user = await session.scalar(select(User).where(User.username == args.username))
+        if user is None:
+            raise NotFound(f"no user {args.username!r}")
+        revoked = await disable_user(session, user, actor="cli:disable-user", now=RealClock().now())
+        await session.commit()
+        return revoked is not None
+
+    try:
+        changed = asyncio.run(_with_session(settings, go))
+    except CenterError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    print(
+        f"disabled {args.username}; every session ended"
+        if changed
+        else f"{args.username} was already disabled"
+    )
     return 0
 
 

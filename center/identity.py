@@ -12,13 +12,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from center import audit
 from center.errors import ValidationFailed
 from center.models import Credential, CredentialKind, LoginSession, Role, User
 from center.passwords import hash_password, needs_rehash, verify_password
+from center.revocation import end_user_sessions
 
 API_KEY_PREFIX = "ck_"
 DEVICE_TOKEN_PREFIX = "dt_"
@@ -85,7 +86,7 @@ async def set_password(
         raise ValidationFailed(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     user.password_hash = hash_password(password)
     user.updated_at = now
-    await session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    await end_user_sessions(session, user, now)  # a changed password ends every session
     await audit.record(
         session,
         actor=actor,
@@ -202,27 +203,6 @@ async def create_credential(
         at=now,
     )
     return cred, secret
-
-
-async def revoke_credential(
-    session: AsyncSession, cred_id: str, *, actor: str, now: datetime
-) -> bool:
-    result = await session.execute(
-        update(Credential)
-        .where(Credential.id == cred_id, Credential.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    if not getattr(result, "rowcount", 0):
-        return False
-    await audit.record(
-        session,
-        actor=actor,
-        action="credential.revoke",
-        target_type="credential",
-        target_id=cred_id,
-        at=now,
-    )
-    return True
 
 
 async def resolve_credential(session: AsyncSession, secret: str) -> Credential | None:

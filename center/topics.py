@@ -21,6 +21,7 @@ class Topic(StrEnum):
     DASHBOARD = "dashboard"
     VISITS = "visits"
     SPOTCHECKS = "spotchecks"
+    REVOCATIONS = "revocations"  # between instances only; never a websocket topic
 
 
 class Event(StrEnum):
@@ -32,3 +33,4 @@ class Event(StrEnum):
     DUTY_STAFFING = "duty.staffing"  # on Topic.DUTY
     DUTY_SHIFT = "duty.shift"  # on Topic.DUTY (read by the dashboard; no publisher yet)
     DASHBOARD_DELTA = "dashboard.delta"  # on Topic.DASHBOARD (websocket only)
+    REVOKED = "revoked"  # on Topic.REVOCATIONS: {"kind", "target"} (center.revocation)

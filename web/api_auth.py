@@ -18,9 +18,10 @@ from aiohttp import web
 from center import audit
 from center.authz import Action, Principal, PrincipalKind
 from center.errors import InvalidCredentials, RateLimited, TooManyAttempts
-from center.identity import authenticate, create_session, delete_session
+from center.identity import authenticate, create_session, sha256_hex
 from center.models import Role, User
-from web import keys
+from center.revocation import end_session
+from web import keys, revocations
 from web.context import LOGIN_SESSION
 from web.contract import contract, respond
 from web.fields import Text, column_length
@@ -177,7 +178,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE, "")
     principal = principal_of(request)
     async with app[keys.SESSIONMAKER]() as session:
-        await delete_session(session, token)
+        # the session's open websockets close too (a socket opened before logout must not
+        # outlive it)
+        revoked = await end_session(session, sha256_hex(token), app[keys.CLOCK].now())
         await audit.record(
             session,
             actor=principal.actor,
@@ -187,6 +190,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
             at=app[keys.CLOCK].now(),
         )
         await session.commit()
+    await revocations.announce(app, revoked)
     response = respond(LoggedOut())
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

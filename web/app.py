@@ -27,6 +27,7 @@ from config.settings import Settings
 from web import keys
 from web.components import alerts_ctx, dashboard_ctx, media_ctx, media_shutdown, workflow_ctx
 from web.middleware import middlewares
+from web.revocations import revocation_ctx
 from web.routes import setup_routes
 
 _LOGGER = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_throttle_ctx)
     app.cleanup_ctx.append(alerts_ctx)
     app.cleanup_ctx.append(_tasks_ctx)
+    app.cleanup_ctx.append(revocation_ctx)
     app.cleanup_ctx.append(workflow_ctx)
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(dashboard_ctx)

@@ -6,8 +6,8 @@ one of them (as :class:`~center.authz.Principal` holds it; key and device ids ar
 
 API keys and device tokens are looked up by SHA-256 and cached for a few seconds, so an
 ingestion client sending thousands of requests a second costs one query per key per cache
-period instead of one per request. Revocation therefore takes effect within
-``_CACHE_TTL`` seconds.
+period instead of one per request. A revocation drops the cached entry on every instance
+(:mod:`web.revocations`), so it takes effect on the next request, not after the cache period.
 """
 
 from __future__ import annotations
@@ -64,6 +64,14 @@ async def principal_from_secret(app: web.Application, secret: str) -> Principal 
         cache.clear()
     cache[digest] = (now + _CACHE_TTL, principal)
     return principal
+
+
+def forget_credential(app: web.Application, cred_id: str) -> None:
+    """Drop a revoked key's or token's cached principal: its next request is looked up (and
+    refused) instead of being served from the cache."""
+    cache = app[_CACHE]
+    for digest in [d for d, (_, p) in cache.items() if p is not None and p.id == cred_id]:
+        del cache[digest]
 
 
 async def principal_from_session(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from web import api_auth, api_directory, ops, pages
+from web import api_auth, api_directory, ops, pages, revocations
 from web.principals import setup_principal_cache
 from web.templating import setup_templates
 from web.ws import setup_ws
@@ -43,6 +43,7 @@ def setup_routes(app: web.Application) -> None:
     api_alarms.add_routes(app)
     api_supervision.add_routes(app)
     openapi.add_routes(app)
+    revocations.add_routes(app)
     from web import api_rooms, check
     from web.ws import rtc
 

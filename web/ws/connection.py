@@ -62,6 +62,8 @@ class Connection:
         self.request = request
         self.app = request.app
         self.principal: Principal | None = None
+        # the login session that authenticated it (SHA-256 of the token), for logout
+        self.session_hash: str | None = None
         self.logger = _ConnectionLogger(_LOGGER, {"conn": self.id})
         self.state = ConnectionState.AUTH
         self.last_id = 0
@@ -189,13 +191,19 @@ class Connection:
         self.logger.warning(
             "client is %s messages behind; dropping it (it resumes with since)", self._queue_max
         )
-        self._queue.clear()
-        self._set_state(ConnectionState.CLOSING)
         if self._on_drop is not None:
             self._on_drop(self)
+        self.drop(CLOSE_QUEUE_FULL, b"send queue full; resume with since")
+
+    def drop(self, code: int, message: bytes) -> None:
+        """Close from outside the command loop (a full queue, a revoked credential): nothing
+        more is sent, the close frame goes out on a task that :meth:`close` awaits."""
+        if self._closer is not None or self.state is ConnectionState.CLOSED:
+            return
+        self._queue.clear()
+        self._set_state(ConnectionState.CLOSING)
         self._closer = asyncio.get_running_loop().create_task(
-            self._close_socket(CLOSE_QUEUE_FULL, b"send queue full; resume with since"),
-            name=f"ws-drop-{self.id}",
+            self._close_socket(code, message), name=f"ws-drop-{self.id}"
         )
 
     async def _close_socket(self, code: int, message: bytes) -> None:

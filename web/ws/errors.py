@@ -16,5 +16,8 @@ CLOSE_QUEUE_FULL: Final = WSCloseCode.TRY_AGAIN_LATER
 """1013: the client fell behind its send queue; reconnect and resume with ``since``."""
 CLOSE_TOO_BIG: Final = WSCloseCode.MESSAGE_TOO_BIG
 """1009: a frame over ``ws_max_frame_bytes`` (aiohttp closes for us)."""
+CLOSE_REVOKED: Final = 4001
+"""4001, reason ``revoked``: the key, token, user or session it authenticated with was
+revoked (or the user logged out); reconnecting with it fails."""
 CLOSE_GOING_AWAY: Final = WSCloseCode.GOING_AWAY
 """1001: server shutdown (web.app closes every websocket with it)."""

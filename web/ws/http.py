@@ -118,12 +118,15 @@ async def _authenticate(conn: Connection, msg: dict[str, Any]) -> Principal:
         else:
             found = await principal_from_session(conn.app, token)
             principal = found[0] if found else None
+            conn.session_hash = found[1].id if found else None
         if principal is None:
             raise Unauthorized("the token is unknown, revoked or expired")
         return principal
     principal = request.get(PRINCIPAL)
-    if principal is None or request.get(LOGIN_SESSION) is None:
+    row = request.get(LOGIN_SESSION)
+    if principal is None or row is None:
         raise Unauthorized("send a token, or connect with a session cookie")
+    conn.session_hash = row.id
     origin = request.headers.get("Origin")
     if origin and urlparse(origin).netloc != request.host:
         raise Forbidden("a session cookie is only accepted from the center's own pages")

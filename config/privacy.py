@@ -25,12 +25,13 @@ def mask_name(name: str) -> str:
 
 
 def mask_id_number(id_number: str) -> str:
-    """``440301199001011234`` -> ``440301********1234``: region code and last four only."""
+    """``440301199001011234`` -> ``4403**********1234``: province and city, last four only
+    (the county code and the birth date would narrow a person down too far)."""
     id_number = id_number.strip()
     n = len(id_number)
-    if n <= 10:
+    if n <= 8:
         return MASK * n
-    return id_number[:6] + MASK * (n - 10) + id_number[-4:]
+    return id_number[:4] + MASK * (n - 8) + id_number[-4:]
 
 
 def mask_phone(phone: str) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Final
 
 import msgspec
 from aiohttp import web
 from sqlalchemy import func, select
 
+from center import audit
 from center.authz import Action
 from center.models import Subject, SupervisionLevel
 from center.scope import ScopeColumns, visible_or_404, within
+from config.privacy import mask_id_number, mask_phone
 from web import keys
 from web.contract import contract
 from web.fields import MAX_PAGE, PLAIN, column_length
@@ -45,6 +48,9 @@ class Home(msgspec.Struct):
 
 
 class SubjectOut(msgspec.Struct):
+    """``id_number`` and ``phone`` are masked (``4403**********9091``, ``170****3194``)
+    unless the caller asked to reveal them on the detail endpoint."""
+
     id: str
     name: str
     gender: str
@@ -57,13 +63,19 @@ class SubjectOut(msgspec.Struct):
     active: bool
 
 
-def subject_json(s: Subject) -> SubjectOut:
+class Revealable(StrEnum):
+    ID_NUMBER = "id_number"
+    PHONE = "phone"
+
+
+def subject_json(s: Subject, reveal: frozenset[Revealable] = frozenset()) -> SubjectOut:
+    """Personal numbers masked but for the fields in ``reveal`` (the caller audits those)."""
     return SubjectOut(
         id=s.id,
         name=s.name,
         gender=s.gender,
-        id_number=s.id_number,
-        phone=s.phone,
+        id_number=s.id_number if Revealable.ID_NUMBER in reveal else mask_id_number(s.id_number),
+        phone=s.phone if Revealable.PHONE in reveal else mask_phone(s.phone),
         level=SupervisionLevel(s.level),
         street_id=s.street_id,
         district_id=s.district_id,
@@ -132,17 +144,44 @@ class SubjectPath(msgspec.Struct):
     subject_id: SubjectId
 
 
+class SubjectQuery(msgspec.Struct):
+    reveal: list[Revealable] = []
+
+
 @policy(Action.SUBJECTS_READ, auth=(SESSION,))
-@contract("One subject", path=SubjectPath, response=SubjectOut, errors=(404,))
-async def subject_detail(request: web.Request, *, path: SubjectPath) -> SubjectOut:
+@contract(
+    "One subject",
+    path=SubjectPath,
+    query=SubjectQuery,
+    response=SubjectOut,
+    errors=(404,),
+    description="ID number and phone are masked; `?reveal=id_number,phone` shows them in "
+    "full to staff in scope, and each reveal is written to the audit log (who, whose, what).",
+)
+async def subject_detail(
+    request: web.Request, *, path: SubjectPath, query: SubjectQuery
+) -> SubjectOut:
+    principal = principal_of(request)
+    reveal = frozenset(query.reveal)
     async with request.app[keys.SESSIONMAKER]() as session:
         s = await session.get(Subject, path.subject_id)
-    visible_or_404(
-        principal_of(request),
-        request.app[keys.TREE],
-        Action.SUBJECTS_READ,
-        s.street_id if s else None,
-        "subject",
-    )
-    assert s is not None
-    return subject_json(s)
+        visible_or_404(
+            principal,
+            request.app[keys.TREE],
+            Action.SUBJECTS_READ,
+            s.street_id if s else None,
+            "subject",
+        )
+        assert s is not None
+        if reveal:
+            await audit.record(
+                session,
+                actor=principal.actor,
+                action="subject.reveal",
+                target_type="subject",
+                target_id=s.id,
+                details={"fields": sorted(reveal)},
+                at=request.app[keys.CLOCK].now(),
+            )
+            await session.commit()
+    return subject_json(s, reveal)

@@ -423,3 +423,45 @@ async def test_a_second_demo_instance_leaves_the_first_alone(
         "/api/v1/me", headers={"Authorization": f"Bearer {creds['wall_token']}"}
     )
     assert resp.status == 200
+
+
+async def test_personal_numbers_are_masked_unless_revealed(
+    make_client: AppFactory, database_url: str
+) -> None:
+    """Failure 13: lists and details mask ID and phone numbers; a reveal is audited."""
+    import re
+
+    from center.models import AuditEntry, Subject
+
+    client = await make_client(demo=True, database_url=database_url)
+    await login(client, "street1")
+    page = await (await client.get("/api/v1/subjects?page_size=50")).json()
+    for item in page["items"]:
+        assert re.fullmatch(r"\d{4}\*{10}[\dX]{4}", item["id_number"]), item["id_number"]
+        assert re.fullmatch(r"\d{3}\*{4}\d{4}", item["phone"]), item["phone"]
+    sid = page["items"][0]["id"]
+    masked = await (await client.get(f"/api/v1/subjects/{sid}")).json()
+    assert "*" in masked["id_number"] and "*" in masked["phone"]
+    full = await (await client.get(f"/api/v1/subjects/{sid}?reveal=id_number,phone")).json()
+    async with client.app[keys.SESSIONMAKER]() as session:
+        row = await session.get(Subject, sid)
+        assert row is not None
+        assert (full["id_number"], full["phone"]) == (row.id_number, row.phone)
+        entries = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "subject.reveal"))
+        )
+    assert [(e.actor, e.target_id) for e in entries] == [("user:street1", sid)]
+    resp = await client.get(f"/api/v1/subjects/{sid}?reveal=password")
+    assert resp.status == 422
+    # out of scope: the same 404 as an unknown subject, and nothing revealed or audited
+    async with client.app[keys.SESSIONMAKER]() as session:
+        other = await session.scalar(select(Subject.id).where(Subject.district_id == "440303"))
+    resp = await client.get(f"/api/v1/subjects/{other}?reveal=id_number")
+    assert resp.status == 404
+    async with client.app[keys.SESSIONMAKER]() as session:
+        n = await session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "subject.reveal")
+        )
+    assert n == 1

@@ -276,8 +276,21 @@
     try {
       const s = await api(`/api/v1/subjects/${encodeURIComponent(subjectId)}`);
       $("d-profile").innerHTML = [["console.subject", s.name], ["console.supervision", t("supervision." + s.level)], ["console.street", names[s.street_id] || s.street_id], ["", s.phone]]
-        .map(([k, v]) => `<dt>${esc(k ? t(k) : "☎")}</dt><dd>${esc(v)}</dd>`).join("");
+        .map(([k, v]) => `<dt>${esc(k ? t(k) : "☎")}</dt><dd>${esc(v)}</dd>`).join("")
+        + `<dt></dt><dd><button type="button" id="d-reveal" title="${esc(t("console.reveal_hint"))}">${esc(t("console.reveal"))}</button></dd>`;
+      $("d-reveal").onclick = () => revealProfile(subjectId);
     } catch (err) { $("d-profile").innerHTML = ""; }
+  }
+
+  // Numbers come masked; showing them in full is an audited request (who looked, at whom).
+  async function revealProfile(subjectId) {
+    try {
+      const s = await api(`/api/v1/subjects/${encodeURIComponent(subjectId)}?reveal=phone,id_number`);
+      const dds = $("d-profile").querySelectorAll("dd");
+      if (dds[3]) dds[3].textContent = s.phone;
+      const btn = $("d-reveal");
+      if (btn) btn.replaceWith(Object.assign(document.createElement("span"), { id: "d-id-number", textContent: s.id_number }));
+    } catch (err) { console.warn("reveal", err); }
   }
 
   let chart = null, mapReady = null;

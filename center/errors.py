@@ -50,6 +50,8 @@ INVALID_FORMAT: Final = "invalid_format"
 AUTH_TIMEOUT: Final = "auth_timeout"
 ID_REUSE: Final = "id_reuse"
 NOT_SUBSCRIBED: Final = "not_subscribed"
+ALREADY_SUBSCRIBED: Final = "already_subscribed"
+TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 
 
 ERRORS: dict[str, type[CenterError]] = {}
@@ -215,6 +217,19 @@ class NotSubscribed(CenterError):
     """``unsubscribe`` of a subscription id the connection does not hold."""
 
     status, code = 404, NOT_SUBSCRIBED
+
+
+class AlreadySubscribed(CenterError):
+    """``subscribe`` to a topic and scope the connection already receives (each copy would
+    send the same snapshot and events again)."""
+
+    status, code = 409, ALREADY_SUBSCRIBED
+
+
+class TooManySubscriptions(CenterError):
+    """More subscriptions on one socket than ``ws_max_subscriptions``."""
+
+    status, code = 429, TOO_MANY_SUBSCRIPTIONS
 
 
 class Outage(Exception):

@@ -183,6 +183,11 @@ class Settings:
         "Messages queued for one websocket client before it is dropped (1013) to resume later.",
         min=4,
     )
+    ws_max_subscriptions: int = _opt(
+        32,
+        "Most subscriptions one websocket may hold (a duplicate of one it holds is refused).",
+        min=1,
+    )
     ws_compress: bool = _opt(
         False,
         "Offer permessage-deflate on websockets: less bandwidth on slow links, more CPU per "

@@ -164,7 +164,7 @@ async def _resolve(
     return found
 
 
-def _visible(principal: Principal, rec: RoomRecord, action: Action) -> bool:
+def visible_room(principal: Principal, rec: RoomRecord, action: Action) -> bool:
     """The creator, an invitee (reading only), or staff whose jurisdiction holds the room;
     anyone else is told the room does not exist (404, as for an unknown id)."""
     key = principal_key(principal)
@@ -181,7 +181,7 @@ def _record_of(
     service: MediaService, principal: Principal, room_id: str, action: Action
 ) -> RoomRecord:
     rec = service.get(room_id)  # RoomNotFoundError (a CenterError) for an unknown id
-    if not _visible(principal, rec, action):  # the same answer as a room that does not exist
+    if not visible_room(principal, rec, action):  # the same answer as a room that does not exist
         raise RoomNotFoundError(f"no room {room_id}")
     return rec
 

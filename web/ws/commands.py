@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import msgspec
 
 from center.authz import authorize
-from center.errors import BadRequest, Forbidden, NotFound, NotSubscribed
+from center.errors import (
+    AlreadySubscribed,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    NotSubscribed,
+    TooManySubscriptions,
+)
 from web import keys
 from web.ws.connection import Connection
 from web.ws.hub import hub_of
@@ -62,6 +69,16 @@ async def handle_subscribe(conn: Connection, msg_id: int, body: SubscribeIn) -> 
             f"role {principal.role} may not subscribe to {name} in {'/'.join(scope)}",
             details={"action": topic.action, "topic": name},
         )
+    key = (name, scope)
+    if conn.subscribed(key):
+        raise AlreadySubscribed(
+            f"already subscribed to {name} in {'/'.join(scope)}", details={"topic": name}
+        )
+    limit = conn.app[keys.SETTINGS].ws_max_subscriptions
+    if conn.subscription_count >= limit:
+        raise TooManySubscriptions(
+            f"at most {limit} subscriptions per connection", details={"max": limit}
+        )
     since = body.since
     request = SubscribeRequest(
         msg_id=msg_id,
@@ -70,6 +87,7 @@ async def handle_subscribe(conn: Connection, msg_id: int, body: SubscribeIn) -> 
         scope=scope,
     )
     await topic.subscribe(conn, request)
+    conn.tag_subscription(msg_id, key)
     return NO_REPLY
 
 

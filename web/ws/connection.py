@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine, Hashable, MutableMapping
 from enum import StrEnum
 from typing import Any, Final
 
@@ -77,6 +77,7 @@ class Connection:
         self._busy = False
         self._inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._subscriptions: dict[int, Callable[[], None]] = {}
+        self._sub_keys: dict[int, Hashable] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._on_drop = on_drop
         self._writer = asyncio.get_running_loop().create_task(
@@ -225,8 +226,21 @@ class Connection:
     def add_subscription(self, sub_id: int, unsubscribe: Callable[[], None]) -> None:
         self._subscriptions[sub_id] = unsubscribe
 
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subscriptions)
+
+    def tag_subscription(self, sub_id: int, key: Hashable) -> None:
+        """Remember what ``sub_id`` receives (topic and scope), to refuse a duplicate."""
+        if sub_id in self._subscriptions:
+            self._sub_keys[sub_id] = key
+
+    def subscribed(self, key: Hashable) -> bool:
+        return any(k == key for i, k in self._sub_keys.items() if i in self._subscriptions)
+
     def remove_subscription(self, sub_id: int) -> bool:
         unsubscribe = self._subscriptions.pop(sub_id, None)
+        self._sub_keys.pop(sub_id, None)
         if unsubscribe is None:
             return False
         unsubscribe()

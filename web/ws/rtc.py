@@ -22,8 +22,9 @@ from aiohttp import web
 from center.authz import Action, role_allowed
 from center.errors import Conflict, Forbidden
 from media.component import MediaService, principal_key
-from media.errors import MediaError, ParticipantNotFoundError
+from media.errors import MediaError, ParticipantNotFoundError, RoomNotFoundError
 from media.policy import Role
+from web.api_rooms import visible_room
 from web.components import media_of
 from web.ws.connection import Connection, ConnectionState
 from web.ws.hub import register_command
@@ -132,6 +133,9 @@ async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
     if (conn.id, room) in service.sessions:
         raise Conflict(f"this connection is already in room {room}")
     record = service.get(room)
+    if not visible_room(principal, record, Action.ROOMS_READ):
+        # the answer HTTP gives: a room one may not see does not exist
+        raise RoomNotFoundError(f"no room {room}")
     session = RtcSession(conn, service, msg_id, room)
     service.sessions[session.key] = session
     try:

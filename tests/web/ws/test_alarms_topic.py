@@ -94,17 +94,22 @@ async def test_resume_past_the_history_gets_a_snapshot(demo_client: TestClient) 
         data = alarm(street, alarm_id=f"H{i}", state="closed")
         await bus.publish("alarms", "alarm.updated", data)
     ws = await authed(demo_client)
-    res = (await ws.call("subscribe", topic="alarms", since={"epoch": epoch, "seq": seq}))["result"]
+
+    async def resume(since: dict[str, object]) -> dict[str, object]:
+        # one subscription at a time: a duplicate of a held one is refused
+        reply = await ws.call("subscribe", topic="alarms", since=since)
+        assert (await ws.call("unsubscribe", subscription=reply["id"]))["success"]
+        return reply["result"]  # type: ignore[no-any-return]
+
+    res = await resume({"epoch": epoch, "seq": seq})
     assert res["recovered"] is False
-    assert [a["id"] for a in res["snapshot"]["alarms"]] == ["KEEP"]
+    assert [a["id"] for a in res["snapshot"]["alarms"]] == ["KEEP"]  # type: ignore[index]
     assert res["seq"] == seq + DEFAULT_HISTORY_SIZE + 6
     # another epoch (a restarted in-process bus) is also a snapshot, not an error
-    res = (await ws.call("subscribe", topic="alarms", since={"epoch": "gone", "seq": 3}))["result"]
-    assert res["recovered"] is False and res["snapshot"]["total"] == 1
+    res = await resume({"epoch": "gone", "seq": 3})
+    assert res["recovered"] is False and res["snapshot"]["total"] == 1  # type: ignore[index]
     # a position the stream never had (from the future) too
-    res = (await ws.call("subscribe", topic="alarms", since={"epoch": epoch, "seq": 10**6}))[
-        "result"
-    ]
+    res = await resume({"epoch": epoch, "seq": 10**6})
     assert res["recovered"] is False
     await ws.close()
 
@@ -177,3 +182,24 @@ async def test_slow_client_is_dropped_not_the_server(make_client: AppFactory) ->
             code = slow.close_code
     assert code in (1013, 1006)
     await healthy.close()
+
+
+async def test_duplicate_and_excess_subscriptions_are_refused(make_client: AppFactory) -> None:
+    """A wall token's thousand identical ``alarms`` subscriptions pulled 177 MB of snapshots:
+    a duplicate is refused, and so is one past ``ws_max_subscriptions``."""
+    client = await make_client(demo=True, ws_max_subscriptions=3)
+    await login(client, "duty1")
+    ws = await authed(client)
+    first = await ws.call("subscribe", topic="alarms")
+    assert first["success"], first
+    again = await ws.call("subscribe", topic="alarms")
+    assert again["success"] is False and again["error"]["code"] == "already_subscribed"
+    assert (await ws.call("subscribe", topic="alarms", jurisdiction="440304"))["success"]
+    assert (await ws.call("subscribe", topic="alarms", jurisdiction="440303"))["success"]
+    over = await ws.call("subscribe", topic="alarms", jurisdiction="440305")
+    assert over["success"] is False and over["error"]["code"] == "too_many_subscriptions"
+    # unsubscribing frees both the slot and the topic
+    assert (await ws.call("unsubscribe", subscription=first["id"]))["success"]
+    assert (await ws.call("subscribe", topic="alarms"))["success"]
+    assert (await ws.call("ping"))["success"]
+    await ws.close()

@@ -41,6 +41,7 @@ from center.bus import Bus
 from center.clock import Clock
 from center.jurisdictions import JurisdictionTree
 from center.tasks import TaskSupervisor
+from center.topics import Event
 from config.demo_city import point_in_city
 from config.settings import Settings
 
@@ -200,10 +201,25 @@ class AlertEngine:
                 await self.check_silence()
                 async with self.sessionmaker() as session:
                     await self.suppressions.reload(session, self.clock.now())
+                await self.reconcile_late()
                 if rounds % _RETENTION_EVERY == 0:
                     await self.purge(self.clock.now())
             except Exception:
                 _LOGGER.exception("alarm engine maintenance failed; next round in a minute")
+
+    async def reconcile_late(self) -> int:
+        """Every alarm whose window has a stored late check-in becomes ``late_checkin``
+        (see :meth:`AlarmRaiser.reconcile_late`); windows of the last two lateness periods
+        and a day, which covers every window a late check-in can still belong to."""
+        now = self.clock.now()
+        since = now - timedelta(seconds=2 * self.plans.lateness_s) - timedelta(days=1)
+        async with self.sessionmaker() as session:
+            changed = await self.raiser.reconcile_late(session, since, now)
+            await session.commit()
+        if changed:
+            _LOGGER.info("reconciled %d late check-ins onto their alarms", len(changed))
+            await self.raiser.publish([(Event.ALARM_UPDATED, r) for r in changed])
+        return len(changed)
 
     async def check_silence(self) -> int:
         now = self.clock.now()

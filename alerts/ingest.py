@@ -21,12 +21,13 @@ from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.directory import SubjectDirectory, SubjectInfo
 from alerts.items import CheckinIn, DeviceEventIn, LocationFixIn, time_problem
 from alerts.leave import LeaveBook, record_return
-from alerts.models import Checkin, CheckinSource, DeviceEvent, LocationFix
+from alerts.models import CHECKINS, CheckinSource, DeviceEvent, LocationFix
 from alerts.plans import PlanBook
 from alerts.raising import AlarmRaiser, Fire
 from alerts.rules_device import DeviceRules
@@ -41,7 +42,20 @@ from center.jurisdictions import JurisdictionTree
 from center.topics import Event, Topic
 
 _LOGGER = logging.getLogger(__name__)
-CHECKINS: Table = Checkin.__table__  # type: ignore[assignment]
+_MARK_ATTEMPTS = 3
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """A PostgreSQL deadlock or serialization failure (asyncpg's ``sqlstate``), or SQLite's
+    "database is locked"."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return state in _RETRYABLE_SQLSTATES or "locked" in str(orig)
+
+
 DEVICE_EVENTS: Table = DeviceEvent.__table__  # type: ignore[assignment]
 LOCATIONS: Table = LocationFix.__table__  # type: ignore[assignment]
 T = TypeVar("T", CheckinIn, DeviceEventIn, LocationFixIn)
@@ -348,13 +362,33 @@ class Ingestor:
             return
         batch = self._marks_batch = asyncio.get_running_loop().create_future()
 
+        taken: list[tuple[str, str, str, datetime]] = []
+
         async def job(session: AsyncSession) -> list[dict[str, Any]]:
+            nonlocal taken
             taken, self._marks = self._marks, []
             self._marks_batch = None
             return await self._raiser.mark_late(session, taken, now)
 
+        changed: list[dict[str, Any]] = []
         try:
-            changed = await self._writer.run_job(job)
+            for attempt in range(1, _MARK_ATTEMPTS + 1):
+                try:
+                    changed = await self._writer.run_job(job)
+                    break
+                except DBAPIError as exc:
+                    # The check-ins are committed already: never answer them with a 500.
+                    # A deadlock or serialization failure is retried; if it persists, the
+                    # maintenance round's reconciliation marks the alarms.
+                    if not _retryable(exc) or attempt == _MARK_ATTEMPTS:
+                        _LOGGER.warning(
+                            "marking %d late check-ins failed (%s); reconciliation will",
+                            len(taken),
+                            exc.orig,
+                        )
+                        break
+                    self._marks.extend(taken)
+                    await asyncio.sleep(0.05 * attempt)
         except BaseException as exc:
             batch.set_exception(exc)
             batch.exception()  # retrieved: waiters re-raise it themselves

@@ -208,6 +208,7 @@ class Alarm(Base):
 
 
 ALARMS: Table = Alarm.__table__  # type: ignore[assignment]
+CHECKINS: Table = Checkin.__table__  # type: ignore[assignment]
 """The ``alarms`` table for Core statements (bulk inserts, ``UPDATE … WHERE version``)."""
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from alerts.directory import SubjectInfo
-from alerts.models import ALARMS, AlarmEvent, AlarmKind, AlarmState
+from alerts.models import ALARMS, CHECKINS, AlarmEvent, AlarmKind, AlarmState
 from alerts.serialize import alarm_json
 from alerts.severity import SeverityTable
 from alerts.suppression import SuppressionCache
@@ -283,6 +283,30 @@ class AlarmRaiser:
             await session.execute(EVENTS.insert(), event_row(alarm_id, at, type_, data=data))
             await session.commit()
 
+    async def reconcile_late(
+        self, session: AsyncSession, since: datetime, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Mark every ``no_checkin`` alarm of a window since ``since`` whose subject has a
+        stored late check-in for that window, whichever instance stored it and whenever
+        (a marking that failed — a deadlock, a crash between the two commits — is repaired
+        here, within a maintenance round)."""
+        rows = (
+            await session.execute(
+                select(ALARMS.c.dedup_key, CHECKINS.c.event_id, ALARMS.c.level, CHECKINS.c.at)
+                .join(
+                    CHECKINS,
+                    (CHECKINS.c.subject_id == ALARMS.c.subject_id)
+                    & (CHECKINS.c.window_start == ALARMS.c.window_start),
+                )
+                .where(
+                    ALARMS.c.kind == str(AlarmKind.NO_CHECKIN),
+                    ALARMS.c.window_start >= since,
+                    CHECKINS.c.late.is_(True),
+                )
+            )
+        ).all()
+        return await self.mark_late(session, [tuple(r) for r in rows], now) if rows else []
+
     async def mark_late(
         self,
         session: AsyncSession,
@@ -290,9 +314,18 @@ class AlarmRaiser:
         now: datetime,
     ) -> list[dict[str, Any]]:
         """Turn ``no_checkin`` alarms into ``late_checkin``: ``(dedup_key, event_id, level,
-        checkin_at)``. Returns the changed rows (the caller commits, then publishes)."""
+        checkin_at)``. Returns the changed rows (the caller commits, then publishes).
+
+        Rows are updated in ``dedup_key`` order, the earliest check-in per alarm: two
+        instances marking the same alarms in opposite orders took each other's row locks and
+        deadlocked; one order everywhere cannot."""
         changed: list[dict[str, Any]] = []
-        keys = list({m[0] for m in marks})
+        first: dict[str, tuple[str, str, str, datetime]] = {}
+        for m in marks:
+            if m[0] not in first or m[3] < first[m[0]][3]:
+                first[m[0]] = m
+        marks = [first[k] for k in sorted(first)]
+        keys = list(first)
         open_keys: set[str] = set()
         for i in range(0, len(keys), 1000):
             # Most late check-ins have no alarm to mark (the window was satisfied, or it

@@ -415,7 +415,11 @@ class Ingestor:
             principal, Action.DEVICE_EVENTS_INGEST, items, self._checkin_retention
         )
         # battery_pct is read by the rules, not stored
-        rows = [_row(e, received_at=now, drop=("battery_pct",)) for _, e, _ in firsts]
+        cred = principal.id[:32]
+        rows = [
+            _row(e, received_at=now, credential_id=cred, drop=("battery_pct",))
+            for _, e, _ in firsts
+        ]
         inserted, _ = await self._writer.write(DEVICE_EVENTS, rows)
         fires: list[Fire] = []
         clears: list[tuple[str, SubjectInfo, Transition]] = []
@@ -435,7 +439,11 @@ class Ingestor:
         now, results, firsts, repeats = await self._admit(
             principal, Action.LOCATIONS_INGEST, items, self._location_retention
         )
-        rows = [_row(f, received_at=now, in_city=self._in_city(f.lon, f.lat)) for _, f, _ in firsts]
+        cred = principal.id[:32]
+        rows = [
+            _row(f, received_at=now, in_city=self._in_city(f.lon, f.lat), credential_id=cred)
+            for _, f, _ in firsts
+        ]
         inserted, _ = await self._writer.write(LOCATIONS, rows)
         per_subject: dict[str, tuple[SubjectInfo, list[LocationFixIn]]] = {}
         fires: list[Fire] = []

@@ -19,7 +19,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Table, Text, false
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from center.alarm_vocab import OPEN_STATES as OPEN_STATES
@@ -59,7 +70,7 @@ class Checkin(Base):
     __tablename__ = "checkins"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    event_id: Mapped[str] = mapped_column(String(128))
     subject_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     source: Mapped[str] = mapped_column(String(16))
@@ -73,7 +84,11 @@ class Checkin(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     credential_id: Mapped[str] = mapped_column(String(32), default="")
 
-    __table_args__ = (Index("ix_checkins_subject_at", "subject_id", "at"),)
+    # idempotency per API key: one integration's event ids never collide with another's
+    __table_args__ = (
+        Index("ix_checkins_subject_at", "subject_id", "at"),
+        UniqueConstraint("credential_id", "event_id", name="uq_checkins_credential_event"),
+    )
 
 
 class CheckinPlan(Base):
@@ -134,21 +149,25 @@ class DeviceEvent(Base):
     __tablename__ = "device_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    event_id: Mapped[str] = mapped_column(String(128))
     subject_id: Mapped[str] = mapped_column(String(64))
     device_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    credential_id: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
-    __table_args__ = (Index("ix_device_events_subject_at", "subject_id", "at"),)
+    __table_args__ = (
+        Index("ix_device_events_subject_at", "subject_id", "at"),
+        UniqueConstraint("credential_id", "event_id", name="uq_device_events_credential_event"),
+    )
 
 
 class LocationFix(Base):
     __tablename__ = "location_fixes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    event_id: Mapped[str] = mapped_column(String(128))
     subject_id: Mapped[str] = mapped_column(String(64))
     device: Mapped[str] = mapped_column(String(16))
     device_id: Mapped[str] = mapped_column(String(64), default="")
@@ -158,8 +177,12 @@ class LocationFix(Base):
     accuracy_m: Mapped[float] = mapped_column(Float)
     in_city: Mapped[bool] = mapped_column(Boolean)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    credential_id: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
-    __table_args__ = (Index("ix_location_fixes_subject_at", "subject_id", "at"),)
+    __table_args__ = (
+        Index("ix_location_fixes_subject_at", "subject_id", "at"),
+        UniqueConstraint("credential_id", "event_id", name="uq_location_fixes_credential_event"),
+    )
 
 
 class Alarm(Base):

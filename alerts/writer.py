@@ -29,6 +29,8 @@ from alerts.raising import dialect_insert
 
 _LOGGER = logging.getLogger(__name__)
 _IN_CHUNK = 1000
+IDEMPOTENCY_KEY = ("credential_id", "event_id")
+"""What makes an ingested row unique: the API key that sent it, and its event id."""
 _MAX_ROWS = 5000
 
 
@@ -39,6 +41,7 @@ class _Submission:
     cols: tuple[str, ...]
     future: asyncio.Future[tuple[set[str], dict[str, dict[str, Any]]]]
     inserted: set[str] = field(default_factory=set)
+    stored: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 Job = Callable[[AsyncSession], Awaitable[Any]]
@@ -173,30 +176,34 @@ class GroupWriter:
                 tables: dict[str, list[_Submission]] = {}
                 for sub in group:
                     tables.setdefault(sub.table.name, []).append(sub)
-                stored: dict[str, dict[str, dict[str, Any]]] = {}
                 for subs in tables.values():
                     table = subs[0].table
                     rows = [r for sub in subs for r in sub.rows]
+                    # event ids are unique per API key (credential_id): requests of several
+                    # keys share this statement, so rows are told apart by both
                     stmt = (
                         dialect_insert(conn, table)
-                        .on_conflict_do_nothing(index_elements=["event_id"])
-                        .returning(table.c.event_id)
+                        .on_conflict_do_nothing(index_elements=list(IDEMPOTENCY_KEY))
+                        .returning(table.c.credential_id, table.c.event_id)
                     )
-                    fresh = {eid for (eid,) in (await conn.execute(stmt, rows)).all()}
+                    fresh = {(c, e) for c, e in (await conn.execute(stmt, rows)).all()}
                     for sub in subs:
                         for row in sub.rows:
-                            eid = row["event_id"]
-                            if eid in fresh:
-                                sub.inserted.add(eid)
-                                fresh.discard(eid)  # a repeat later in the group is a duplicate
+                            key = (row["credential_id"], row["event_id"])
+                            if key in fresh:
+                                sub.inserted.add(row["event_id"])
+                                fresh.discard(key)  # a repeat later in the group is a duplicate
                     dups = [
-                        r["event_id"]
+                        (r["credential_id"], r["event_id"])
                         for sub in subs
                         for r in sub.rows
                         if r["event_id"] not in sub.inserted
                     ]
                     cols = tuple(dict.fromkeys(c for sub in subs for c in sub.cols))
-                    stored[table.name] = await self._lookup(conn, table, cols, dups) if dups else {}
+                    found = await self._lookup(conn, table, cols, dups) if dups else {}
+                    for sub in subs:
+                        cred = sub.rows[0]["credential_id"] if sub.rows else ""
+                        sub.stored = {e: row for (c, e), row in found.items() if c == cred}
             self.transactions += 1
         except BaseException as exc:
             await self._drop_connection()
@@ -209,20 +216,28 @@ class GroupWriter:
             return
         for sub in group:
             if not sub.future.done():
-                sub.future.set_result((sub.inserted, stored[sub.table.name]))
+                sub.future.set_result((sub.inserted, sub.stored))
 
     @staticmethod
     async def _lookup(
-        session: AsyncConnection, table: Table, cols: tuple[str, ...], event_ids: list[str]
-    ) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        wanted = list(dict.fromkeys(event_ids))
-        for i in range(0, len(wanted), _IN_CHUNK):
-            rows = await session.execute(
-                select(*(table.c[c] for c in ("event_id", *cols))).where(
-                    table.c.event_id.in_(wanted[i : i + _IN_CHUNK])
+        session: AsyncConnection,
+        table: Table,
+        cols: tuple[str, ...],
+        keys: list[tuple[str, str]],
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored rows of ``(credential_id, event_id)`` pairs, by pair."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        by_cred: dict[str, list[str]] = {}
+        for cred, eid in dict.fromkeys(keys):
+            by_cred.setdefault(cred, []).append(eid)
+        for cred, wanted in by_cred.items():
+            for i in range(0, len(wanted), _IN_CHUNK):
+                rows = await session.execute(
+                    select(*(table.c[c] for c in ("event_id", *cols))).where(
+                        table.c.credential_id == cred,
+                        table.c.event_id.in_(wanted[i : i + _IN_CHUNK]),
+                    )
                 )
-            )
-            for row in rows.mappings():
-                out[row["event_id"]] = dict(row)
+                for row in rows.mappings():
+                    out[(cred, row["event_id"])] = dict(row)
         return out

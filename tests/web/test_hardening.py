@@ -465,3 +465,50 @@ async def test_personal_numbers_are_masked_unless_revealed(
             .where(AuditEntry.action == "subject.reveal")
         )
     assert n == 1
+
+
+async def test_event_ids_are_scoped_per_api_key(
+    make_client: AppFactory, database_url: str, fake_clock: FakeClock
+) -> None:
+    """Failure 12: one integration's event id is no duplicate of another's."""
+    from center.identity import create_credential
+    from center.models import CredentialKind
+
+    client = await make_client(demo=True, database_url=database_url)
+    async with client.app[keys.SESSIONMAKER]() as session:
+        _, other = await create_credential(
+            session,
+            kind=CredentialKind.API_KEY,
+            name="vendor-b",
+            jurisdiction_id="4403",
+            actor="test",
+            now=fake_clock.now(),
+        )
+        await session.commit()
+    subject = await subject_of_level(client, "normal")
+    at = (fake_clock.now() - timedelta(minutes=1)).isoformat()
+    device = {"subject_id": subject.id, "device_id": "b1", "kind": "sos", "at": at}
+    fix = {
+        "subject_id": subject.id,
+        "device": "phone",
+        "at": at,
+        "lat": 22.5,
+        "lon": 114.0,
+        "accuracy_m": 5,
+    }
+    for url, body in (
+        ("/api/v1/checkins", {"subject_id": subject.id, "at": at, "source": "app"}),
+        ("/api/v1/device-events", device),
+        ("/api/v1/locations", fix),
+    ):
+        item = {**body, "event_id": "vendor-0001"}
+        for headers, status in (
+            (key_headers(client), "accepted"),
+            ({"Authorization": f"Bearer {other}"}, "accepted"),
+            (key_headers(client), "duplicate"),
+            ({"Authorization": f"Bearer {other}"}, "duplicate"),
+        ):
+            resp = await client.post(url, json={"items": [item]}, headers=headers)
+            assert resp.status < 300, (url, await resp.text())
+            assert (await resp.json())["results"][0]["status"] == status, url
+    assert await _count(client, Checkin) == 2

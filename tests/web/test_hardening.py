@@ -512,3 +512,19 @@ async def test_event_ids_are_scoped_per_api_key(
             assert resp.status < 300, (url, await resp.text())
             assert (await resp.json())["results"][0]["status"] == status, url
     assert await _count(client, Checkin) == 2
+
+
+async def test_invitations_do_not_reveal_who_exists(make_client: AppFactory) -> None:
+    """Failure 12: an unknown username and a user outside one's line answer alike."""
+    client = await make_client(demo=True)
+    csrf = await login(client, "street1")
+    answers = []
+    for name in ("street2", "nobody-at-all"):  # street2 works in another street office
+        resp = await client.post(
+            "/api/v1/rooms",
+            json={"kind": "call", "participants": [name]},
+            headers={"X-CSRF-Token": csrf},
+        )
+        error = await _error(resp, 422, name)
+        answers.append(error["details"]["fields"]["participants[0]"].split(": ", 1)[1])
+    assert answers[0] == answers[1], answers

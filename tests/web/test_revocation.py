@@ -171,3 +171,25 @@ async def test_revocation_on_one_instance_reaches_the_other(
     assert (await a.delete(f"/api/v1/keys/{kid}", headers={"X-CSRF-Token": csrf})).status == 200
     await _closed_with_revoked(b_ws)
     assert (await b.get("/api/v1/me", headers=_bearer(key))).status == 401
+
+
+async def test_a_password_change_ends_every_session_and_socket(make_client: AppFactory) -> None:
+    """A password changed elsewhere (the command line, the admin console) reaches the
+    running instance through the revocations table."""
+    from sqlalchemy import select
+
+    from center.identity import set_password
+    from center.models import User
+
+    client = await make_client(demo=True)
+    await login(client, "duty2")
+    ws = await _socket(client)
+    async with client.app[keys.SESSIONMAKER]() as session:
+        user = await session.scalar(select(User).where(User.username == "duty2"))
+        assert user is not None
+        await set_password(
+            session, user, "a-brand-new-password", actor="test", now=client.app[keys.CLOCK].now()
+        )
+        await session.commit()
+    await _closed_with_revoked(ws)
+    assert (await client.get("/api/v1/me")).status == 401

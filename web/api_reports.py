@@ -43,7 +43,9 @@ class RangeQuery(msgspec.Struct, frozen=True):
 
 
 class PageQuery(RangeQuery, frozen=True):
-    """``/reports``: ``date`` for one day, or ``from``/``to`` for a range."""
+    """``/reports``: ``date`` for one day, or ``from``/``to`` for a range; with neither, today
+    in the center's time zone (an officer opening the page at 03:40 wants the alarms that are
+    open now, not yesterday's figures)."""
 
     date: date | None = None
 
@@ -130,17 +132,28 @@ async def date_range_csv(request: web.Request, *, query: RangeQuery) -> web.Resp
 @policy(Action.REPORTS_READ, auth=(SESSION,), page=True)
 @contract("The printable report page", query=PageQuery, media_type="text/html", errors=(404,))
 async def report_page(request: web.Request, *, query: PageQuery) -> web.Response:
-    """``?date=`` (one day) or ``?from=&to=`` (a range)."""
+    """``?date=`` (one day, default today in the center's time zone) or ``?from=&to=``."""
     chosen: DailyQuery | RangeQuery = query
+    today = _today(request)
     if query.from_ is None and query.to is None:
-        chosen = DailyQuery(date=query.date, district=query.district, street=query.street)
+        chosen = DailyQuery(
+            date=query.date or today, district=query.district, street=query.street
+        )
     report = await _report(request, chosen)
+    one_day = report["from"] == report["to"]
+    shown = date.fromisoformat(str(report["from"])) if one_day else today
     return render(
         request,
         "report.html",
         report=report,
         kinds=list(report["totals"]["by_kind"]),
         request_query=request.query_string,
+        today=today.isoformat(),
+        picked=shown.isoformat(),
+        prev_day=(shown - timedelta(days=1)).isoformat(),
+        next_day=(shown + timedelta(days=1)).isoformat(),
+        district=query.district or "",
+        street=query.street or "",
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from alerts.models import AlarmKind, AlarmState, Severity
+from alerts.models import AlarmKind, AlarmState, CheckinSource, Severity
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
@@ -36,6 +36,7 @@ ENUM_LABELS: dict[str, tuple[type[StrEnum], ...]] = {
     "level.": (Level, JurisdictionLevel),
     "role.": (Role,),
     "supervision.": (SupervisionLevel,),
+    "source.": (CheckinSource,),
 }
 
 

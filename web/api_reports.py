@@ -136,9 +136,7 @@ async def report_page(request: web.Request, *, query: PageQuery) -> web.Response
     chosen: DailyQuery | RangeQuery = query
     today = _today(request)
     if query.from_ is None and query.to is None:
-        chosen = DailyQuery(
-            date=query.date or today, district=query.district, street=query.street
-        )
+        chosen = DailyQuery(date=query.date or today, district=query.district, street=query.street)
     report = await _report(request, chosen)
     one_day = report["from"] == report["to"]
     shown = date.fromisoformat(str(report["from"])) if one_day else today

@@ -103,9 +103,7 @@ def _subjects(page: Any, server: ServerProcess, n: int, offset: int = 0) -> list
 
 def _alarm_of(page: Any, server: ServerProcess, subject_id: str) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
-        items = page.request.get(f"{server.url}/api/v1/alarms?subject={subject_id}").json()[
-            "items"
-        ]
+        items = page.request.get(f"{server.url}/api/v1/alarms?subject={subject_id}").json()["items"]
         return items[0] if items else None
 
     return dict(wait_until(found))
@@ -244,9 +242,10 @@ def test_phone_resolve_without_disposition_says_so_in_chinese(
         error = street.inner_text("#d-form-error")
         assert "请选择处置结果" in error and "resolve" not in error and "false_alarm" not in error
         assert "全部" not in street.inner_text("#d-disposition")
-        assert street.request.get(f"{server.url}/api/v1/alarms/{alarm['id']}").json()[
-            "state"
-        ] == "verifying"
+        assert (
+            street.request.get(f"{server.url}/api/v1/alarms/{alarm['id']}").json()["state"]
+            == "verifying"
+        )
         # The close button stays on screen however far the detail is scrolled.
         street.evaluate("document.getElementById('detail').scrollTop = 10000")
         box = street.locator("#d-close").bounding_box()
@@ -288,9 +287,7 @@ def test_ten_held_clicks_while_the_queue_ticks(browser: Any, server: ServerProce
         ctx.close()
 
 
-def test_report_and_times_follow_the_center_timezone(
-    browser: Any, server: ServerProcess
-) -> None:
+def test_report_and_times_follow_the_center_timezone(browser: Any, server: ServerProcess) -> None:
     tz = ZoneInfo(TZ)
     ctx, duty = _login(browser, server, "duty1")
     try:

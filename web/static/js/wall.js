@@ -92,9 +92,14 @@
       return;
     }
     const age = Math.max(0, Math.round((Date.now() - socket.lastContact) / 1000));
-    fresh.classList.toggle("stale", age >= STALE_S || socket.state !== "open");
+    const stale = age >= STALE_S || socket.state !== "open";
+    fresh.classList.toggle("stale", stale);
     fresh.dataset.ageS = String(age);
-    if (age >= STALE_S || socket.state !== "open") fresh.textContent = t("wall.fresh.stale", { s: age });
+    // One state on screen: when stale the dot turns, "live" goes, the numbers dim.
+    document.body.classList.toggle("stale", stale);
+    $("conn").classList.toggle("stale", stale);
+    $("conn-text").textContent = stale && socket.state === "open" ? "" : t("wall.conn." + socket.state);
+    if (stale) fresh.textContent = t("wall.fresh.stale", { s: age });
     else if (age <= 2) fresh.textContent = t("wall.fresh.now");
     else fresh.textContent = t("wall.fresh.ago", { s: age });
   }
@@ -125,13 +130,12 @@
     if (state.subjects) setKpi("kpi-subjects", fmt(state.subjects.total));
     if (state.checkins) {
       const c = state.checkins.total;
+      // Completion of the windows due so far (as the report counts), not of the whole day.
       const el = $("kpi-checkins");
-      el.textContent = fmt(c.done);
-      if (c.expected !== null) {
-        const small = document.createElement("small");
-        small.textContent = ` / ${fmt(c.expected)} (${pct(c.rate)})`;
-        el.appendChild(small);
-      }
+      el.textContent = c.completion === null || c.completion === undefined ? "–" : pct(c.completion);
+      const small = document.createElement("small");
+      small.textContent = t("wall.checkins.of_due", { done: fmt(c.done), due: fmt(c.due) });
+      el.appendChild(small);
       setKpi("kpi-missed", fmt(c.missed), c.missed === 0);
     }
     if (state.alarms) {
@@ -340,11 +344,6 @@
     const names = districts.map((d) => shortName(d.name));
     const done = districts.map((d) => (rows[d.id] ? rows[d.id].done : 0));
     const missed = districts.map((d) => (rows[d.id] ? rows[d.id].missed : 0));
-    const pending = districts.map((d) => {
-      const row = rows[d.id];
-      if (!row || row.expected === null) return 0;
-      return Math.max(0, row.expected - row.done - row.missed);
-    });
     const r = rem();
     charts.checkins.setOption({
       legend: { top: 0, right: 0, textStyle: { color: "#8ea3c2", fontSize: r * 0.85 } },
@@ -353,8 +352,9 @@
       yAxis: { type: "category", data: names, inverse: true, axisLabel: { color: "#e8eef8", fontSize: r * 0.85, interval: 0 } },
       series: [
         { name: t("wall.checkins.done"), type: "bar", stack: "c", data: done, itemStyle: { color: "#2ecc71" } },
-        { name: t("wall.checkins.missed"), type: "bar", stack: "c", data: missed, itemStyle: { color: "#ff4d4f" } },
-        { name: t("wall.checkins.expected"), type: "bar", stack: "c", data: pending, itemStyle: { color: "#33415c" } },
+        { name: t("wall.checkins.missed"), type: "bar", stack: "c", data: missed, itemStyle: { color: "#ff4d4f" },
+          label: { show: true, position: "right", color: "#e8eef8", fontSize: r * 0.85,
+            formatter: (p) => { const d = done[p.dataIndex], due = d + missed[p.dataIndex]; return due ? pct(d / due) : ""; } } },
       ],
     });
   }

@@ -55,6 +55,18 @@ class LoginThrottle:
             self._prune(now)
         return started
 
+    def attempts_left(self, *keys: str) -> int:
+        """Failures still allowed before a lockout (the smallest over ``keys``), so that the
+        login page can warn before the attempt that would lock."""
+        now = self._clock.monotonic()
+        left = self._max
+        for key in keys:
+            rec = self._records.get(key)
+            if rec is not None:
+                recent = sum(1 for at in rec.failures if at > now - self._window)
+                left = min(left, self._max - recent)
+        return max(0, left)
+
     def success(self, *keys: str) -> None:
         for key in keys:
             self._records.pop(key, None)

@@ -65,7 +65,7 @@ def _too_many(wait: float) -> RateLimited:
     response=LoginOut,
     errors=(401, 429),
     description="200 with the session cookie; 401 `invalid_credentials` for a wrong username "
-    "or password; 429 `too_many_attempts` with `Retry-After` while the user or the address "
+    "or password (`details.attempts_left`: failures left before a lockout); 429 `too_many_attempts` with `Retry-After` while the user or the address "
     "is locked out after repeated failures.",
 )
 async def login(request: web.Request, *, body: LoginIn) -> web.StreamResponse:
@@ -94,7 +94,10 @@ async def login(request: web.Request, *, body: LoginIn) -> web.StreamResponse:
             await session.commit()
             if locked:
                 raise _too_many(locked)
-            raise InvalidCredentials("wrong username or password")
+            raise InvalidCredentials(
+                "wrong username or password",
+                details={"attempts_left": throttle.attempts_left(*throttle_keys)},
+            )
         throttle.success(*throttle_keys)
         new = await create_session(
             session,

@@ -36,10 +36,15 @@
     return body;
   }
 
-  function toast(msg) {
+  // A short confirmation goes by itself; a message with content (a handover note) stays until
+  // the officer closes it.
+  function toast(msg, sticky) {
     const el = $("toast");
-    el.textContent = msg; el.hidden = false;
-    clearTimeout(toast._t); toast._t = setTimeout(() => (el.hidden = true), 4000);
+    $("toast-text").textContent = msg; el.hidden = false;
+    el.classList.toggle("sticky", !!sticky);
+    $("toast-close").hidden = !sticky;
+    clearTimeout(toast._t);
+    if (!sticky) toast._t = setTimeout(() => (el.hidden = true), 4000);
   }
 
   // ---- the queue ----------------------------------------------------------------------
@@ -203,7 +208,7 @@
       if (msg.type === "event") {
         const e = msg.event;
         if (msg.id === alarmsSub) { if (e.seq) since = { epoch: e.epoch || (since && since.epoch), seq: e.seq }; onAlarmEvent(e); }
-        else if (e.type === "duty.staffing") showStaffing(e.data);
+        else if (e.type === "duty.staffing") { if (ME.jurisdiction.level === "city") showStaffing(e.data); }
       }
     };
     ws.onclose = () => {
@@ -244,26 +249,73 @@
   function showStaffing(s) {
     const el = $("staffing");
     el.hidden = false;
-    el.classList.toggle("warn", !!s.warning);
-    el.textContent = s.warning ? t("console.staffing_warning", { on: s.on_duty, min: s.minimum }) : t("console.staffing_ok", { on: s.on_duty });
     state.signedOn = (s.officers || []).includes(ME.user.username) || state.signedOn && ME.jurisdiction.level !== "city";
+    if (ME.jurisdiction.level === "city") {
+      el.classList.toggle("warn", !!s.warning);
+      el.textContent = s.warning ? t("console.staffing_warning", { on: s.on_duty, min: s.minimum }) : t("console.staffing_ok", { on: s.on_duty });
+    } else {
+      // A street or district officer sees their own duty state, not the city's staffing.
+      el.classList.toggle("warn", !state.signedOn);
+      el.textContent = t(state.signedOn ? "console.me_on_duty" : "console.me_off_duty");
+    }
     $("sign-toggle").textContent = state.signedOn ? t("console.sign_off") : t("console.sign_on");
   }
+
+  async function loadOwnDuty() {
+    try {
+      const r = await api("/api/v1/duty/on-duty");
+      state.signedOn = (r.items || []).some((x) => x.username === ME.user.username && !x.signed_off_at);
+      showStaffing(r.staffing || {});
+    } catch (err) { /* the staffing badge stays as the websocket reports it */ }
+  }
+
+  /** The sign-off dialog: a required handover note; resolves to "signoff", "stay" or "". */
+  function askSignOff(loggingOut) {
+    return new Promise((resolve) => {
+      const dlg = $("signoff");
+      $("signoff-title").textContent = t(loggingOut ? "console.logout_signoff_q" : "console.sign_off");
+      $("signoff-ok").textContent = t(loggingOut ? "console.signoff_and_logout" : "console.sign_off");
+      $("signoff-stay").hidden = !loggingOut;
+      $("signoff-error").hidden = true;
+      $("signoff-note").value = "";
+      dlg.returnValue = "";
+      dlg.onclose = () => resolve(dlg.returnValue);
+      dlg.showModal();
+      $("signoff-note").focus();
+    });
+  }
+
+  async function signOff(note) {
+    await api("/api/v1/duty/sign-off", { method: "POST", json: { handover_note: note } });
+    state.signedOn = false;
+  }
+
   async function toggleSign() {
     try {
       if (state.signedOn) {
-        const note = prompt(t("console.handover_prompt"));
-        if (!note) return;
-        await api("/api/v1/duty/sign-off", { method: "POST", json: { handover_note: note } });
-        state.signedOn = false;
+        if ((await askSignOff(false)) !== "signoff") return;
+        await signOff($("signoff-note").value.trim());
       } else {
         const r = await api("/api/v1/duty/sign-on", { method: "POST", json: {} });
         state.signedOn = true;
-        if (r.handovers && r.handovers.length) toast(r.handovers[0].username + "：" + r.handovers[0].handover_note);
+        if (r.handovers && r.handovers.length) toast(t("console.handover_from", { who: r.handovers[0].username, note: r.handovers[0].handover_note }), true);
       }
       $("sign-toggle").textContent = state.signedOn ? t("console.sign_off") : t("console.sign_on");
-      showStaffing(await api("/api/v1/duty/staffing"));
-    } catch (err) { toast(t("console.error", { msg: err.message })); }
+      if (ME.jurisdiction.level === "city") showStaffing(await api("/api/v1/duty/staffing"));
+      else showStaffing({});
+    } catch (err) { toast(t("console.error", { msg: reason(err) })); }
+  }
+
+  async function logout() {
+    if (state.signedOn) {
+      const choice = await askSignOff(true);
+      if (!choice) return;
+      if (choice === "signoff") {
+        try { await signOff($("signoff-note").value.trim()); } catch (err) { toast(t("console.error", { msg: reason(err) })); return; }
+      }
+    }
+    await api("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
+    location.href = "/login?signed_out=1";
   }
 
   // ---- detail -------------------------------------------------------------------------
@@ -515,6 +567,10 @@
     $("d-cancel").textContent = t("console.cancel");
     $("t-disposition").textContent = t("console.disposition_required");
     $("help-ok").textContent = t("console.ok");
+    $("toast-close").textContent = t("console.close");
+    $("signoff-label").textContent = t("console.handover_label");
+    $("signoff-stay").textContent = t("console.logout_stay");
+    $("signoff-cancel").textContent = t("console.cancel");
     $("d-close").setAttribute("aria-label", t("console.close"));
     fillSelect($("f-state"), t("console.state"), OPEN.map((s) => [s, t("state." + s)]));
     fillSelect($("f-kind"), t("console.kind"), BOOT.kinds.map((k) => [k, t("kind." + k)]));
@@ -573,7 +629,16 @@
     $("mute").addEventListener("click", () => setMuted(!state.muted));
     $("help-btn").addEventListener("click", () => $("help").showModal());
     $("sign-toggle").addEventListener("click", toggleSign);
-    $("logout").addEventListener("click", async () => { await api("/api/v1/auth/logout", { method: "POST" }).catch(() => {}); location.href = "/login"; });
+    $("logout").addEventListener("click", logout);
+    $("toast-close").addEventListener("click", () => ($("toast").hidden = true));
+    $("signoff-form").addEventListener("submit", (ev) => {
+      // Only the sign-off button needs the note; "stay on duty" and cancel close as they are.
+      if (ev.submitter && ev.submitter.value === "signoff" && !$("signoff-note").value.trim()) {
+        ev.preventDefault();
+        $("signoff-error").textContent = t("console.need_handover"); $("signoff-error").hidden = false;
+        $("signoff-note").focus();
+      }
+    });
     document.addEventListener("keydown", onKey);
     setInterval(() => { render(); if (state.detail) { const el = $("d-summary").querySelector(".sla"); if (el) { const [s, o] = slaText(state.detail); el.textContent = s; el.classList.toggle("over", o); } } }, 1000);
   }
@@ -611,7 +676,8 @@
     setupEvents();
     const me = await api("/api/v1/me");
     state.csrf = me.csrf_token || "";
-    api("/api/v1/duty/staffing").then(showStaffing).catch(() => {});
+    if (ME.jurisdiction.level === "city") api("/api/v1/duty/staffing").then(showStaffing).catch(() => {});
+    loadOwnDuty();
     await loadQueue();
     connect();
     document.body.dataset.ready = "1";

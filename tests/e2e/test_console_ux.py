@@ -326,3 +326,58 @@ def test_report_and_times_follow_the_center_timezone(browser: Any, server: Serve
         assert date.fromisoformat(duty.evaluate("centerToday()")) == today
     finally:
         ctx.close()
+
+
+def test_logout_offers_sign_off_and_login_says_what_is_wrong(
+    browser: Any, server: ServerProcess
+) -> None:
+    users = server.credentials()["users"]
+    ctx = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+    ctx.set_default_timeout(TIMEOUT_MS)
+    page = ctx.new_page()
+    try:
+        # Login: an empty field is named; the attempt before a lockout warns.
+        page.goto(f"{server.url}/login")
+        page.click("#login-submit")
+        assert "请输入用户名" in page.inner_text("#login-error")
+        page.fill("#username", "duty2")
+        page.click("#login-submit")
+        assert "请输入密码" in page.inner_text("#login-error")
+        for _ in range(4):  # the default allows 5 failures; the 4th leaves one
+            page.fill("#password", "wrong")
+            page.click("#login-submit")
+            page.wait_for_selector("#login-error:not([hidden])")
+        assert "再错 1 次" in page.inner_text("#login-error")
+        page.fill("#password", users["duty2"]["password"])  # success clears the count
+        page.click("#login-submit")
+        page.wait_for_url("**/console")
+        page.wait_for_selector("body[data-ready='1']")
+
+        # Sign on, then log out: the console asks to sign off and wants the handover note.
+        page.click("#sign-toggle")
+        page.wait_for_function(
+            "document.getElementById('sign-toggle').textContent.includes('签退')"
+        )
+        page.click("#logout")
+        assert page.evaluate("document.getElementById('signoff').open") is True
+        page.click("#signoff-ok")
+        assert "请填写交接班说明" in page.inner_text("#signoff-error")
+        page.fill("#signoff-note", "3号报警待区局回复")
+        page.click("#signoff-ok")
+        page.wait_for_url("**/login?signed_out=1")
+        assert page.is_visible("#login-info") and "已退出" in page.inner_text("#login-info")
+    finally:
+        ctx.close()
+
+    # The next officer signs on and reads the note until they close it.
+    duty_ctx, duty = _login(browser, server, "duty1")
+    try:
+        staffing = duty.request.get(f"{server.url}/api/v1/duty/staffing").json()
+        assert "duty2" not in staffing.get("officers", [])
+        duty.click("#sign-toggle")
+        duty.wait_for_selector("#toast-close:visible")
+        assert "3号报警待区局回复" in duty.inner_text("#toast")
+        duty.click("#toast-close")
+        assert not duty.is_visible("#toast")
+    finally:
+        duty_ctx.close()

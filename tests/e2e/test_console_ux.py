@@ -381,3 +381,64 @@ def test_logout_offers_sign_off_and_login_says_what_is_wrong(
         assert not duty.is_visible("#toast")
     finally:
         duty_ctx.close()
+
+
+def _raw_codes() -> set[str]:
+    """Every code of the enums a person could see: levels, kinds, states, sources, actors."""
+    from alerts.models import AlarmKind, AlarmState, CheckinSource, Severity
+    from alerts.transitions import Action, Disposition, Level
+    from center.models import JurisdictionLevel, Role, SupervisionLevel
+
+    enums = (AlarmKind, AlarmState, CheckinSource, Severity, Action, Disposition, Level)
+    more = (JurisdictionLevel, Role, SupervisionLevel)
+    return {str(m) for e in (*enums, *more) for m in e}
+
+
+def _find_raw(text: str, lang: str, codes: set[str]) -> list[str]:
+    import re
+
+    found = sorted(set(re.findall(r"\b(?:system|user|api_key|device):[\w.-]+", text)))
+    for code in codes:
+        # In Chinese every visible code is raw; in English a plain word ("city", "note") is
+        # language, so only codes that no sentence contains (snake_case, lowercase sos) count.
+        shown = re.search(rf"(?<![\w/.-]){re.escape(code)}(?![\w/.-])", text)
+        if shown and (lang == "zh-CN" or "_" in code or code == "sos"):
+            found.append(code)
+    return found
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_no_raw_codes_on_any_page(browser: Any, server: ServerProcess, lang: str) -> None:
+    codes = _raw_codes()
+    ctx, duty = _login(browser, server, "duty1", locale=lang)
+    try:
+        duty.goto(f"{server.url}/console?lang={lang}")
+        duty.wait_for_selector("body[data-ready='1']")
+        (subj,) = _subjects(duty, server, 1, offset=15 if lang == "en" else 14)
+        _raise_sos(server, subj["id"])
+        alarm = _alarm_of(duty, server, subj["id"])
+        _act(duty, server, alarm["id"], "acknowledge")
+        _act(duty, server, alarm["id"], "note", "已联系")
+        row = f".q-row[data-id='{alarm['id']}']"
+        duty.wait_for_selector(row)
+        duty.click(row)
+        duty.wait_for_selector("#d-timeline li[data-type='note']")
+        duty.wait_for_function("document.getElementById('d-profile').textContent.length > 0")
+        pages = {"console": duty.inner_text("body")}
+        duty.goto(f"{server.url}/reports?lang={lang}")
+        pages["reports"] = duty.inner_text("body")
+        duty.goto(f"{server.url}/?stay=1&lang={lang}")
+        pages["home"] = duty.inner_text("body")
+        wall = ctx.new_page()
+        wall.goto(f"{server.url}/wall?lang={lang}&token={server.credentials()['wall_token']}")
+        wall.wait_for_function("document.getElementById('conn').dataset.state === 'open'")
+        wall.wait_for_selector("#ticker li[data-alarm-id]")
+        pages["wall"] = wall.inner_text("body")
+        login = browser.new_page(locale=lang)
+        login.goto(f"{server.url}/login?lang={lang}")
+        pages["login"] = login.inner_text("body")
+        login.close()
+        raw = {name: _find_raw(text, lang, codes) for name, text in pages.items()}
+        assert raw == {name: [] for name in pages}, raw
+    finally:
+        ctx.close()

@@ -25,7 +25,14 @@ from center.models import JurisdictionLevel, Role, SupervisionLevel
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-SOURCES = sorted([*(WEB / "templates").glob("*.html"), *(WEB / "static" / "js").glob("*.js")])
+# Page handlers that translate on the server (the report's CSV column labels) name keys too.
+SOURCES = sorted(
+    [
+        *(WEB / "templates").glob("*.html"),
+        *(WEB / "static" / "js").glob("*.js"),
+        WEB / "api_reports.py",
+    ]
+)
 
 ENUM_LABELS: dict[str, tuple[type[StrEnum], ...]] = {
     "kind.": (AlarmKind,),
@@ -110,7 +117,7 @@ def _usage() -> tuple[set[str], set[str]]:
             key
             for key in re.findall(r'["\']([a-z_]+\.[\w.]+)["\']', text)
             if key.split(".", 1)[0] in namespaces
-            and not key.endswith((".", ".js", ".css", ".json"))
+            and not key.endswith((".", ".js", ".css", ".json", ".html"))
         }
         dynamic |= set(re.findall(r'\bt\(\s*["\']([\w.]+\.)["\']\s*\+', text))
     return literal, dynamic

@@ -442,3 +442,55 @@ def test_no_raw_codes_on_any_page(browser: Any, server: ServerProcess, lang: str
         assert raw == {name: [] for name in pages}, raw
     finally:
         ctx.close()
+
+
+def test_why_no_buttons_and_wall_pairing(browser: Any, server: ServerProcess) -> None:
+    """A district officer on an alarm another level owns, and an administrator, read why they
+    cannot act; a duty officer creates a wall pairing code from the console."""
+    duty_ctx, duty = _login(browser, server, "duty1")
+    district_ctx, district = _login(browser, server, "futian")
+    try:
+        (subj,) = _subjects(duty, server, 1, offset=16)
+        _raise_sos(server, subj["id"])
+        alarm = _alarm_of(duty, server, subj["id"])
+        row = f".q-row[data-id='{alarm['id']}']"
+        district.wait_for_selector(row)
+        district.click(row)
+        district.wait_for_selector("#d-why:not([hidden])")
+        why = district.inner_text("#d-why")
+        owner = {"city": "市中心", "district": "区局", "street": "司法所"}[alarm["owner_level"]]
+        assert f"由{owner}负责" in why and "只能添加备注" in why
+        # One format for every time limit: h:mm:ss.
+        import re
+
+        sla = duty.inner_text(f"{row} .sla")
+        assert re.fullmatch(r"\d+:\d\d:\d\d|已超时", sla), sla
+
+        duty.click("#pair-wall")
+        duty.fill("#pair-name", "大厅北墙")
+        duty.click("#pair-create")
+        duty.wait_for_selector("#pair-code")
+        code = duty.inner_text("#pair-code")
+        assert re.fullmatch(r"\d{6}", code)
+        assert f"/wall?code={code}" in duty.inner_text("#pair-result")
+        wall = duty_ctx.new_page()
+        wall.goto(f"{server.url}/wall?code={code}")
+        wall.wait_for_function("document.getElementById('conn').dataset.state === 'open'")
+        wall.close()
+    finally:
+        duty_ctx.close()
+        district_ctx.close()
+    admin_ctx = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+    try:
+        admin = admin_ctx.new_page()
+        admin.goto(f"{server.url}/login?next=/console")
+        admin.fill("#username", "admin")
+        admin.fill("#password", server.credentials()["users"]["admin"]["password"])
+        admin.click("#login-submit")
+        admin.wait_for_url("**/console")
+        admin.wait_for_selector(row)
+        admin.click(row)
+        admin.wait_for_selector("#d-why:not([hidden])")
+        assert "只能查看" in admin.inner_text("#d-why")
+    finally:
+        admin_ctx.close()

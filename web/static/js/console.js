@@ -105,8 +105,9 @@
     if (!due) return ["", false];
     const ms = Date.parse(due) - Date.now();
     if (ms <= 0) return [t("console.overdue"), true];
-    const m = Math.floor(ms / 60000), h = Math.floor(m / 60);
-    return [h ? `${h}h${String(m % 60).padStart(2, "0")}m` : `${m}:${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}`, false];
+    // One format for every time limit, hours:minutes:seconds ("0:04:29", "23:59:12").
+    const sec = Math.floor(ms / 1000), h = Math.floor(sec / 3600), m = Math.floor(sec / 60) % 60;
+    return [`${h}:${String(m).padStart(2, "0")}:${String(sec % 60).padStart(2, "0")}`, false];
   }
 
   // Only the rows in view exist in the DOM: 6,000 alarms stay 20-odd elements. Rows are keyed
@@ -304,6 +305,17 @@
       if (ME.jurisdiction.level === "city") showStaffing(await api("/api/v1/duty/staffing"));
       else showStaffing({});
     } catch (err) { toast(t("console.error", { msg: reason(err) })); }
+  }
+
+  // Wall pairing (duty officers, administrators): the unpaired wall sends people here.
+  async function createPairingCode() {
+    try {
+      const name = $("pair-name").value.trim() || t("console.pair_default_name");
+      const r = await api("/api/v1/wall/pairing-codes", { method: "POST", json: { name } });
+      $("pair-result").hidden = false;
+      $("pair-result").innerHTML = `${esc(t("console.pair_code"))} <b id="pair-code">${esc(r.code)}</b><br>` +
+        esc(t("console.pair_how", { url: location.origin + "/wall?code=" + r.code, time: fmt(r.expires_at) }));
+    } catch (err) { $("pair-result").hidden = false; $("pair-result").textContent = t("console.error", { msg: reason(err) }); }
   }
 
   async function logout() {
@@ -568,6 +580,12 @@
     $("t-disposition").textContent = t("console.disposition_required");
     $("help-ok").textContent = t("console.ok");
     $("toast-close").textContent = t("console.close");
+    $("pair-wall").hidden = !["duty", "admin"].includes(ME.role);
+    $("pair-wall").textContent = t("console.pair_wall");
+    $("pair-title").textContent = t("console.pair_wall");
+    $("pair-label").textContent = t("console.pair_name");
+    $("pair-create").textContent = t("console.pair_create");
+    $("pair-close").textContent = t("console.close");
     $("signoff-label").textContent = t("console.handover_label");
     $("signoff-stay").textContent = t("console.logout_stay");
     $("signoff-cancel").textContent = t("console.cancel");
@@ -630,6 +648,8 @@
     $("help-btn").addEventListener("click", () => $("help").showModal());
     $("sign-toggle").addEventListener("click", toggleSign);
     $("logout").addEventListener("click", logout);
+    $("pair-wall").addEventListener("click", () => { $("pair-result").hidden = true; $("pair").showModal(); $("pair-name").focus(); });
+    $("pair-create").addEventListener("click", createPairingCode);
     $("toast-close").addEventListener("click", () => ($("toast").hidden = true));
     $("signoff-form").addEventListener("submit", (ev) => {
       // Only the sign-off button needs the note; "stay on duty" and cancel close as they are.

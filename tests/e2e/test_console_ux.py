@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -395,8 +396,6 @@ def _raw_codes() -> set[str]:
 
 
 def _find_raw(text: str, lang: str, codes: set[str]) -> list[str]:
-    import re
-
     found = sorted(set(re.findall(r"\b(?:system|user|api_key|device):[\w.-]+", text)))
     for code in codes:
         # In Chinese every visible code is raw; in English a plain word ("city", "note") is
@@ -461,8 +460,6 @@ def test_why_no_buttons_and_wall_pairing(browser: Any, server: ServerProcess) ->
         owner = {"city": "市中心", "district": "区局", "street": "司法所"}[alarm["owner_level"]]
         assert f"由{owner}负责" in why and "只能添加备注" in why
         # One format for every time limit: h:mm:ss.
-        import re
-
         sla = duty.inner_text(f"{row} .sla")
         assert re.fullmatch(r"\d+:\d\d:\d\d|已超时", sla), sla
 

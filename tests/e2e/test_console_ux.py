@@ -224,8 +224,20 @@ def test_phone_resolve_without_disposition_says_so_in_chinese(
         alarm = _alarm_of(street, server, subj["id"])
         _act(duty, server, alarm["id"], "acknowledge")
         _act(duty, server, alarm["id"], "dispatch", "请核查")
-        _act(street, server, alarm["id"], "report", "已联系本人")
         row = f".q-row[data-id='{alarm['id']}']"
+        # Dispatched to me: marked in the queue (with its kind), the instruction on top.
+        street.wait_for_selector(f"{row}.mine")
+        assert street.is_visible(f"{row} .kind") and street.inner_text(f"{row} .kind") == "紧急求助"
+        street.click(row)
+        street.wait_for_selector("#d-instruction:not([hidden])")
+        assert "请核查" in street.inner_text("#d-instruction")
+        instruction_y = street.locator("#d-instruction").bounding_box()["y"]
+        assert instruction_y < street.locator("#d-summary").bounding_box()["y"] + 200
+        # The actions sit at the bottom of the screen, within the thumb's reach.
+        dock = street.locator(".d-dock").bounding_box()
+        assert dock["y"] + dock["height"] >= 844 - 2 and dock["y"] > 844 / 2
+        street.click("#d-close")
+        _act(street, server, alarm["id"], "report", "已联系本人")
         street.wait_for_selector(f"{row} .state[data-state='verifying']")
         street.click(row)
         street.wait_for_selector("#act-resolve")

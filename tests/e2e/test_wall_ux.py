@@ -4,11 +4,15 @@ carry no "expected" bar dwarfing the done one, and a stale wall shows one stale 
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from config.demo_city import generate_subjects
+from tests.e2e.conftest import api
 from tests.procs import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -26,12 +30,51 @@ def _open_wall(browser: Any, server: ServerProcess, width: int, height: int) -> 
     return page
 
 
+def _raise_sos(server: ServerProcess, subject_key: str) -> None:
+    status, body = api(
+        server,
+        "POST",
+        "/api/v1/device-events",
+        {
+            "event_id": f"e2e-{uuid.uuid4().hex}",
+            "subject_id": subject_key,
+            "device_id": f"bracelet-{subject_key}",
+            "kind": "sos",
+            "at": datetime.now(UTC).isoformat(),
+        },
+        token=server.credentials()["integration_key"],
+    )
+    assert status in (200, 201, 202), body
+
+
+@pytest.fixture(scope="module")
+def busy_server(demo_server: ServerProcess) -> ServerProcess:
+    """The demo server with more open alarms than the ticker can show."""
+    for subject in generate_subjects()[100:130]:
+        _raise_sos(demo_server, subject.key)
+    return demo_server
+
+
 @pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
 def test_checkin_figure_and_one_stale_state(
-    browser: Any, demo_server: ServerProcess, artifacts_dir: Path, width: int, height: int
+    browser: Any, busy_server: ServerProcess, artifacts_dir: Path, width: int, height: int
 ) -> None:
-    page = _open_wall(browser, demo_server, width, height)
+    page = _open_wall(browser, busy_server, width, height)
     try:
+        # Whole ticker rows only, and the rest counted; chart labels readable across a room.
+        page.wait_for_function("document.getElementById('ticker').dataset.cut > 0")
+        box = page.locator("#ticker").bounding_box()
+        for li in page.locator("#ticker li").all():
+            if li.is_visible():
+                row = li.bounding_box()
+                assert row["y"] + row["height"] <= box["y"] + box["height"] + 0.5
+        assert "另有" in page.inner_text("#ticker .more")
+        sizes = page.evaluate(
+            "['trend', 'checkins'].flatMap(id => {"
+            " const o = echarts.getInstanceByDom(document.getElementById(id)).getOption();"
+            " return [o.xAxis[0].axisLabel.fontSize, o.yAxis[0].axisLabel.fontSize]; })"
+        )
+        assert min(sizes) >= 18 * height / 1080, sizes
         label = page.inner_text(".kpi:has(#kpi-checkins) .kpi-label")
         assert label == "今日签到完成率"
         figure = page.inner_text("#kpi-checkins")

@@ -207,6 +207,22 @@
       rows.push(li);
     }
     list.replaceChildren(...rows);
+    // Only whole rows: one that does not fit entirely is left out, and the count says so.
+    const bottom = list.getBoundingClientRect().bottom;
+    let cut = 0;
+    for (const li of rows) {
+      if (li.getBoundingClientRect().bottom > bottom + 0.5) { li.hidden = true; cut++; }
+    }
+    list.dataset.cut = String(cut);
+    if (cut) {
+      const last = rows.filter((li) => !li.hidden).pop();
+      if (last) last.hidden = true;
+      const more = document.createElement("li");
+      more.className = "more";
+      more.textContent = t("wall.ticker.more", { n: cut + (last ? 1 : 0) });
+      list.appendChild(more);
+      list.dataset.cut = String(cut + (last ? 1 : 0));
+    }
   }
 
   /* --- charts (vendored ECharts; no network beyond this server) --- */
@@ -218,7 +234,7 @@
       trend: echarts.init($("trend")),
       checkins: echarts.init($("checkins")),
     };
-    window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+    window.addEventListener("resize", () => { Object.values(charts).forEach((c) => c.resize()); renderTicker(); });
     fetch(cfg.geojson)
       .then((r) => r.json())
       .then((geo) => {
@@ -330,9 +346,9 @@
     const labels = state.trend.counts.map((_, i) => hourFormat.format(new Date(start + i * 3600e3)));
     const r = rem();
     charts.trend.setOption({
-      grid: { left: r * 2.5, right: r, top: r, bottom: r * 1.8 },
-      xAxis: { type: "category", data: labels, axisLabel: { color: "#8ea3c2", fontSize: r * 0.8, interval: 2 } },
-      yAxis: { type: "value", minInterval: 1, axisLabel: { color: "#8ea3c2", fontSize: r * 0.8 }, splitLine: { lineStyle: { color: "#1d3355" } } },
+      grid: { left: r * 0.5, right: r, top: r, bottom: r * 0.3, containLabel: true },
+      xAxis: { type: "category", data: labels, axisLabel: { color: "#8ea3c2", fontSize: r * 1.0, interval: 3 } },
+      yAxis: { type: "value", minInterval: 1, axisLabel: { color: "#8ea3c2", fontSize: r * 1.0 }, splitLine: { lineStyle: { color: "#1d3355" } } },
       series: [{ type: "bar", data: state.trend.counts, itemStyle: { color: "#3fa9ff" } }],
     });
   }
@@ -346,14 +362,14 @@
     const missed = districts.map((d) => (rows[d.id] ? rows[d.id].missed : 0));
     const r = rem();
     charts.checkins.setOption({
-      legend: { top: 0, right: 0, textStyle: { color: "#8ea3c2", fontSize: r * 0.85 } },
-      grid: { left: r * 3.2, right: r, top: r * 1.6, bottom: r * 0.3 },
-      xAxis: { type: "value", axisLabel: { color: "#8ea3c2", fontSize: r * 0.8 }, splitLine: { lineStyle: { color: "#1d3355" } } },
-      yAxis: { type: "category", data: names, inverse: true, axisLabel: { color: "#e8eef8", fontSize: r * 0.85, interval: 0 } },
+      legend: { top: 0, right: 0, itemWidth: r * 1.2, itemHeight: r * 0.8, textStyle: { color: "#e8eef8", fontSize: r * 1.0 } },
+      grid: { left: r * 0.5, right: r * 3.5, top: r * 1.9, bottom: r * 0.3, containLabel: true },
+      xAxis: { type: "value", axisLabel: { color: "#8ea3c2", fontSize: r * 0.95 }, splitLine: { lineStyle: { color: "#1d3355" } } },
+      yAxis: { type: "category", data: names, inverse: true, axisLabel: { color: "#e8eef8", fontSize: r * 1.0, interval: 0 } },
       series: [
         { name: t("wall.checkins.done"), type: "bar", stack: "c", data: done, itemStyle: { color: "#2ecc71" } },
         { name: t("wall.checkins.missed"), type: "bar", stack: "c", data: missed, itemStyle: { color: "#ff4d4f" },
-          label: { show: true, position: "right", color: "#e8eef8", fontSize: r * 0.85,
+          label: { show: true, position: "right", color: "#e8eef8", fontSize: r * 1.0,
             formatter: (p) => { const d = done[p.dataIndex], due = d + missed[p.dataIndex]; return due ? pct(d / due) : ""; } } },
       ],
     });

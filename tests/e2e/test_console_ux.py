@@ -93,8 +93,12 @@ def _raise_sos(server: ServerProcess, subject_id: str) -> None:
         assert resp.status in (200, 201, 202), resp.read()
 
 
-def _subjects(page: Any, server: ServerProcess, n: int, offset: int = 0) -> list[dict[str, Any]]:
-    street = server.credentials()["users"]["street1"]["jurisdiction"]
+def _subjects(
+    page: Any, server: ServerProcess, n: int, offset: int = 0, of: str = "street1"
+) -> list[dict[str, Any]]:
+    """``n`` subjects of the street of officer ``of`` (each test takes its own, since a second
+    SOS of the same subject folds into the open alarm)."""
+    street = server.credentials()["users"][of]["jurisdiction"]
     items = page.request.get(
         f"{server.url}/api/v1/subjects?street={street}&page_size={n + offset}"
     ).json()["items"]
@@ -503,3 +507,63 @@ def test_why_no_buttons_and_wall_pairing(browser: Any, server: ServerProcess) ->
         assert "只能查看" in admin.inner_text("#d-why")
     finally:
         admin_ctx.close()
+
+
+def test_bulk_results_say_why_and_keep_the_failed_selected(
+    browser: Any, server: ServerProcess
+) -> None:
+    ctx, duty = _login(browser, server, "duty1")
+    try:
+        fresh, acked, changed = _subjects(duty, server, 3, of="street2")
+        ids = {}
+        for name, subj in (("fresh", fresh), ("acked", acked), ("changed", changed)):
+            _raise_sos(server, subj["id"])
+            ids[name] = _alarm_of(duty, server, subj["id"])["id"]
+        for i in ids.values():
+            duty.wait_for_selector(f".q-row[data-id='{i}']")
+        _act(duty, server, ids["acked"], "acknowledge")
+        duty.wait_for_selector(
+            f".q-row[data-id='{ids['acked']}'] .state[data-state='acknowledged']"
+        )
+        for i in ids.values():
+            duty.click(f".q-row[data-id='{i}'] .chk")
+        # Changed meanwhile: the request carries the version the page had before the change.
+        old = duty.request.get(f"{server.url}/api/v1/alarms/{ids['changed']}").json()["version"]
+        _act(duty, server, ids["changed"], "acknowledge")
+        duty.route(
+            "**/api/v1/alarms/actions",
+            lambda route: route.continue_(
+                post_data=json.dumps(
+                    {
+                        **json.loads(route.request.post_data or "{}"),
+                        "items": [
+                            {**item, "version": old} if item["id"] == ids["changed"] else item
+                            for item in json.loads(route.request.post_data or "{}")["items"]
+                        ],
+                    }
+                )
+            ),
+        )
+        duty.click("#bulk-ack")
+        duty.wait_for_selector("#bulk-result:not([hidden])")
+        summary = duty.inner_text("#bulk-summary")
+        assert "成功 1 条" in summary and "共 3 条" in summary
+        failures = {
+            int(li.get_attribute("data-id")): li.inner_text()
+            for li in duty.locator("#bulk-failures li").all()
+        }
+        assert set(failures) == {ids["acked"], ids["changed"]}
+        assert "状态不符" in failures[ids["acked"]]
+        assert "已被他人更改" in failures[ids["changed"]]
+        checked = duty.eval_on_selector_all(
+            ".q-row .chk:checked", "els => els.map(e => Number(e.closest('.q-row').dataset.id))"
+        )
+        assert sorted(checked) == sorted([ids["acked"], ids["changed"]])
+        # Select-all wording: visible rows only, and a separate way to take all that match.
+        assert "可见" in duty.inner_text("#t-select-all")
+        matching = re.fullmatch(r"选择全部符合筛选的 (\d+) 条", duty.inner_text("#select-matching"))
+        assert matching, duty.inner_text("#select-matching")
+        duty.click("#select-matching")
+        assert duty.inner_text("#checked-count") == f"已选 {matching.group(1)} 条"
+    finally:
+        ctx.close()

@@ -4,6 +4,7 @@ carry no "expected" bar dwarfing the done one, and a stale wall shows one stale 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,8 @@ def test_checkin_figure_and_one_stale_state(
             " return [o.xAxis[0].axisLabel.fontSize, o.yAxis[0].axisLabel.fontSize]; })"
         )
         assert min(sizes) >= 18 * height / 1080, sizes
+        # One date format on every page: 2026-12-02 03:48:05.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page.inner_text("#clock"))
         label = page.inner_text(".kpi:has(#kpi-checkins) .kpi-label")
         assert label == "今日签到完成率"
         figure = page.inner_text("#kpi-checkins")

@@ -66,7 +66,8 @@
 
   /* --- title bar: clock, connection state, freshness --- */
 
-  const clockFormat = new Intl.DateTimeFormat(cfg.lang === "en" ? "en-GB" : "zh-CN", {
+  // The same date format as every other page, in both languages: 2026-12-02 03:48:05.
+  const clockParts = new Intl.DateTimeFormat("en-CA", {
     timeZone: cfg.timezone || "Asia/Shanghai",
     year: "numeric",
     month: "2-digit",
@@ -74,8 +75,15 @@
     hour: "2-digit",
     minute: "2-digit",
     second: "2-digit",
-    hour12: false,
+    hourCycle: "h23",
   });
+  const clockFormat = {
+    format(date) {
+      const p = {};
+      for (const part of clockParts.formatToParts(date)) p[part.type] = part.value;
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+    },
+  };
   const hourFormat = new Intl.DateTimeFormat("zh-CN", {
     timeZone: cfg.timezone || "Asia/Shanghai",
     hour: "2-digit",

@@ -439,6 +439,7 @@ def test_no_raw_codes_on_any_page(browser: Any, server: ServerProcess, lang: str
         duty.click(row)
         duty.wait_for_selector("#d-timeline li[data-type='note']")
         duty.wait_for_function("document.getElementById('d-profile').textContent.length > 0")
+        assert "值班员一" in duty.inner_text("#d-timeline")  # the officer, by name
         pages = {"console": duty.inner_text("body")}
         duty.goto(f"{server.url}/reports?lang={lang}")
         pages["reports"] = duty.inner_text("body")

@@ -7,13 +7,12 @@
 - with the browser on UTC and a center whose local date is not the UTC date, /reports opens on
   the center's today, has a date picker and a way back, and the console shows center times.
 
-Screenshots go to ``$E2E_ARTIFACTS`` (default ``artifacts/e2e``) for CI to keep.
+Screenshots go to the ``artifacts_dir`` fixture's folder (``test-artifacts/``) for CI to keep.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.request
 import uuid
@@ -29,7 +28,6 @@ from tests.e2e.conftest import QUIET_ENV, wait_until
 from tests.procs import ServerProcess, start_server
 
 TIMEOUT_MS = 30_000  # a guard against hangs on a loaded machine, not a performance bound
-ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS", "artifacts/e2e"))
 
 pytestmark = pytest.mark.browser
 
@@ -52,9 +50,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.stop()
 
 
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+def _shot(folder: Path, page: Any, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def _login(browser: Any, server: ServerProcess, user: str, **ctx: Any) -> tuple[Any, Any]:
@@ -133,7 +130,9 @@ def _visible(page: Any, selector: str) -> bool:
     return bool(page.is_visible(selector))
 
 
-def test_action_form_belongs_to_one_alarm(browser: Any, server: ServerProcess) -> None:
+def test_action_form_belongs_to_one_alarm(
+    browser: Any, server: ServerProcess, artifacts_dir: Path
+) -> None:
     ctx, duty = _login(browser, server, "duty1")
     try:
         a_subj, b_subj = _subjects(duty, server, 2)
@@ -203,13 +202,13 @@ def test_action_form_belongs_to_one_alarm(browser: Any, server: ServerProcess) -
         duty.keyboard.press("Escape")
         assert duty.evaluate("document.getElementById('help').open") is False
         assert _visible(duty, "#detail")
-        _shot(duty, "console-1600-detail")
+        _shot(artifacts_dir, duty, "console-1600-detail")
     finally:
         ctx.close()
 
 
 def test_phone_resolve_without_disposition_says_so_in_chinese(
-    browser: Any, server: ServerProcess
+    browser: Any, server: ServerProcess, artifacts_dir: Path
 ) -> None:
     """On a phone: big targets, the close button always on screen, and a resolve without a
     disposition stopped before sending, in Chinese, with the required fields marked."""
@@ -267,7 +266,7 @@ def test_phone_resolve_without_disposition_says_so_in_chinese(
         street.evaluate("document.getElementById('detail').scrollTop = 10000")
         box = street.locator("#d-close").bounding_box()
         assert box["y"] >= 0 and box["height"] >= 44 and box["width"] >= 44
-        _shot(street, "console-390-detail")
+        _shot(artifacts_dir, street, "console-390-detail")
     finally:
         ctx.close()
         duty_ctx.close()
@@ -304,7 +303,9 @@ def test_ten_held_clicks_while_the_queue_ticks(browser: Any, server: ServerProce
         ctx.close()
 
 
-def test_report_and_times_follow_the_center_timezone(browser: Any, server: ServerProcess) -> None:
+def test_report_and_times_follow_the_center_timezone(
+    browser: Any, server: ServerProcess, artifacts_dir: Path
+) -> None:
     tz = ZoneInfo(TZ)
     ctx, duty = _login(browser, server, "duty1")
     try:
@@ -316,7 +317,7 @@ def test_report_and_times_follow_the_center_timezone(browser: Any, server: Serve
         duty.wait_for_url("**/reports")
         assert today.isoformat() in duty.inner_text("#report-title")
         assert duty.input_value("#report-date") == today.isoformat()
-        _shot(duty, "report-1600-today")
+        _shot(artifacts_dir, duty, "report-1600-today")
         yesterday = (today - timedelta(days=1)).isoformat()
         duty.fill("#report-date", yesterday)
         duty.click("#report-go")

@@ -373,7 +373,7 @@
     $("d-evidence").innerHTML = (wf.evidence || []).map((e) =>
       `<li><a href="${esc(e.url)}" target="_blank">${esc(e.filename)}</a> ${esc(e.content_type)} · ${esc(e.size)} B · SHA-256 ${esc(e.sha256.slice(0, 16))}… · ${esc(e.uploaded_by)}</li>`).join("");
     $("d-checkins").innerHTML = (full.checkins || []).map((c) =>
-      `<li class="${c.late ? "late" : ""}">${esc(fmt(c.at))} ${esc(t("source." + c.source))}${c.late ? " " + esc(t("console.late")) : ""}</li>`).join("") || "<li>—</li>";
+      `<li class="${c.late ? "late" : ""}">${esc(fmt(c.at))} ${esc(t("source." + c.source))}${c.late ? " " + esc(t("console.late")) : ""}</li>`).join("") || `<li class="none">${esc(t("console.no_checkins"))}</li>`;
     loadProfile(wf.subject_id);
     drawMap(full.locations || []);
   }

@@ -25,7 +25,7 @@ from alerts.models import ALARMS, Alarm, AlarmEvent, AlarmKind, AlarmState, Chec
 from alerts.models import Severity as Severity
 from alerts.serialize import AlarmOut, IsoTime, TimelineEntry, alarm_out, columns, timeline_entry
 from alerts.transitions import Level
-from alerts.workflow import Workflow
+from alerts.workflow import Workflow, with_actor_names
 from center.alarm_vocab import AWAITING_CLOSE, OPEN_STATES, QUEUE_STATES, SEVERITY_RANK
 from center.authz import Action, Principal
 from center.jurisdictions import JurisdictionTree
@@ -188,7 +188,7 @@ async def alarm_detail(
         .order_by(LocationFix.at.desc())
         .limit(DETAIL_FIXES)
     )
-    timeline = [timeline_entry(e) for e in events]
+    timeline = await with_actor_names(session, [timeline_entry(e) for e in events])
     base = alarm_out(columns(alarm), name or "")
     return AlarmDetail(
         **msgspec.structs.asdict(base),

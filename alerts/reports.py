@@ -296,11 +296,16 @@ def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def report_csv(report: dict[str, Any]) -> str:
-    """One row for the scope, then one per district (UTF-8 with BOM for spreadsheet apps)."""
+def report_csv(report: dict[str, Any], header: list[str] | None = None) -> str:
+    """One row for the scope, then one per district (UTF-8 with BOM for spreadsheet apps).
+
+    ``header`` replaces the machine header row (:data:`CSV_COLUMNS`, stable for scripts) with
+    labels for people, one per column in the same order."""
+    if header is not None and len(header) != len(CSV_COLUMNS):
+        raise ValueError(f"a CSV header needs {len(CSV_COLUMNS)} labels, got {len(header)}")
     buf = io.StringIO()
     out = csv.writer(buf)
-    out.writerow(CSV_COLUMNS)
+    out.writerow(CSV_COLUMNS if header is None else header)
     rows = [(report["scope"]["id"], report["scope"]["name"], report["totals"])]
     if report["scope"]["level"] == "city":
         rows += [(d["id"], d["name"], d) for d in report["by_district"]]

@@ -79,6 +79,9 @@ class TimelineEntry(msgspec.Struct, kw_only=True):
     to_state: str | None
     note: str
     data: dict[str, Any]
+    # How people know the actor: a user's display name ("" for the system and integrations),
+    # so that no page shows "user:duty1".
+    actor_name: str = ""
 
 
 def _iso(value: datetime | None) -> str | None:

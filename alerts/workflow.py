@@ -41,7 +41,7 @@ from center.bus import Bus
 from center.clock import Clock
 from center.errors import Conflict, Forbidden, NotFound
 from center.jurisdictions import JurisdictionTree
-from center.models import Subject
+from center.models import Subject, User
 from center.timers import TimerService
 from center.topics import Event
 
@@ -358,4 +358,21 @@ async def timeline(session: AsyncSession, alarm_id: int) -> list[TimelineEntry]:
         .where(AlarmEvent.alarm_id == alarm_id)
         .order_by(AlarmEvent.at, AlarmEvent.id)
     )
-    return [timeline_entry(e) for e in rows.scalars()]
+    return await with_actor_names(session, [timeline_entry(e) for e in rows.scalars()])
+
+
+async def with_actor_names(
+    session: AsyncSession, entries: list[TimelineEntry]
+) -> list[TimelineEntry]:
+    """The entries with ``actor_name`` set for users (one query for the whole timeline)."""
+    usernames = {e.actor.split(":", 1)[1] for e in entries if e.actor.startswith("user:")}
+    if not usernames:
+        return entries
+    found = await session.execute(
+        select(User.username, User.display_name).where(User.username.in_(usernames))
+    )
+    names = {username: display for username, display in found.tuples()}
+    for e in entries:
+        if e.actor.startswith("user:"):
+            e.actor_name = names.get(e.actor.split(":", 1)[1], "") or ""
+    return entries

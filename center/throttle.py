@@ -35,6 +35,9 @@ class ThrottleStore(Protocol):
     async def add_failure(self, key: str, now: float, window_s: float) -> int:
         """Record a failure at ``now``; the failures within ``window_s``, this one included."""
 
+    async def count(self, key: str, now: float, window_s: float) -> int:
+        """The failures within ``window_s`` before ``now``."""
+
     async def strike(self, key: str, now: float) -> int:
         """Forget the key's failures and record a lockout at ``now``; returns the lockouts
         within :data:`STRIKE_MEMORY_S`, this one included."""
@@ -71,6 +74,10 @@ class MemoryThrottleStore:
         if len(self._records) > 100_000:
             self._prune(now)
         return len(rec.failures)
+
+    async def count(self, key: str, now: float, window_s: float) -> int:
+        rec = self._records.get(key)
+        return sum(1 for at in rec.failures if at > now - window_s) if rec else 0
 
     async def strike(self, key: str, now: float) -> int:
         rec = self._records.setdefault(key, _Record())
@@ -175,6 +182,16 @@ class LoginThrottle:
             await self._call("set_lock", addr, now + p.lockout_s)
             started = max(started, p.lockout_s)
         return started
+
+    async def attempts_left(self, scope: str, username: str, address: str) -> int:
+        """Failures still allowed before this username is locked out from this address (or
+        the address from all), so the login page can warn before the attempt that locks."""
+        pair, addr = self._keys(scope, username, address)
+        p = self.policy
+        now = self._clock.monotonic()
+        used_pair = int(await self._call("count", pair, now, p.window_s))
+        used_addr = int(await self._call("count", addr, now, p.window_s))
+        return max(0, min(p.max_failures - used_pair, p.address_max_failures - used_addr))
 
     async def success(self, scope: str, username: str, address: str) -> None:
         """A correct password: the pair starts afresh (the address's count stays)."""

@@ -48,6 +48,9 @@ class RedisThrottleStore:
         args: list[Any] = [repr(now), repr(window_s), f"{now!r}:{secrets.token_hex(4)}", self._keep]
         return int(await self._add(keys=[self._k("fail", key)], args=args))
 
+    async def count(self, key: str, now: float, window_s: float) -> int:
+        return int(await self._redis.zcount(self._k("fail", key), f"({now - window_s!r}", "+inf"))
+
     async def strike(self, key: str, now: float) -> int:
         member = f"{now!r}:{secrets.token_hex(4)}"
         args: list[Any] = [repr(now), repr(STRIKE_MEMORY_S), member, self._keep]

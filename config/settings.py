@@ -48,7 +48,9 @@ class Settings:
         "", "Redis URL for the event bus between instances. Empty: in-process bus."
     )
     center_name: str = _opt("深圳市社区矫正指挥中心", "Name shown on pages and wall screens.")
-    timezone: str = _opt("Asia/Shanghai", "Local time zone of check-in windows and reports.")
+    timezone: str = _opt(
+        "Asia/Shanghai", "Local time zone of check-in windows, reports and every page's times."
+    )
     language: str = _opt("zh-CN", "Default UI language.", choices=("zh-CN", "en"))
     log_level: str = _opt("INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = _opt(

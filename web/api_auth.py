@@ -97,7 +97,8 @@ def _too_many(wait: float) -> RateLimited:
     response=LoginOut,
     errors=(401, 429),
     description="200 with the session cookie; 401 `invalid_credentials` for a wrong username "
-    "or password; 429 `too_many_attempts` with `Retry-After` while this username is locked "
+    "or password (`details.attempts_left`: failures left before this username is locked "
+    "out from this address); 429 `too_many_attempts` with `Retry-After` while this username is locked "
     "out from this address (or the address from every username) after repeated failures. A "
     "correct password from an address that has not failed is never refused.",
 )
@@ -127,7 +128,10 @@ async def login(request: web.Request, *, body: LoginIn) -> web.StreamResponse:
             await session.commit()
             if locked:
                 raise _too_many(locked)
-            raise InvalidCredentials("wrong username or password")
+            raise InvalidCredentials(
+                "wrong username or password",
+                details={"attempts_left": await throttle.attempts_left(*who)},
+            )
         await throttle.success(*who)
         new = await create_session(
             session,

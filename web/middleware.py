@@ -24,6 +24,7 @@ from center.errors import (
 )
 from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
+from web.forbidden import forbidden_page
 from web.jsonio import error_response
 from web.policy import API_KEY, DEVICE, SESSION, get_policy
 from web.principals import (
@@ -144,6 +145,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise web.HTTPFound(f"/login?next={request.rel_url}")
         raise Unauthorized("log in first (session cookie) or send an API key")
     if not role_allowed(principal, pol.action):
+        if pol.page and principal.kind == "user":
+            return forbidden_page(request, principal)
         raise Forbidden(
             f"role {principal.role} may not do {pol.action}", details={"action": pol.action}
         )

@@ -1,7 +1,9 @@
 """Jinja2 environment (autoescaped) and a render helper that adds the language and its strings.
 
-Every page gets ``t`` (the translator), ``lang``, ``other_lang`` (for the language switch) and
-``i18n_json`` (the whole catalogue, embedded for the page scripts; see ``web.i18n``).
+Every page gets ``t`` (the translator), ``lang``, ``other_lang`` (for the language switch),
+``center_timezone`` (the ``timezone`` setting: pages show every time in it, never the
+browser's) and ``i18n_json`` (the whole catalogue, embedded for the page scripts; see
+``web.i18n``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def render(request: web.Request, template: str, **context: Any) -> web.Response:
             lang=lang,
             other_lang=next(other for other in LANGS if other != lang),
             center_name=settings.center_name,
+            center_timezone=settings.timezone,
             i18n_json=catalogue_json(lang),
             **context,
         )

@@ -50,6 +50,12 @@ TICKER_FIELDS: Final = (
 )
 
 
+def _completion(done: int, missed: int) -> dict[str, Any]:
+    """Windows due so far (satisfied or missed) and the share satisfied; None with none due."""
+    due = done + missed
+    return {"due": due, "completion": round(done / due, 4) if due else None}
+
+
 @dataclass(frozen=True, slots=True)
 class DashboardView:
     scope: JurisdictionPath
@@ -149,7 +155,10 @@ class DashboardRenderer:
 
     def _render_checkins(self, state: DashboardState, view: DashboardView, now: datetime) -> Any:
         """``expected`` is None when the database cannot say (no plans source): the wall
-        shows a dash rather than a made-up zero."""
+        shows a dash rather than a made-up zero. ``expected`` counts the whole day's windows;
+        ``due`` only those that have closed or are already satisfied (done + missed), and
+        ``completion`` = done / due — the figure that reads right at 03:40, as the report's
+        completion rate does, where ``rate`` (done / expected) still looks like failure."""
         known = state.checkins.expected_known
         expected = self._by_district(view, state.checkins.expected)
         done = self._by_district(view, state.checkins.done)
@@ -159,17 +168,20 @@ class DashboardRenderer:
                 "expected": expected.get(d, 0) if known else None,
                 "done": done.get(d, 0),
                 "missed": missed.get(d, 0),
+                **_completion(done.get(d, 0), missed.get(d, 0)),
             }
             for d in sorted(set(expected) | set(done) | set(missed))
         }
         total_expected = sum(expected.values()) if known else None
         total_done = sum(done.values())
+        total_missed = sum(missed.values())
         return {
             "total": {
                 "expected": total_expected,
                 "done": total_done,
-                "missed": sum(missed.values()),
+                "missed": total_missed,
                 "rate": round(total_done / total_expected, 4) if total_expected else None,
+                **_completion(total_done, total_missed),
             },
             "by_district": rows,
         }

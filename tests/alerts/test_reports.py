@@ -202,6 +202,14 @@ async def test_daily_report_matches_the_hand_computed_fixture(
         "960.0",
         "0.3333",
     )
+    # the same file with column names for people, in the page's language; rows unchanged
+    resp = await client.get("/api/v1/reports/daily.csv?date=2026-11-24&header=labels")
+    labelled = list(csv.reader(io.StringIO((await resp.text()).lstrip("\ufeff"))))
+    assert labelled[0][:5] == ["起始日期", "截止日期", "辖区代码", "辖区", "报警数"]
+    assert "未签到" in labelled[0] and len(labelled[0]) == len(rows[0])
+    assert [r[4] for r in labelled[1:]] == [r["alarms"] for r in rows]
+    resp = await client.get("/api/v1/reports/daily.csv?date=2026-11-24&header=pretty")
+    assert resp.status == 422
     # printable page
     resp = await client.get("/reports?date=2026-11-24")
     html = await resp.text()

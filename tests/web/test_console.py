@@ -38,6 +38,16 @@ async def test_console_page_per_role(demo_client: TestClient) -> None:
     await login(demo_client, "visit1")
     resp = await demo_client.get("/console")
     assert resp.status == 403
+    # A page in their language that says why and where to go, not a JSON body for scripts.
+    page = await resp.text()
+    assert (
+        resp.content_type == "text/html" and "This page is not for your role" in page
+    )  # lang=en cookie
+    assert 'id="work-page"' in page and '"error"' not in page
+    resp = await demo_client.get("/reports")
+    assert resp.status == 403 and "/reports" in await resp.text()
+    resp = await demo_client.get("/api/v1/alarms/queue")
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
     resp = await demo_client.get("/")
     assert resp.status == 200  # visit staff are not sent to the console
 

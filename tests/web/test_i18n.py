@@ -18,14 +18,21 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from alerts.models import AlarmKind, AlarmState, Severity
+from alerts.models import AlarmKind, AlarmState, CheckinSource, Severity
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-SOURCES = sorted([*(WEB / "templates").glob("*.html"), *(WEB / "static" / "js").glob("*.js")])
+# Page handlers that translate on the server (the report's CSV column labels) name keys too.
+SOURCES = sorted(
+    [
+        *(WEB / "templates").glob("*.html"),
+        *(WEB / "static" / "js").glob("*.js"),
+        WEB / "api_reports.py",
+    ]
+)
 
 ENUM_LABELS: dict[str, tuple[type[StrEnum], ...]] = {
     "kind.": (AlarmKind,),
@@ -36,6 +43,7 @@ ENUM_LABELS: dict[str, tuple[type[StrEnum], ...]] = {
     "level.": (Level, JurisdictionLevel),
     "role.": (Role,),
     "supervision.": (SupervisionLevel,),
+    "source.": (CheckinSource,),
 }
 
 
@@ -109,7 +117,7 @@ def _usage() -> tuple[set[str], set[str]]:
             key
             for key in re.findall(r'["\']([a-z_]+\.[\w.]+)["\']', text)
             if key.split(".", 1)[0] in namespaces
-            and not key.endswith((".", ".js", ".css", ".json"))
+            and not key.endswith((".", ".js", ".css", ".json", ".html"))
         }
         dynamic |= set(re.findall(r'\bt\(\s*["\']([\w.]+\.)["\']\s*\+', text))
     return literal, dynamic

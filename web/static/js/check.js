@@ -78,6 +78,18 @@
     return out;
   }
 
+  /** The returned picture stays on screen after the room closes: its last frame as poster. */
+  function keepLastFrame(video) {
+    if (!video.videoWidth) return;
+    try {
+      const canvas = document.createElement("canvas");
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+      canvas.getContext("2d").drawImage(video, 0, 0);
+      video.poster = canvas.toDataURL("image/jpeg", 0.85);
+      video.srcObject = null;
+    } catch (err) { console.warn("keep last frame", err); }
+  }
+
   async function run() {
     $("start").disabled = true;
     Object.assign(result, { state: "running", failure: null, video: false, audio: false });
@@ -93,8 +105,13 @@
         audio: true,
       });
     } catch (err) {
+      // Denied or busy: say how to allow the camera again, and offer the check once more.
+      $("camera-help").hidden = false;
+      $("start").disabled = false;
+      $("start").textContent = t("check.retry");
       return fail("devices", "devices");
     }
+    $("camera-help").hidden = true;
     current = camera; // the preview stays on after the check; stopped on the next run
     $("local").srcObject = camera;
     step("devices", "ok");
@@ -147,6 +164,7 @@
     }
     result.framesDecoded = last.frames;
     const connected = rtc.pc ? rtc.pc.connectionState : "new";
+    keepLastFrame($("echo"));
     await rtc.leave();
     rtc.close();
     $("start").disabled = false;

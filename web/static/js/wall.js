@@ -66,7 +66,8 @@
 
   /* --- title bar: clock, connection state, freshness --- */
 
-  const clockFormat = new Intl.DateTimeFormat(cfg.lang === "en" ? "en-GB" : "zh-CN", {
+  // The same date format as every other page, in both languages: 2026-12-02 03:48:05.
+  const clockParts = new Intl.DateTimeFormat("en-CA", {
     timeZone: cfg.timezone || "Asia/Shanghai",
     year: "numeric",
     month: "2-digit",
@@ -74,8 +75,15 @@
     hour: "2-digit",
     minute: "2-digit",
     second: "2-digit",
-    hour12: false,
+    hourCycle: "h23",
   });
+  const clockFormat = {
+    format(date) {
+      const p = {};
+      for (const part of clockParts.formatToParts(date)) p[part.type] = part.value;
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+    },
+  };
   const hourFormat = new Intl.DateTimeFormat("zh-CN", {
     timeZone: cfg.timezone || "Asia/Shanghai",
     hour: "2-digit",
@@ -92,9 +100,14 @@
       return;
     }
     const age = Math.max(0, Math.round((Date.now() - socket.lastContact) / 1000));
-    fresh.classList.toggle("stale", age >= STALE_S || socket.state !== "open");
+    const stale = age >= STALE_S || socket.state !== "open";
+    fresh.classList.toggle("stale", stale);
     fresh.dataset.ageS = String(age);
-    if (age >= STALE_S || socket.state !== "open") fresh.textContent = t("wall.fresh.stale", { s: age });
+    // One state on screen: when stale the dot turns, "live" goes, the numbers dim.
+    document.body.classList.toggle("stale", stale);
+    $("conn").classList.toggle("stale", stale);
+    $("conn-text").textContent = stale && socket.state === "open" ? "" : t("wall.conn." + socket.state);
+    if (stale) fresh.textContent = t("wall.fresh.stale", { s: age });
     else if (age <= 2) fresh.textContent = t("wall.fresh.now");
     else fresh.textContent = t("wall.fresh.ago", { s: age });
   }
@@ -125,13 +138,12 @@
     if (state.subjects) setKpi("kpi-subjects", fmt(state.subjects.total));
     if (state.checkins) {
       const c = state.checkins.total;
+      // Completion of the windows due so far (as the report counts), not of the whole day.
       const el = $("kpi-checkins");
-      el.textContent = fmt(c.done);
-      if (c.expected !== null) {
-        const small = document.createElement("small");
-        small.textContent = ` / ${fmt(c.expected)} (${pct(c.rate)})`;
-        el.appendChild(small);
-      }
+      el.textContent = c.completion === null || c.completion === undefined ? "–" : pct(c.completion);
+      const small = document.createElement("small");
+      small.textContent = t("wall.checkins.of_due", { done: fmt(c.done), due: fmt(c.due) });
+      el.appendChild(small);
       setKpi("kpi-missed", fmt(c.missed), c.missed === 0);
     }
     if (state.alarms) {
@@ -203,6 +215,22 @@
       rows.push(li);
     }
     list.replaceChildren(...rows);
+    // Only whole rows: one that does not fit entirely is left out, and the count says so.
+    const bottom = list.getBoundingClientRect().bottom;
+    let cut = 0;
+    for (const li of rows) {
+      if (li.getBoundingClientRect().bottom > bottom + 0.5) { li.hidden = true; cut++; }
+    }
+    list.dataset.cut = String(cut);
+    if (cut) {
+      const last = rows.filter((li) => !li.hidden).pop();
+      if (last) last.hidden = true;
+      const more = document.createElement("li");
+      more.className = "more";
+      more.textContent = t("wall.ticker.more", { n: cut + (last ? 1 : 0) });
+      list.appendChild(more);
+      list.dataset.cut = String(cut + (last ? 1 : 0));
+    }
   }
 
   /* --- charts (vendored ECharts; no network beyond this server) --- */
@@ -214,7 +242,7 @@
       trend: echarts.init($("trend")),
       checkins: echarts.init($("checkins")),
     };
-    window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+    window.addEventListener("resize", () => { Object.values(charts).forEach((c) => c.resize()); renderTicker(); });
     fetch(cfg.geojson)
       .then((r) => r.json())
       .then((geo) => {
@@ -326,9 +354,9 @@
     const labels = state.trend.counts.map((_, i) => hourFormat.format(new Date(start + i * 3600e3)));
     const r = rem();
     charts.trend.setOption({
-      grid: { left: r * 2.5, right: r, top: r, bottom: r * 1.8 },
-      xAxis: { type: "category", data: labels, axisLabel: { color: "#8ea3c2", fontSize: r * 0.8, interval: 2 } },
-      yAxis: { type: "value", minInterval: 1, axisLabel: { color: "#8ea3c2", fontSize: r * 0.8 }, splitLine: { lineStyle: { color: "#1d3355" } } },
+      grid: { left: r * 0.5, right: r, top: r, bottom: r * 0.3, containLabel: true },
+      xAxis: { type: "category", data: labels, axisLabel: { color: "#8ea3c2", fontSize: r * 1.0, interval: 3 } },
+      yAxis: { type: "value", minInterval: 1, axisLabel: { color: "#8ea3c2", fontSize: r * 1.0 }, splitLine: { lineStyle: { color: "#1d3355" } } },
       series: [{ type: "bar", data: state.trend.counts, itemStyle: { color: "#3fa9ff" } }],
     });
   }
@@ -340,21 +368,17 @@
     const names = districts.map((d) => shortName(d.name));
     const done = districts.map((d) => (rows[d.id] ? rows[d.id].done : 0));
     const missed = districts.map((d) => (rows[d.id] ? rows[d.id].missed : 0));
-    const pending = districts.map((d) => {
-      const row = rows[d.id];
-      if (!row || row.expected === null) return 0;
-      return Math.max(0, row.expected - row.done - row.missed);
-    });
     const r = rem();
     charts.checkins.setOption({
-      legend: { top: 0, right: 0, textStyle: { color: "#8ea3c2", fontSize: r * 0.85 } },
-      grid: { left: r * 3.2, right: r, top: r * 1.6, bottom: r * 0.3 },
-      xAxis: { type: "value", axisLabel: { color: "#8ea3c2", fontSize: r * 0.8 }, splitLine: { lineStyle: { color: "#1d3355" } } },
-      yAxis: { type: "category", data: names, inverse: true, axisLabel: { color: "#e8eef8", fontSize: r * 0.85, interval: 0 } },
+      legend: { top: 0, right: 0, itemWidth: r * 1.2, itemHeight: r * 0.8, textStyle: { color: "#e8eef8", fontSize: r * 1.0 } },
+      grid: { left: r * 0.5, right: r * 3.5, top: r * 1.9, bottom: r * 0.3, containLabel: true },
+      xAxis: { type: "value", axisLabel: { color: "#8ea3c2", fontSize: r * 0.95 }, splitLine: { lineStyle: { color: "#1d3355" } } },
+      yAxis: { type: "category", data: names, inverse: true, axisLabel: { color: "#e8eef8", fontSize: r * 1.0, interval: 0 } },
       series: [
         { name: t("wall.checkins.done"), type: "bar", stack: "c", data: done, itemStyle: { color: "#2ecc71" } },
-        { name: t("wall.checkins.missed"), type: "bar", stack: "c", data: missed, itemStyle: { color: "#ff4d4f" } },
-        { name: t("wall.checkins.expected"), type: "bar", stack: "c", data: pending, itemStyle: { color: "#33415c" } },
+        { name: t("wall.checkins.missed"), type: "bar", stack: "c", data: missed, itemStyle: { color: "#ff4d4f" },
+          label: { show: true, position: "right", color: "#e8eef8", fontSize: r * 1.0,
+            formatter: (p) => { const d = done[p.dataIndex], due = d + missed[p.dataIndex]; return due ? pct(d / due) : ""; } } },
       ],
     });
   }

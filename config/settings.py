@@ -146,7 +146,10 @@ class Settings:
         10.0, "Seconds a new websocket has to send its auth message before it is closed.", min=0.05
     )
     ws_heartbeat_s: float = _opt(
-        20.0, "Websocket ping interval, seconds; a peer that misses a pong is dropped.", min=1, max=30
+        20.0,
+        "Websocket ping interval, seconds; a peer that misses a pong is dropped.",
+        min=1,
+        max=30,
     )
     ws_max_frame_bytes: int = _opt(
         65_536, "Largest accepted websocket frame, bytes; larger frames close with 1009.", min=1024
@@ -189,7 +192,8 @@ class Settings:
         "a miss escalates street -> district -> city.",
     )
     loop_hours: float = _opt(
-        24.0, "Hours from raise to disposal (the closed loop); later is flagged as breached.",
+        24.0,
+        "Hours from raise to disposal (the closed loop); later is flagged as breached.",
         min=0.01,
     )
     shift_grace_minutes: int = _opt(
@@ -236,6 +240,41 @@ class Settings:
         choices=("auto", "relay"),
     )
     media_max_parties: int = _opt(8, "Most parties in one call room (monitors not counted).", min=2)
+
+    # --- spot-checks ---
+    spotcheck_ring_s: int = _opt(
+        60, "Seconds a spot-check call rings before it counts as not answered.", min=5, max=3600
+    )
+    spotcheck_retry_s: str = _opt(
+        "",
+        "The retry ladder: seconds to wait before ringing again after no answer or a decline, "
+        "comma-separated, one per extra attempt (e.g. '300,900'). Empty: one attempt; then "
+        "the spot-check ends unreachable and raises one spotcheck_missed alarm.",
+    )
+    spotcheck_challenge_s: int = _opt(
+        30, "Seconds the subject has to perform a live challenge.", min=5, max=600
+    )
+    spotcheck_gestures: str = _opt(
+        "请举起三根手指,请把头转向左边,请把头转向右边,请眨三次眼睛,请用手摸右耳",
+        "Gesture challenges the server draws from, comma-separated (shown to the subject as "
+        "written); besides these it draws four random digits to read aloud.",
+    )
+    spotcheck_webhook_url: str = _opt(
+        "",
+        "URL that receives spotcheck.ringing (the app vendor's push service wakes the phone). "
+        "Empty: no webhook.",
+    )
+    spotcheck_webhook_secret: str = _opt(
+        "",
+        "HMAC-SHA256 key for the webhook: the X-Center-Signature header is "
+        "'sha256=<hex of HMAC(secret, body)>'.",
+    )
+    spotcheck_webhook_attempts: int = _opt(
+        6,
+        "Deliveries tried per webhook before giving up (back-off doubles from 5 s).",
+        min=1,
+        max=20,
+    )
 
     # ---------------------------------------------------------------- derived values
     @property

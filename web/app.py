@@ -25,7 +25,14 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from config.settings import Settings
 from web import keys
-from web.components import alerts_ctx, dashboard_ctx, media_ctx, media_shutdown, workflow_ctx
+from web.components import (
+    alerts_ctx,
+    dashboard_ctx,
+    media_ctx,
+    media_shutdown,
+    spotcheck_ctx,
+    workflow_ctx,
+)
 from web.middleware import middlewares
 from web.routes import setup_routes
 
@@ -145,6 +152,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_tasks_ctx)
     app.cleanup_ctx.append(workflow_ctx)
     app.cleanup_ctx.append(media_ctx)
+    app.cleanup_ctx.append(spotcheck_ctx)
     app.cleanup_ctx.append(dashboard_ctx)
     app.on_shutdown.append(media_shutdown)
     app.on_shutdown.append(_close_websockets)

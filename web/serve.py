@@ -23,7 +23,8 @@ def _banner(app: web.Application, settings: Settings) -> str:
     if demo:
         lines.append(f"Demo logins (also in {settings.data_dir}/demo-credentials.json):")
         for name, info in demo["users"].items():
-            lines.append(f"  {name:<10} {info['password']:<18} {info['role']}")
+            subject = f" (subject {info['subject_id']}, page /s)" if info.get("subject_id") else ""
+            lines.append(f"  {name:<10} {info['password']:<18} {info['role']}{subject}")
         lines.append(
             f"  wall screen: http://{host}:{settings.port}/wall?token={demo['wall_token']}"
         )

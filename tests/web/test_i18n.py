@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from alerts.models import AlarmKind, AlarmState, Severity
+from alerts.spotcheck_models import TIMELINE_EVENTS, FailReason, ItemType, SpotCheckState
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
@@ -36,6 +37,9 @@ ENUM_LABELS: dict[str, tuple[type[StrEnum], ...]] = {
     "level.": (Level, JurisdictionLevel),
     "role.": (Role,),
     "supervision.": (SupervisionLevel,),
+    "spot.state.": (SpotCheckState,),
+    "spot.reason.": (FailReason,),
+    "spot.item.": (ItemType,),
 }
 
 
@@ -69,6 +73,7 @@ EVENT_TYPES = {
     "report_overdue",
     "loop_breached",
     "evidence",
+    *TIMELINE_EVENTS,
 }
 
 DYNAMIC: dict[str, set[str]] = {

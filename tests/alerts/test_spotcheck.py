@@ -1,0 +1,269 @@
+"""Spot-checks on a real server and database (SQLite and PostgreSQL), on the fake clock:
+ring timeout → ``unreachable`` with exactly one ``spotcheck_missed`` alarm (also across a
+restart and with two instances), the retry ladder, scope, a spot-check launched from an
+alarm landing its record on that alarm, and the subject's side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from alerts.models import Alarm, AlarmEvent
+from center.clock import FakeClock
+from tests.alerts.workflow_support import browser, raise_alarm
+from tests.conftest import AppFactory, demo_credentials, login
+from web import keys
+
+
+def subject_of(client: TestClient, username: str = "subject1") -> str:
+    return str(demo_credentials(client)["users"][username]["subject_id"])
+
+
+async def start(client: TestClient, csrf: str, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/api/v1/spotchecks", json=body, headers={"X-CSRF-Token": csrf})
+    assert resp.status == 201, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+async def get(client: TestClient, spotcheck_id: int) -> dict[str, Any]:
+    resp = await client.get(f"/api/v1/spotchecks/{spotcheck_id}")
+    assert resp.status == 200, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+async def missed_alarms(client: TestClient, spotcheck_id: int) -> list[Alarm]:
+    async with client.app[keys.SESSIONMAKER]() as session:
+        return list(
+            await session.scalars(
+                select(Alarm).where(Alarm.dedup_key == f"spotcheck_missed:{spotcheck_id}")
+            )
+        )
+
+
+async def ring_out(client: TestClient, clock: FakeClock, seconds: float = 61) -> None:
+    await clock.advance(seconds)
+    await client.app[keys.TIMERS].fire_due()
+
+
+async def test_ring_timeout_is_unreachable_with_one_alarm(
+    make_client: AppFactory, database_url: str, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True, database_url=database_url)
+    csrf = await login(client, "street1")
+    sc = await start(client, csrf, subject_id=subject_of(client))
+    assert sc["state"] == "ringing" and sc["alarm_id"] is None and sc["room_id"]
+    assert sc["attempt"] == 1
+    await ring_out(client, fake_clock, 59)
+    assert (await get(client, sc["id"]))["state"] == "ringing"
+    await ring_out(client, fake_clock, 2)
+    done = await get(client, sc["id"])
+    assert done["state"] == "unreachable" and done["result"] == "unreachable"
+    alarms = await missed_alarms(client, sc["id"])
+    assert [a.kind for a in alarms] == ["spotcheck_missed"]
+    assert done["missed_alarm_id"] == alarms[0].id
+    assert [i["type"] for i in done["items"]] == ["attempt", "no_answer", "alarm"]
+    # the missed alarm is in the normal duty workflow: armed with its SLA deadlines
+    await ring_out(client, fake_clock, 3600)
+    assert len(await missed_alarms(client, sc["id"])) == 1
+
+
+async def test_restart_mid_ring_and_two_instances(
+    make_client: AppFactory, database_url: str, fake_clock: FakeClock
+) -> None:
+    first = await make_client(demo=True, database_url=database_url)
+    csrf = await login(first, "street1")
+    sc = await start(first, csrf, subject_id=subject_of(first))
+    await first.close()  # the instance goes away mid-ring
+    a = await make_client(demo=True, database_url=database_url)
+    b = await make_client(demo=True, database_url=database_url)
+    await fake_clock.advance(120)
+    await a.app[keys.TIMERS].fire_due()
+    await b.app[keys.TIMERS].fire_due()
+    await login(b, "street1")
+    assert (await get(b, sc["id"]))["state"] == "unreachable"
+    assert len(await missed_alarms(b, sc["id"])) == 1
+
+
+async def test_retry_ladder_then_decline(make_client: AppFactory, fake_clock: FakeClock) -> None:
+    client = await make_client(demo=True, spotcheck_retry_s="300")
+    csrf = await login(client, "street1")
+    sc = await start(client, csrf, subject_id=subject_of(client))
+    await ring_out(client, fake_clock)
+    waiting = await get(client, sc["id"])
+    assert waiting["state"] == "waiting" and not await missed_alarms(client, sc["id"])
+    await ring_out(client, fake_clock, 299)
+    assert (await get(client, sc["id"]))["state"] == "waiting"
+    await ring_out(client, fake_clock, 1)
+    again = await get(client, sc["id"])
+    assert again["state"] == "ringing" and again["attempt"] == 2
+    # the subject declines the second ring: that is the end of the ladder
+    async with browser(client, "subject1") as (phone, phone_csrf):
+        resp = await phone.post(
+            f"/api/v1/spotchecks/{sc['id']}/decline", json={}, headers={"X-CSRF-Token": phone_csrf}
+        )
+        assert resp.status == 200, await resp.text()
+    done = await get(client, sc["id"])
+    assert done["state"] == "unreachable"
+    assert [a["data"]["attempt"] for a in done["attempts"]] == [1, 2]
+    assert [i["type"] for i in done["items"]] == [
+        "attempt",
+        "no_answer",
+        "attempt",
+        "declined",
+        "alarm",
+    ]
+    assert len(await missed_alarms(client, sc["id"])) == 1
+    await ring_out(client, fake_clock, 3600)  # the cancelled ring timer stays silent
+    assert len(await missed_alarms(client, sc["id"])) == 1
+
+
+async def test_scope_and_refusals(demo_client: TestClient) -> None:
+    client = demo_client
+    other = subject_of(client, "subject3")  # street2's office
+    csrf = await login(client, "street1")
+    resp = await client.post(
+        "/api/v1/spotchecks", json={"subject_id": other}, headers={"X-CSRF-Token": csrf}
+    )
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "not_found"
+    resp = await client.post(
+        "/api/v1/spotchecks", json={"subject_id": "nobody"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert resp.status == 404
+    sc = await start(client, csrf, subject_id=subject_of(client))
+    resp = await client.post(
+        "/api/v1/spotchecks",
+        json={"subject_id": subject_of(client)},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 409  # one open spot-check per subject
+    # not live yet: no challenge, no result
+    for action, body in (("challenge", {}), ("result", {"result": "passed"})):
+        resp = await client.post(
+            f"/api/v1/spotchecks/{sc['id']}/{action}", json=body, headers={"X-CSRF-Token": csrf}
+        )
+        assert resp.status == 409, action
+    csrf2 = await login(client, "street2")
+    assert (await client.get(f"/api/v1/spotchecks/{sc['id']}")).status == 404
+    resp = await client.post(
+        f"/api/v1/spotchecks/{sc['id']}/cancel", json={}, headers={"X-CSRF-Token": csrf2}
+    )
+    assert resp.status == 404
+    listed = await (await client.get("/api/v1/spotchecks")).json()
+    assert listed["total"] == 0
+    # the subject's own login sees its own call, never another's, and cannot start one
+    async with browser(client, "subject3") as (phone, phone_csrf):
+        resp = await phone.get(f"/api/v1/spotchecks/{sc['id']}")
+        assert resp.status == 404
+        resp = await phone.post(
+            "/api/v1/spotchecks", json={"subject_id": other}, headers={"X-CSRF-Token": phone_csrf}
+        )
+        assert resp.status == 403
+    async with browser(client, "subject1") as (phone, _):
+        mine = await (await phone.get("/api/v1/spotchecks?state=ringing")).json()
+        assert [s["id"] for s in mine["items"]] == [sc["id"]]
+        assert mine["items"][0]["officer"] == "福田司法所一"
+        assert mine["items"][0]["home"] is None  # not sent to the phone
+
+
+async def test_from_an_alarm_with_answer_challenge_and_result(
+    make_client: AppFactory, database_url: str
+) -> None:
+    client = await make_client(demo=True, database_url=database_url)
+    alarm = await raise_alarm(client, kind="sos")
+    csrf = await login(client, "street1")
+    subject_id = subject_of(client)
+    assert alarm["subject_id"] == subject_id
+    resp = await client.post(
+        "/api/v1/spotchecks",
+        json={"subject_id": subject_of(client, "subject2"), "alarm_id": alarm["id"]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 422  # the alarm is about someone else
+    sc = await start(client, csrf, subject_id=subject_id, alarm_id=alarm["id"])
+    assert sc["alarm_id"] == alarm["id"]
+    async with browser(client, "subject1") as (phone, phone_csrf):
+        resp = await phone.post(
+            f"/api/v1/spotchecks/{sc['id']}/answer",
+            json={"lat": 22.55, "lon": 114.06, "accuracy_m": 12.5},
+            headers={"X-CSRF-Token": phone_csrf},
+        )
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["state"] == "live"
+    resp = await client.post(
+        f"/api/v1/spotchecks/{sc['id']}/challenge",
+        json={"kind": "digits"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 200, await resp.text()
+    live = await resp.json()
+    digits = live["challenges"][0]["data"]["digits"]
+    assert len(digits) == 4 and digits.isdigit()
+    assert live["challenge"]["digits"] == digits
+    assert live["answer_location"]["lat"] == 22.55
+    assert live["distance_m"] is not None and live["home"] is not None
+    resp = await client.post(
+        f"/api/v1/spotchecks/{sc['id']}/result",
+        json={"result": "failed"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 422  # a failure needs a reason
+    resp = await client.post(
+        f"/api/v1/spotchecks/{sc['id']}/result",
+        json={
+            "result": "failed",
+            "reason": "face_mismatch",
+            "note": "不是本人",
+            "alarm_kind": "face_mismatch",
+        },
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 200, await resp.text()
+    done = await resp.json()
+    assert done["state"] == "failed" and done["reason"] == "face_mismatch"
+    raised = done["raised_alarm_id"]
+    async with client.app[keys.SESSIONMAKER]() as session:
+        kind = await session.scalar(select(Alarm.kind).where(Alarm.id == raised))
+        assert kind == "face_mismatch"  # pending an officer: it is in the queue, state new
+        types = list(
+            await session.scalars(
+                select(AlarmEvent.type)
+                .where(AlarmEvent.alarm_id == alarm["id"])
+                .order_by(AlarmEvent.id)
+            )
+        )
+        count = await session.scalar(
+            select(func.count()).select_from(Alarm).where(Alarm.kind == "face_mismatch")
+        )
+    assert count == 1
+    for expected in (
+        "spotcheck_started",
+        "spotcheck_ringing",
+        "spotcheck_answered",
+        "spotcheck_location",
+        "spotcheck_challenge",
+        "spotcheck_result",
+    ):
+        assert expected in types, (expected, types)
+    resp = await client.get(f"/api/v1/alarms/{alarm['id']}/workflow")
+    timeline = (await resp.json())["timeline"]
+    assert any(e["type"] == "spotcheck_challenge" for e in timeline)
+
+
+async def test_pages_and_demo_logins(demo_client: TestClient) -> None:
+    client = demo_client
+    users = demo_credentials(client)["users"]
+    subjects = {n: u for n, u in users.items() if u["role"] == "subject"}
+    assert len(subjects) == 3 and all(u["subject_id"] for u in subjects.values())
+    await login(client, "subject1")
+    me = await (await client.get("/api/v1/me")).json()
+    assert me["home"] == "/s"
+    resp = await client.get("/s")
+    assert resp.status == 200 and "subject.js" in await resp.text()
+    assert (await client.get("/spotcheck")).status == 403  # not for subjects
+    await login(client, "street1")
+    resp = await client.get("/spotcheck?subject=x")
+    assert resp.status == 200 and "spotcheck.js" in await resp.text()
+    assert "spotcheck-launch.js" in await (await client.get("/console")).text()

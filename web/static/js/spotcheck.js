@@ -1,0 +1,173 @@
+/*
+ * The officer's view of a spot-check (/spotcheck?id=N, or ?subject=ID[&alarm=ID] to start
+ * one): the subject's live video, snapshot and challenge buttons, the answer location with
+ * its distance from home, the result form and the record. Works on a laptop and a phone.
+ * State for tests: window.spotPage = {spotcheck, remoteFrames}.
+ */
+(function () {
+  "use strict";
+
+  const boot = JSON.parse(document.getElementById("boot").textContent);
+  const t = window.t;
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  const page = { spotcheck: null, remoteFrames: 0 };
+  window.spotPage = page;
+  const REASONS = ["face_mismatch", "challenge_failed", "not_at_home", "location_refused", "video_refused", "other"];
+  const FINAL = ["passed", "failed", "unreachable", "cancelled"];
+  let rtc = null;
+  let camera = null;
+  let socket = null;
+
+  const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  const fmt = (iso) => (iso ? new Date(iso).toLocaleString(document.documentElement.lang) : "");
+
+  function problem(text) {
+    $("problem").hidden = !text;
+    $("problem").textContent = text || "";
+  }
+
+  async function api(path, opts) {
+    const o = opts || {};
+    const resp = await fetch(path, {
+      method: o.method || "GET",
+      headers: o.body ? { "Content-Type": "application/json", "X-CSRF-Token": boot.csrf_token } : {},
+      body: o.body ? JSON.stringify(o.body) : undefined,
+    });
+    const data = await resp.json().catch(() => ({}));
+    if (!resp.ok) throw (data && data.error) || { code: "server", message: String(resp.status) };
+    return data;
+  }
+
+  const act = (action, body) =>
+    api(`/api/v1/spotchecks/${page.spotcheck.id}/${action}`, { method: "POST", body: body || {} })
+      .then(render)
+      .catch((err) => problem(t("spot.error", { message: err.message || err.code })));
+
+  function render(sc) {
+    page.spotcheck = sc;
+    $("sc-id").textContent = `#${sc.id} · ${sc.subject_name || sc.subject_id}`;
+    const status = $("status");
+    status.dataset.state = sc.state;
+    status.textContent = t("spot.state." + sc.state) + (sc.attempt > 1 ? " · " + t("spot.attempt", { n: sc.attempt }) : "");
+    const live = sc.state === "live";
+    $("tools").hidden = FINAL.includes(sc.state);
+    for (const id of ["snap", "chal-digits", "chal-gesture"]) $(id).disabled = !live;
+    $("result-form").hidden = !live;
+    $("chal-now").textContent = sc.challenge ? t("spot.challenge.now", { prompt: sc.challenge.prompt }) : "";
+    renderWhere(sc);
+    $("snapshots").innerHTML = (sc.snapshots || []).map((s) =>
+      `<li data-sha256="${esc(s.data.sha256)}"><a href="${esc(s.data.url)}" target="_blank"><img src="${esc(s.data.url)}" alt=""></a>` +
+      `<code>SHA-256 ${esc(s.data.sha256)}</code>${s.data.challenge_item ? " · " + esc(t("spot.during_challenge")) : ""}</li>`).join("");
+    $("log").innerHTML = (sc.items || []).map((i) =>
+      `<li data-type="${esc(i.type)}">${esc(fmt(i.at))} <b>${esc(t("spot.item." + i.type))}</b> ${esc(i.data.prompt || i.data.result || i.data.sha256 || "")} <span class="who">${esc(i.actor)}</span></li>`).join("");
+    if (FINAL.includes(sc.state)) hangUp();
+  }
+
+  function renderWhere(sc) {
+    const rows = [];
+    const a = sc.answer_location;
+    if (a) rows.push([t("spot.where.answer"), `${a.lat.toFixed(5)}, ${a.lon.toFixed(5)}` + (a.accuracy_m != null ? ` ±${Math.round(a.accuracy_m)} m` : "")]);
+    if (sc.distance_m != null) rows.push([t("spot.where.distance"), t("spot.where.metres", { m: Math.round(sc.distance_m) })]);
+    if (sc.answered_at && !a) rows.push([t("spot.where.answer"), t("spot.where.none")]);
+    $("where").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
+    const map = $("map");
+    if (!a || !sc.home) { map.hidden = true; return; }
+    // Home at the centre; the answer placed by its offset, scaled so it stays on the plot.
+    const dy = (sc.home.lat - a.lat) * 111320;
+    const dx = (a.lon - sc.home.lon) * 111320 * Math.cos((sc.home.lat * Math.PI) / 180);
+    const scale = 80 / Math.max(200, Math.abs(dx), Math.abs(dy));
+    map.hidden = false;
+    map.innerHTML = `<circle cx="0" cy="0" r="5" fill="#60a5fa"/><text x="8" y="4" fill="#93c5fd" font-size="10">${esc(t("spot.where.home"))}</text>` +
+      `<line x1="0" y1="0" x2="${dx * scale}" y2="${dy * scale}" stroke="#fbbf24" stroke-dasharray="3"/>` +
+      `<circle cx="${dx * scale}" cy="${dy * scale}" r="5" fill="#f87171"/>`;
+  }
+
+  async function joinCall(sc) {
+    try {
+      camera = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: true });
+      $("local").srcObject = camera;
+    } catch (err) {
+      problem(t("spot.problem.camera"));
+      camera = null;
+    }
+    rtc = new RtcClient({
+      onTracks: (streams) => {
+        for (const [pid, stream] of streams) {
+          if (pid !== rtc.participant && $("remote").srcObject !== stream) $("remote").srcObject = stream;
+        }
+      },
+    });
+    await rtc.connect();
+    await rtc.join(sc.room_id);
+    if (camera) rtc.addStream(camera);
+    else rtc.addReceivers(1);
+    await rtc.negotiate();
+    $("call").hidden = false;
+  }
+
+  function hangUp() {
+    if (rtc) { const r = rtc; rtc = null; r.leave().catch(() => {}).finally(() => r.close()); }
+    if (camera) camera.getTracks().forEach((tr) => tr.stop());
+    camera = null;
+  }
+
+  function follow(id) {
+    socket = new CenterSocket({});
+    socket.subscribe("spotchecks", {
+      onSnapshot() { api(`/api/v1/spotchecks/${id}`).then(render).catch(() => {}); },
+      onEvent(event) {
+        if (event.data && event.data.id === id) api(`/api/v1/spotchecks/${id}`).then(render).catch(() => {});
+      },
+    });
+    socket.start();
+  }
+
+  async function open(id) {
+    const sc = await api(`/api/v1/spotchecks/${id}`);
+    render(sc);
+    follow(id);
+    if (!FINAL.includes(sc.state)) await joinCall(sc).catch((err) => problem(t("spot.error", { message: err.message || err.code })));
+  }
+
+  $("reason").innerHTML = REASONS.map((r) => `<option value="${r}">${esc(t("spot.reason." + r))}</option>`).join("");
+  $("snap").addEventListener("click", () => act("snapshot"));
+  $("chal-digits").addEventListener("click", () => act("challenge", { kind: "digits" }));
+  $("chal-gesture").addEventListener("click", () => act("challenge", { kind: "gesture" }));
+  $("cancel").addEventListener("click", () => act("cancel"));
+  $("result-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const result = document.querySelector("input[name=result]:checked").value;
+    const body = { result, note: $("note").value };
+    if (result === "failed") {
+      body.reason = $("reason").value;
+      if ($("raise").checked) body.alarm_kind = "face_mismatch";
+    }
+    act("result", body);
+  });
+  $("start-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { subject_id: $("start-subject").value.trim() };
+    if ($("start-alarm").value) body.alarm_id = Number($("start-alarm").value);
+    try {
+      const sc = await api("/api/v1/spotchecks", { method: "POST", body });
+      history.replaceState(null, "", `/spotcheck?id=${sc.id}`);
+      $("start-form").hidden = true;
+      await open(sc.id);
+    } catch (err) {
+      problem(t("spot.error", { message: err.message || err.code }));
+    }
+  });
+  setInterval(() => {
+    const v = $("remote");
+    page.remoteFrames = v && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+  }, 500);
+
+  const id = Number(params.get("id"));
+  if (id > 0) open(id).catch((err) => problem(t("spot.error", { message: err.message || err.code })));
+  else {
+    $("start-form").hidden = false;
+    $("start-subject").value = params.get("subject") || "";
+    $("start-alarm").value = params.get("alarm") || "";
+  }
+})();

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from center.db import Base, UTCDateTime
@@ -131,3 +131,25 @@ TIMELINE_EVENTS: Final = (
 )
 """Types of the events a spot-check writes on its alarm's timeline (snapshots go there as
 ``evidence``)."""
+
+
+class SpotCheckAssignment(Base):
+    """One subject drawn by the day's random campaign, due at a time in its office's periods.
+
+    ``(day, subject_id)`` is unique, so a draw that runs twice (a restart, two instances)
+    assigns nobody twice. Whether it is done is read from the spot-checks of that day.
+    """
+
+    __tablename__ = "spotcheck_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(16))
+    street_id: Mapped[str] = mapped_column(String(32), index=True)
+    district_id: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    weight: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("day", "subject_id"),)

@@ -275,6 +275,35 @@ class Settings:
         min=1,
         max=20,
     )
+    spotcheck_campaign_share: float = _opt(
+        0.0,
+        "Random campaign (随机抽查): share of active subjects drawn each day and assigned to "
+        "their street office, 0-1 (0: no campaign).",
+        min=0.0,
+        max=1.0,
+    )
+    spotcheck_campaign_weights: str = _opt(
+        "strict=3,normal=2,lenient=1",
+        "Draw weight per supervision level (level=weight, comma-separated).",
+    )
+    spotcheck_campaign_alarm_weight: float = _opt(
+        1.0,
+        "Extra draw weight per alarm the subject had in the last spotcheck_campaign_alarm_days.",
+        min=0.0,
+    )
+    spotcheck_campaign_alarm_days: int = _opt(
+        7, "Days of alarms that add to a subject's draw weight.", min=0, max=365
+    )
+    spotcheck_campaign_periods: str = _opt(
+        "09:00-11:30,14:30-17:00",
+        "Daily local periods the drawn spot-checks fall in, comma-separated; per-office periods "
+        "follow after ';' as '<street id>=HH:MM-HH:MM,…' (e.g. '09:00-11:30; 440306005=10:00-12:00').",
+    )
+    spotcheck_campaign_seed: str = _opt(
+        "",
+        "Seed of the campaign's random source (the draw of a day is then reproducible). Empty: "
+        "the system's random source.",
+    )
 
     # ---------------------------------------------------------------- derived values
     @property

@@ -17,12 +17,13 @@ from aiohttp import web
 
 from alerts.actions import MAX_ID
 from alerts.spotcheck import SpotCheckService
+from alerts.spotcheck_campaign import CampaignOut
 from alerts.spotcheck_models import FailReason, SpotCheckState
 from alerts.spotcheck_view import SpotCheckOut, SpotCheckPage
 from center.alarm_vocab import AlarmKind
 from center.authz import Action
-from center.errors import EvidenceCorrupt, Unavailable
-from center.models import Subject
+from center.errors import EvidenceCorrupt, NotFound, Unavailable
+from center.models import Role, Subject
 from media.recorder import sha256_file
 from web import keys
 from web.contract import contract, validation_error
@@ -278,10 +279,40 @@ async def decline(request: web.Request, *, path: SpotCheckPath, body: Empty) -> 
     return await service_of(request.app).decline(principal_of(request), path.spotcheck_id)
 
 
+class CampaignQuery(msgspec.Struct):
+    date: date | None = None
+    street: Annotated[str, NO_NUL, msgspec.Meta(max_length=32)] | None = None
+
+
+@policy(Action.SPOTCHECKS_READ, auth=(SESSION,))
+@contract(
+    "The random campaign's due and done list",
+    query=CampaignQuery,
+    response=CampaignOut,
+    errors=(404, 422),
+    description="Per street office: the subjects drawn for `date` (default today, local), "
+    "each due at a time in the office's periods, and whether that day's spot-check is done "
+    "(`passed`, `failed` or `unreachable`). Scoped to the caller's jurisdiction.",
+)
+async def campaign(request: web.Request, *, query: CampaignQuery) -> CampaignOut:
+    principal = principal_of(request)
+    if principal.role == Role.SUBJECT:
+        raise NotFound("no campaign for this login")
+    try:
+        engine = request.app[keys.SPOTCHECK_CAMPAIGN]
+    except KeyError:
+        raise Unavailable("spot-checks are not running") from None
+    day = query.date or engine.today()
+    if not 1 < day.year < 9999:
+        raise validation_error({"date": "a day between years 2 and 9998"})
+    return await engine.progress(principal, day, street=query.street or None)
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v1/spotchecks", start)
     r.add_get("/api/v1/spotchecks", list_spotchecks)
+    r.add_get("/api/v1/spotchecks/campaign", campaign)
     r.add_get("/api/v1/spotchecks/{spotcheck_id}", get_spotcheck)
     r.add_post("/api/v1/spotchecks/{spotcheck_id}/challenge", challenge)
     r.add_post("/api/v1/spotchecks/{spotcheck_id}/snapshot", snapshot)

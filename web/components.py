@@ -251,6 +251,25 @@ async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:
         service.on_ringing.append(webhook.schedule)
         app[keys.SPOTCHECK_WEBHOOK] = webhook
     app[keys.SPOTCHECKS] = service
+    from alerts.spotcheck_campaign import CampaignPolicy, SpotCheckCampaign
+
+    campaign = SpotCheckCampaign(
+        app[keys.SESSIONMAKER],
+        app[keys.CLOCK],
+        timers,
+        app[keys.TREE],
+        CampaignPolicy.parse(
+            share=settings.spotcheck_campaign_share,
+            weights=settings.spotcheck_campaign_weights,
+            alarm_weight=settings.spotcheck_campaign_alarm_weight,
+            alarm_days=settings.spotcheck_campaign_alarm_days,
+            periods=settings.spotcheck_campaign_periods,
+            seed=settings.spotcheck_campaign_seed,
+        ),
+        settings.tz,
+    )
+    await campaign.start()
+    app[keys.SPOTCHECK_CAMPAIGN] = campaign
     app[keys.METRICS].gauge_fn(
         "center_spotchecks_missed_total",
         "Spot-checks this instance ended unreachable.",

@@ -1,4 +1,4 @@
-"""spot-checks: the record, its items, and the subject login's link
+"""spot-checks: the record, its items, the campaign's assignments, the subject login's link
 
 Revision ID: 0006_spotchecks
 Revises: 0004_workflow
@@ -76,8 +76,28 @@ def upgrade() -> None:
     with op.batch_alter_table("spotcheck_items", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_spotcheck_items_spotcheck_id"), ["spotcheck_id"])
 
+    op.create_table(
+        "spotcheck_assignments",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("subject_id", sa.String(length=64), nullable=False),
+        sa.Column("level", sa.String(length=16), nullable=False),
+        sa.Column("street_id", sa.String(length=32), nullable=False),
+        sa.Column("district_id", sa.String(length=32), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("weight", sa.Float(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_spotcheck_assignments")),
+        sa.UniqueConstraint(
+            "day", "subject_id", name=op.f("uq_spotcheck_assignments_day_subject_id")
+        ),
+    )
+    with op.batch_alter_table("spotcheck_assignments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_spotcheck_assignments_street_id"), ["street_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("spotcheck_assignments")
     op.drop_table("spotcheck_items")
     op.drop_table("spotchecks")
     with op.batch_alter_table("users", schema=None) as batch_op:

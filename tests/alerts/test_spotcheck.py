@@ -267,3 +267,36 @@ async def test_pages_and_demo_logins(demo_client: TestClient) -> None:
     resp = await client.get("/spotcheck?subject=x")
     assert resp.status == 200 and "spotcheck.js" in await resp.text()
     assert "spotcheck-launch.js" in await (await client.get("/console")).text()
+
+
+async def test_daily_report_counts_spot_checks(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True)
+    csrf = await login(client, "street1")
+    missed = await start(client, csrf, subject_id=subject_of(client, "subject2"))
+    sc = await start(client, csrf, subject_id=subject_of(client))
+    await fake_clock.advance(20)
+    async with browser(client, "subject1") as (phone, phone_csrf):
+        resp = await phone.post(
+            f"/api/v1/spotchecks/{sc['id']}/answer", json={}, headers={"X-CSRF-Token": phone_csrf}
+        )
+        assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        f"/api/v1/spotchecks/{sc['id']}/result",
+        json={"result": "passed"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 200
+    await ring_out(client, fake_clock, 60)
+    assert (await get(client, missed["id"]))["state"] == "unreachable"
+    report = await (await client.get("/api/v1/reports/daily?date=2026-11-25")).json()
+    assert report["spotchecks"] == {
+        "started": 2,
+        "done": 2,
+        "passed": 1,
+        "failed": 0,
+        "unreachable": 1,
+        "cancelled": 0,
+        "answer_median_s": 20.0,
+    }

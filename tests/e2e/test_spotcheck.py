@@ -28,7 +28,12 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = start_server(tmp_path_factory.mktemp("spotcheck") / "data", env=QUIET_ENV)
+    env = {
+        **QUIET_ENV,
+        "CENTER_SPOTCHECK_CAMPAIGN_SHARE": "0.02",
+        "CENTER_SPOTCHECK_CAMPAIGN_SEED": "e2e",
+    }
+    srv = start_server(tmp_path_factory.mktemp("spotcheck") / "data", env=env)
     yield srv
     srv.stop()
 
@@ -160,3 +165,24 @@ def test_spot_check_from_an_alarm(
     finally:
         officer_ctx.close()
         phone_ctx.close()
+
+
+def test_todays_campaign_list_and_the_printed_evidence(browser: Any, server: ServerProcess) -> None:
+    context, page = _login(browser, server, "duty1", "/console")
+    try:
+        page.goto(f"{server.url}/spotcheck")
+        page.wait_for_selector("#due:not([hidden]) #due-list li")
+        day = page.request.get(f"{server.url}/api/v1/spotchecks/campaign").json()
+        assert day["due"] == len(page.query_selector_all("#due-list li")) > 0
+        first = page.query_selector("#due-list li button[data-subject]")
+        subject = first.get_attribute("data-subject")
+        first.click()
+        page.wait_for_selector("#status[data-state='ringing']")
+        assert page.evaluate("window.spotPage.spotcheck.subject_id") == subject
+        page.emulate_media(media="print")
+        assert not page.is_visible("#tools") and page.is_visible("#log")
+        page.emulate_media(media="screen")
+        page.click("#cancel")
+        page.wait_for_selector("#status[data-state='cancelled']")
+    finally:
+        context.close()

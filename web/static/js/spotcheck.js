@@ -153,6 +153,7 @@
       const sc = await api("/api/v1/spotchecks", { method: "POST", body });
       history.replaceState(null, "", `/spotcheck?id=${sc.id}`);
       $("start-form").hidden = true;
+      $("due").hidden = true;
       await open(sc.id);
     } catch (err) {
       problem(t("spot.error", { message: err.message || err.code }));
@@ -163,11 +164,35 @@
     page.remoteFrames = v && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
   }, 500);
 
+  /* The random campaign's list for today: who is due when, which are done. */
+  async function showDue() {
+    let day;
+    try { day = await api("/api/v1/spotchecks/campaign"); } catch (err) { return; }
+    if (!day.due) return;
+    $("due").hidden = false;
+    $("due-progress").textContent = t("spot.campaign.progress", { done: day.done, due: day.due });
+    $("due-list").innerHTML = day.offices.map((o) => o.items.map((i) =>
+      `<li data-done="${i.done ? 1 : 0}"><span>${esc(new Date(i.due_at).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" }))}</span> ` +
+      `${esc(i.subject_name)} <small>${esc(o.street_name)} · ${esc(t("supervision." + i.level))}</small> ` +
+      (i.spotcheck_id ? `<a href="/spotcheck?id=${i.spotcheck_id}">${esc(t("spot.state." + i.state))}</a>`
+        : `<button type="button" class="sp-btn" data-subject="${esc(i.subject_id)}">${esc(t("spot.start"))}</button>`) +
+      "</li>").join("")).join("");
+  }
+  $("due-list").addEventListener("click", (ev) => {
+    const subject = ev.target && ev.target.dataset && ev.target.dataset.subject;
+    if (!subject) return;
+    $("start-subject").value = subject;
+    $("start-alarm").value = "";
+    $("start-form").requestSubmit();
+  });
+  $("print").addEventListener("click", () => window.print());
+
   const id = Number(params.get("id"));
   if (id > 0) open(id).catch((err) => problem(t("spot.error", { message: err.message || err.code })));
   else {
     $("start-form").hidden = false;
     $("start-subject").value = params.get("subject") || "";
     $("start-alarm").value = params.get("alarm") || "";
+    showDue();
   }
 })();

@@ -132,6 +132,7 @@ def test_spot_check_from_an_alarm(
         phone.wait_for_function("window.subjectPage.remoteFrames > 10")
         officer.wait_for_function("window.spotPage.remoteFrames > 10")
         officer.wait_for_selector("#where dd")
+        officer.wait_for_selector("#map:not([hidden]) canvas")  # home and answer on the city map
         assert officer.evaluate("window.spotPage.spotcheck.answer_location.lat") == 22.5431
 
         # a challenge shows on the subject's screen

@@ -71,16 +71,34 @@
     if (sc.distance_m != null) rows.push([t("spot.where.distance"), t("spot.where.metres", { m: Math.round(sc.distance_m) })]);
     if (sc.answered_at && !a) rows.push([t("spot.where.answer"), t("spot.where.none")]);
     $("where").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
-    const map = $("map");
-    if (!a || !sc.home) { map.hidden = true; return; }
-    // Home at the centre; the answer placed by its offset, scaled so it stays on the plot.
-    const dy = (sc.home.lat - a.lat) * 111320;
-    const dx = (a.lon - sc.home.lon) * 111320 * Math.cos((sc.home.lat * Math.PI) / 180);
-    const scale = 80 / Math.max(200, Math.abs(dx), Math.abs(dy));
-    map.hidden = false;
-    map.innerHTML = `<circle cx="0" cy="0" r="5" fill="#60a5fa"/><text x="8" y="4" fill="#93c5fd" font-size="10">${esc(t("spot.where.home"))}</text>` +
-      `<line x1="0" y1="0" x2="${dx * scale}" y2="${dy * scale}" stroke="#fbbf24" stroke-dasharray="3"/>` +
-      `<circle cx="${dx * scale}" cy="${dy * scale}" r="5" fill="#f87171"/>`;
+    if (a && sc.home) drawMap(sc.home, a);
+  }
+
+  /* The answer location and home on the offline city map (the console's and wall's). */
+  let chart = null, mapReady = null;
+  function drawMap(home, answer) {
+    const box = $("map");
+    if (!window.echarts) return;
+    box.hidden = false;
+    mapReady = mapReady || fetch("/static/vendor/shenzhen-geojson/shenzhen.geojson")
+      .then((r) => r.json()).then((g) => echarts.registerMap("shenzhen", g));
+    mapReady.then(() => {
+      chart = chart || echarts.init(box);
+      chart.setOption({
+        geo: { map: "shenzhen", roam: true, center: [answer.lon, answer.lat], zoom: 4,
+          itemStyle: { areaColor: "#1e293b", borderColor: "#475569" }, label: { show: false } },
+        series: [
+          { type: "scatter", coordinateSystem: "geo", symbolSize: 10, itemStyle: { color: "#60a5fa" },
+            data: [{ value: [home.lon, home.lat], name: t("spot.where.home") }],
+            label: { show: true, formatter: "{b}", position: "right", color: "#93c5fd" } },
+          { type: "scatter", coordinateSystem: "geo", symbolSize: 12, itemStyle: { color: "#f87171" },
+            data: [{ value: [answer.lon, answer.lat], name: t("spot.where.answer") }],
+            label: { show: true, formatter: "{b}", position: "right", color: "#fca5a5" } },
+          { type: "lines", coordinateSystem: "geo", lineStyle: { color: "#fbbf24", type: "dashed", width: 1 },
+            data: [{ coords: [[home.lon, home.lat], [answer.lon, answer.lat]] }] },
+        ],
+      }, true);
+    }).catch(() => { box.hidden = true; });
   }
 
   async function joinCall(sc) {

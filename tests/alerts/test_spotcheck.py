@@ -5,6 +5,7 @@ alarm landing its record on that alarm, and the subject's side."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from alerts.models import Alarm, AlarmEvent
 from center.clock import FakeClock
+from center.models import Subject, User
 from tests.alerts.workflow_support import browser, raise_alarm
 from tests.conftest import AppFactory, demo_credentials, login
 from web import keys
@@ -300,3 +302,41 @@ async def test_daily_report_counts_spot_checks(
         "cancelled": 0,
         "answer_median_s": 20.0,
     }
+
+
+async def test_cli_creates_a_subject_login(make_client: AppFactory, tmp_path: Path) -> None:
+    from tests.center.test_database import _cli
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    client = await make_client(demo=True, database_url=url)
+    async with client.app[keys.SESSIONMAKER]() as session:
+        taken = set(
+            await session.scalars(select(User.subject_id).where(User.subject_id.is_not(None)))
+        )
+        free = await session.scalar(
+            select(Subject.id).where(Subject.id.not_in(taken)).order_by(Subject.id).limit(1)
+        )
+    await client.close()
+    args = ("create-user", "--username", "phone1", "--role", "subject", "--subject-id")
+    r = _cli(url, tmp_path, *args, str(free))
+    assert r.returncode == 0, r.stderr
+    r = _cli(url, tmp_path, *args[:-1])
+    assert r.returncode == 2 and "--subject-id" in r.stderr
+    r = _cli(
+        url,
+        tmp_path,
+        "create-user",
+        "--username",
+        "phone2",
+        "--role",
+        "subject",
+        "--subject-id",
+        str(free),
+    )
+    assert r.returncode == 2 and "already has a login" in r.stderr
+    again = await make_client(demo=True, database_url=url)
+    async with again.app[keys.SESSIONMAKER]() as session:
+        user = await session.scalar(select(User).where(User.username == "phone1"))
+        subject = await session.get(Subject, free)
+    assert user is not None and subject is not None
+    assert user.subject_id == free and user.jurisdiction_id == subject.street_id

@@ -35,6 +35,7 @@ from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.alarm_log import dumps, record_alarm_event
@@ -322,6 +323,8 @@ class SpotCheckService:
     ) -> None:
         """Versioned update; a concurrent change (a timeout racing an answer) is 409."""
         now = self._clock.now()
+        if state in FINAL_STATES:
+            values["open_key"] = None
         result = await session.execute(
             update(SpotCheck)
             .where(SpotCheck.id == sc.id, SpotCheck.version == sc.version)
@@ -401,6 +404,24 @@ class SpotCheckService:
                 )
             login = await self._subject_login(session, subject.id)
         room_id = await self.rooms.open(principal, login)
+        try:
+            out = await self._insert(principal, subject, alarm_id, room_id, login, now)
+        except BaseException:
+            await self.rooms.close(room_id, principal.actor)
+            raise
+        _LOGGER.info("spot-check %s of %s started by %s", out.id, subject.id, principal.actor)
+        await self._publisher(out)()
+        return out
+
+    async def _insert(
+        self,
+        principal: Principal,
+        subject: Subject,
+        alarm_id: int | None,
+        room_id: str,
+        login: SubjectLogin | None,
+        now: datetime,
+    ) -> SpotCheckOut:
         async with self._sessionmaker() as session:
             sc = SpotCheck(
                 subject_id=subject.id,
@@ -417,9 +438,13 @@ class SpotCheckService:
                 created_at=now,
                 updated_at=now,
                 note="",
+                open_key=subject.id,
             )
             session.add(sc)
-            await session.flush()
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise Conflict("another spot-check of this subject has just started") from None
             await audit.record(
                 session,
                 actor=principal.actor,
@@ -443,8 +468,6 @@ class SpotCheckService:
             await self._ring(session, sc, now)
             out = await self._out(session, sc)
             await session.commit()
-        _LOGGER.info("spot-check %s of %s started by %s", sc.id, subject.id, principal.actor)
-        await self._publisher(out)()
         return out
 
     # -- the subject's side ---------------------------------------------------------------

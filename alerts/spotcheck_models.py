@@ -99,6 +99,9 @@ class SpotCheck(Base):
     distance_m: Mapped[float | None] = mapped_column(Float)
     missed_alarm_id: Mapped[int | None] = mapped_column(Integer)
     raised_alarm_id: Mapped[int | None] = mapped_column(Integer)
+    # The subject's id while open, NULL once ended: unique, so two officers (or instances)
+    # starting a spot-check of one subject at once get one spot-check and one 409.
+    open_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     def __repr__(self) -> str:
         return f"<SpotCheck {self.id} {self.state} {self.subject_id}>"

@@ -340,3 +340,28 @@ async def test_cli_creates_a_subject_login(make_client: AppFactory, tmp_path: Pa
         subject = await session.get(Subject, free)
     assert user is not None and subject is not None
     assert user.subject_id == free and user.jurisdiction_id == subject.street_id
+
+
+async def test_two_officers_at_once_get_one_spot_check(
+    make_client: AppFactory, database_url: str
+) -> None:
+    import asyncio
+
+    client = await make_client(demo=True, database_url=database_url)
+    subject_id = subject_of(client)
+    async with browser(client, "street1") as (a, csrf_a), browser(client, "duty1") as (b, csrf_b):
+        responses = await asyncio.gather(
+            a.post(
+                "/api/v1/spotchecks",
+                json={"subject_id": subject_id},
+                headers={"X-CSRF-Token": csrf_a},
+            ),
+            b.post(
+                "/api/v1/spotchecks",
+                json={"subject_id": subject_id},
+                headers={"X-CSRF-Token": csrf_b},
+            ),
+        )
+        assert sorted(r.status for r in responses) == [201, 409]
+    rooms = client.app[keys.MEDIA].manager.rooms()
+    assert len(rooms) == 1  # the loser's call room was closed again

@@ -47,7 +47,9 @@ def upgrade() -> None:
         sa.Column("distance_m", sa.Float(), nullable=True),
         sa.Column("missed_alarm_id", sa.Integer(), nullable=True),
         sa.Column("raised_alarm_id", sa.Integer(), nullable=True),
+        sa.Column("open_key", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_spotchecks")),
+        sa.UniqueConstraint("open_key", name=op.f("uq_spotchecks_open_key")),
     )
     with op.batch_alter_table("spotchecks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_spotchecks_subject_id"), ["subject_id"])

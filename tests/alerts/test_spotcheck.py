@@ -365,3 +365,24 @@ async def test_two_officers_at_once_get_one_spot_check(
         assert sorted(r.status for r in responses) == [201, 409]
     rooms = client.app[keys.MEDIA].manager.rooms()
     assert len(rooms) == 1  # the loser's call room was closed again
+
+
+async def test_wall_counters_survive_a_dashboard_rebuild(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True)
+    dashboard = client.app[keys.DASHBOARD]
+
+    def counts() -> tuple[int, int]:
+        book = dashboard.state.spotchecks
+        return book.live.total(), book.today.total()
+
+    csrf = await login(client, "street1")
+    await start(client, csrf, subject_id=subject_of(client))
+    assert counts() == (1, 1)
+    await dashboard.rebuild()
+    assert counts() == (1, 1)
+    await ring_out(client, fake_clock)
+    assert counts() == (0, 1)
+    await dashboard.rebuild()
+    assert counts() == (0, 1)

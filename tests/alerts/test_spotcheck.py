@@ -386,3 +386,43 @@ async def test_wall_counters_survive_a_dashboard_rebuild(
     assert counts() == (0, 1)
     await dashboard.rebuild()
     assert counts() == (0, 1)
+
+
+async def test_track_with_fixes_and_answer_locations(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True)
+    subject_id = subject_of(client)
+    key = demo_credentials(client)["integration_key"]
+    now = fake_clock.now()
+    for i, lat in enumerate((22.540, 22.541, 22.542)):
+        resp = await client.post(
+            "/api/v1/locations",
+            json={
+                "event_id": f"track-{i}",
+                "subject_id": subject_id,
+                "device": "phone",
+                "at": now.isoformat(),
+                "lat": lat,
+                "lon": 114.05,
+                "accuracy_m": 20,
+            },
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert resp.status in (200, 201), await resp.text()
+    csrf = await login(client, "street1")
+    sc = await start(client, csrf, subject_id=subject_id)
+    async with browser(client, "subject1") as (phone, phone_csrf):
+        resp = await phone.post(
+            f"/api/v1/spotchecks/{sc['id']}/answer",
+            json={"lat": 22.543, "lon": 114.051},
+            headers={"X-CSRF-Token": phone_csrf},
+        )
+        assert resp.status == 200
+    track = await (await client.get(f"/api/v1/subjects/{subject_id}/track?hours=24")).json()
+    assert [f["lat"] for f in track["fixes"]] == [22.540, 22.541, 22.542]
+    assert [(m["kind"], m["lat"], m["ref"]) for m in track["marks"]] == [
+        ("spotcheck", 22.543, f"{sc['id']}:live")
+    ]
+    await login(client, "street2")
+    assert (await client.get(f"/api/v1/subjects/{subject_id}/track")).status == 404

@@ -41,6 +41,7 @@ ENUM_LABELS: dict[str, tuple[type[StrEnum], ...]] = {
     "spot.reason.": (FailReason,),
     "spot.item.": (ItemType,),
 }
+SPOT_TRACK_KINDS = {"checkin", "spotcheck"}  # web/api_track.py MarkOut.kind
 
 
 def _ws_client_states() -> set[str]:
@@ -86,6 +87,7 @@ DYNAMIC: dict[str, set[str]] = {
     "check.fail.": _check_page_names(r'fail\("([a-z]+)"') | {"auth"},
     "check.state.": _check_page_names(r'step\("[a-z]+", "([a-z]+)"') | {"waiting", "running"},
     "check.step.": _check_page_names(r'step\("([a-z]+)"'),
+    "spot.track.": SPOT_TRACK_KINDS,
 }
 
 

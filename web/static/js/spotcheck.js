@@ -71,12 +71,20 @@
     if (sc.distance_m != null) rows.push([t("spot.where.distance"), t("spot.where.metres", { m: Math.round(sc.distance_m) })]);
     if (sc.answered_at && !a) rows.push([t("spot.where.answer"), t("spot.where.none")]);
     $("where").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
-    if (a && sc.home) drawMap(sc.home, a);
+    if (sc.home && (a || (track && track.fixes.length))) drawMap(sc.home, a, track);
+  }
+
+  /* The subject's recent track (location fixes, check-ins, earlier answers), loaded once. */
+  let track = null;
+  function loadTrack(sc) {
+    api(`/api/v1/subjects/${encodeURIComponent(sc.subject_id)}/track?hours=72`)
+      .then((got) => { track = got; renderWhere(page.spotcheck || sc); })
+      .catch(() => {});
   }
 
   /* The answer location and home on the offline city map (the console's and wall's). */
   let chart = null, mapReady = null;
-  function drawMap(home, answer) {
+  function drawMap(home, answer, trk) {
     const box = $("map");
     if (!window.echarts) return;
     box.hidden = false;
@@ -84,18 +92,24 @@
       .then((r) => r.json()).then((g) => echarts.registerMap("shenzhen", g));
     mapReady.then(() => {
       chart = chart || echarts.init(box);
+      const focus = answer || home;
+      const fixes = ((trk && trk.fixes) || []).map((f) => [f.lon, f.lat]);
+      const marks = ((trk && trk.marks) || []).map((m) => ({ value: [m.lon, m.lat], name: t("spot.track." + m.kind) }));
+      const seen = answer ? [{ value: [answer.lon, answer.lat], name: t("spot.where.answer") }] : [];
       chart.setOption({
-        geo: { map: "shenzhen", roam: true, center: [answer.lon, answer.lat], zoom: 4,
+        geo: { map: "shenzhen", roam: true, center: [focus.lon, focus.lat], zoom: 4,
           itemStyle: { areaColor: "#1e293b", borderColor: "#475569" }, label: { show: false } },
         series: [
           { type: "scatter", coordinateSystem: "geo", symbolSize: 10, itemStyle: { color: "#60a5fa" },
             data: [{ value: [home.lon, home.lat], name: t("spot.where.home") }],
             label: { show: true, formatter: "{b}", position: "right", color: "#93c5fd" } },
-          { type: "scatter", coordinateSystem: "geo", symbolSize: 12, itemStyle: { color: "#f87171" },
-            data: [{ value: [answer.lon, answer.lat], name: t("spot.where.answer") }],
+          { type: "lines", coordinateSystem: "geo", polyline: true, lineStyle: { color: "#a78bfa", width: 2, opacity: 0.8 },
+            data: fixes.length > 1 ? [{ coords: fixes }] : [] },
+          { type: "scatter", coordinateSystem: "geo", symbolSize: 7, symbol: "diamond", itemStyle: { color: "#34d399" }, data: marks },
+          { type: "scatter", coordinateSystem: "geo", symbolSize: 12, itemStyle: { color: "#f87171" }, data: seen,
             label: { show: true, formatter: "{b}", position: "right", color: "#fca5a5" } },
           { type: "lines", coordinateSystem: "geo", lineStyle: { color: "#fbbf24", type: "dashed", width: 1 },
-            data: [{ coords: [[home.lon, home.lat], [answer.lon, answer.lat]] }] },
+            data: answer ? [{ coords: [[home.lon, home.lat], [answer.lon, answer.lat]] }] : [] },
         ],
       }, true);
     }).catch(() => { box.hidden = true; });
@@ -144,6 +158,7 @@
   async function open(id) {
     const sc = await api(`/api/v1/spotchecks/${id}`);
     render(sc);
+    loadTrack(sc);
     follow(id);
     if (!FINAL.includes(sc.state)) await joinCall(sc).catch((err) => problem(t("spot.error", { message: err.message || err.code })));
   }

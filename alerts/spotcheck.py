@@ -28,11 +28,9 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any, Final
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -50,6 +48,11 @@ from alerts.spotcheck_models import (
     SpotCheck,
     SpotCheckItem,
     SpotCheckState,
+)
+from alerts.spotcheck_ports import (
+    CallRooms,
+    SpotCheckPolicy,
+    SubjectLogin,
 )
 from alerts.spotcheck_view import (
     SpotCheckOut,
@@ -85,64 +88,6 @@ _SCOPE = ScopeColumns(district=SpotCheck.district_id, street=SpotCheck.street_id
 RESULT_ALARM_KINDS: Final = frozenset(
     {AlarmKind.FACE_MISMATCH, AlarmKind.OUT_OF_BOUNDS, AlarmKind.SEPARATION}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectLogin:
-    """The subject's own login, which the call room admits as its other party."""
-
-    principal_key: str
-    username: str
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotFile:
-    id: str
-    path: Path
-    sha256: str
-    width: int
-    height: int
-    taken_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingFile:
-    id: str
-    state: str
-    sha256: str | None
-    size_bytes: int | None
-    duration_s: float | None
-
-
-class CallRooms(Protocol):
-    """What a spot-check needs of the media core (implemented in ``web``)."""
-
-    async def open(self, officer: Principal, subject: SubjectLogin | None) -> str: ...
-
-    async def snapshot(self, room_id: str, subject: SubjectLogin, actor: str) -> SnapshotFile: ...
-
-    async def close(self, room_id: str, actor: str) -> list[RecordingFile]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SpotCheckPolicy:
-    ring_s: int
-    retry_s: tuple[int, ...]
-    challenge_s: int
-    gestures: tuple[str, ...]
-    tz: ZoneInfo
-
-    @staticmethod
-    def parse_retry(spec: str) -> tuple[int, ...]:
-        out = []
-        for part in (p.strip() for p in spec.split(",")):
-            if not part:
-                continue
-            value = int(part)
-            if value < 1:
-                raise ValueError("spotcheck_retry_s: each pause must be at least 1 second")
-            out.append(value)
-        return tuple(out)
 
 
 Hook = Callable[[AsyncSession, SpotCheck], Awaitable[None]]

@@ -215,7 +215,8 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
 async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the workflow and the media core: spot-checks ride on both (timers, alarms,
     evidence; rooms and snapshots), and the webhook on the timers."""
-    from alerts.spotcheck import SpotCheckPolicy, SpotCheckService
+    from alerts.spotcheck import SpotCheckService
+    from alerts.spotcheck_ports import SpotCheckPolicy
     from alerts.spotcheck_webhook import SpotCheckWebhook
     from web.spotcheck_rooms import MediaCallRooms
 

@@ -9,7 +9,7 @@ video, as JPEG with its SHA-256); ending the call stores the recordings.
 
 from __future__ import annotations
 
-from alerts.spotcheck import RecordingFile, SnapshotFile, SubjectLogin
+from alerts.spotcheck_ports import RecordingFile, SnapshotFile, SubjectLogin
 from center.authz import Action, Principal, role_allowed
 from media.component import Invitee, MediaService
 from media.errors import NoMediaError, RoomNotFoundError

@@ -46,12 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub.add_parser(name, help=help_), suppress=True)
     st = sub.add_parser("settings", help="print every setting with its default and description")
     st.add_argument("--write-readme", action="store_true", help="rewrite README.md's table")
-    cu = sub.add_parser("create-user", help="create a staff user")
+    cu = sub.add_parser("create-user", help="create a staff user, or a subject's login")
     _common(cu, suppress=True)
     cu.add_argument("--username", required=True)
     cu.add_argument(
-        "--role", required=True, choices=["admin", "duty", "district", "street", "visit_staff"]
+        "--role",
+        required=True,
+        choices=["admin", "duty", "district", "street", "visit_staff", "subject"],
     )
+    cu.add_argument("--subject-id", help="with --role subject: the supervised person this login is")
     cu.add_argument("--jurisdiction", help="jurisdiction id (default: the city)")
     cu.add_argument("--display-name")
     cu.add_argument("--password", help="default: generate one and print it")

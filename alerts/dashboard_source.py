@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.models import ALARMS, OPEN_STATES, Checkin
 from alerts.serialize import alarm_json
+from alerts.spotcheck_models import SpotCheck
 from alerts.stats import checkin_stats_today
 from center.dashboard.books import CheckinBook
 from center.dashboard.source import AlarmBaseline
@@ -59,7 +60,21 @@ async def load(
         key = CheckinBook.key(subject_id, window_start)
         if key is not None:
             done.append((str(street_id), key))
-    return AlarmBaseline(alarms=alarms, expected=await _expected(session, tree, tz, now), done=done)
+    sc_rows = await session.execute(
+        select(SpotCheck.id, SpotCheck.state, SpotCheck.street_id, SpotCheck.district_id).where(
+            or_(SpotCheck.open_key.is_not(None), SpotCheck.created_at >= midnight)
+        )
+    )
+    spotchecks = [
+        {"id": i, "state": state, "street_id": street, "district_id": district}
+        for i, state, street, district in sc_rows.all()
+    ]
+    return AlarmBaseline(
+        alarms=alarms,
+        expected=await _expected(session, tree, tz, now),
+        done=done,
+        spotchecks=spotchecks,
+    )
 
 
 async def _expected(

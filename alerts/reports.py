@@ -13,6 +13,8 @@ Definitions (the printable page states them too, so a reader can recompute any f
 * states (as the console queue and the live dashboard count them, :mod:`center.alarm_vocab`):
   ``open`` = the closed loop still runs (new, acknowledged, dispatched, verifying, reopened);
   ``awaiting_close`` = disposed (``resolved``) and waiting for the owner's close; ``closed``;
+* spot-checks (``spotchecks``): those started in the period by how they ended (``done`` =
+  passed + failed + unreachable) and the median seconds from the first ring to the answer;
 * check-in completion = windows satisfied on time / windows due, where a window is due when
   it was satisfied (a check-in that is not late) or missed (a ``no_checkin`` alarm), both by
   the window's start.
@@ -34,6 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.models import ALARMS, AlarmKind, Checkin
+from alerts.spotcheck_models import SpotCheck
 from center.alarm_vocab import AWAITING_CLOSE, OPEN_STATES, AlarmState
 from center.authz import Action, Principal
 from center.errors import NotFound
@@ -258,6 +261,7 @@ async def build_report(
             {"id": did, "name": node.name if node else did, **per.get(did, Figures()).as_json()}
         )
     return {
+        "spotchecks": await spotcheck_figures(session, scope, start, end),
         "scope": {"id": scope.id, "name": scope.name, "level": scope.level},
         "from": first.isoformat(),
         "to": last.isoformat(),
@@ -265,6 +269,32 @@ async def build_report(
         "loop_hours": loop.total_seconds() / 3600,
         "totals": total.as_json(),
         "by_district": by_district,
+    }
+
+
+async def spotcheck_figures(
+    session: AsyncSession, scope: Scope, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """Spot-checks started in the period: how they ended, and the median seconds from the
+    first ring to the answer (answered ones only; a retry ladder's pauses count)."""
+    conds: list[Any] = [SpotCheck.created_at >= start, SpotCheck.created_at < end]
+    if scope.level == "district":
+        conds.append(SpotCheck.district_id == scope.id)
+    elif scope.level == "street":
+        conds.append(SpotCheck.street_id == scope.id)
+    rows = (
+        await session.execute(
+            select(SpotCheck.state, SpotCheck.created_at, SpotCheck.answered_at).where(*conds)
+        )
+    ).all()
+    states = Counter(str(r.state) for r in rows)
+    waits = [(r.answered_at - r.created_at).total_seconds() for r in rows if r.answered_at]
+    ended = ("passed", "failed", "unreachable")
+    return {
+        "started": len(rows),
+        "done": sum(states[s] for s in ended),
+        **{s: states[s] for s in (*ended, "cancelled")},
+        "answer_median_s": median(waits),
     }
 
 

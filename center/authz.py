@@ -89,6 +89,9 @@ class Action(StrEnum):
     ROOMS_END = "rooms.end"
     RECORDINGS_READ = "recordings.read"
     ROOMS_CHECK = "rooms.check"
+    SPOTCHECKS_READ = "spotchecks.read"
+    SPOTCHECKS_RUN = "spotchecks.run"
+    SPOTCHECKS_ANSWER = "spotchecks.answer"
 
 
 _STAFF_READ: Final = frozenset({Role.ADMIN, Role.DUTY, Role.DISTRICT, Role.STREET})
@@ -129,7 +132,21 @@ POLICY: Final[dict[Action, tuple[frozenset[Role], Scope]]] = {
     # device check (/check): an echo room of one's own. Family members and subjects will get
     # it through a "rooms.check" grant on their guest principal (a code), not by role alone.
     Action.ROOMS_CHECK: (_ANY_STAFF | {Role.FAMILY, Role.SUBJECT}, Scope.GLOBAL),
+    # video spot-checks (issue 13): staff read and run them in their subtree; a subject reads
+    # and answers only its own, through its "subject:<id>" grant (see SUBJECT_GRANTS).
+    Action.SPOTCHECKS_READ: (_STAFF_READ | {Role.SUBJECT}, Scope.SUBTREE),
+    Action.SPOTCHECKS_RUN: (_OPERATORS, Scope.SUBTREE),
+    Action.SPOTCHECKS_ANSWER: (frozenset({Role.SUBJECT}), Scope.GLOBAL),
 }
+
+
+def subject_grants(subject_id: str | None) -> frozenset[str]:
+    """What a ``subject`` login may touch: its own spot-checks (``subject:<id>``), the
+    ``spotchecks`` websocket topic (filtered to its own) and a device check of its own."""
+    if not subject_id:
+        return frozenset()
+    return frozenset({f"subject:{subject_id}", "spotchecks", Action.ROOMS_CHECK})
+
 
 # Roles that act on their own session or code only; never on a jurisdiction subtree.
 _NO_SUBTREE: Final = frozenset({Role.FAMILY, Role.SUBJECT})

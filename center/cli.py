@@ -17,7 +17,7 @@ from center.errors import CenterError, NotFound
 from center.identity import create_credential, create_user, new_password
 from center.jurisdictions import JurisdictionTree
 from center.migrate import migrate
-from center.models import CredentialKind, Role, User
+from center.models import CredentialKind, Role, Subject, User
 from center.revocation import disable_user, revoke_credential
 from config.settings import Settings
 
@@ -52,11 +52,21 @@ def run_create_user(settings: Settings, args: Any) -> int:
     async def go(session: AsyncSession) -> None:
         tree = await JurisdictionTree.load(session)
         jur = args.jurisdiction or next((n.id for n in tree.roots()), None)
+        subject_id = getattr(args, "subject_id", None)
+        if (args.role == Role.SUBJECT) != bool(subject_id):
+            raise CenterError("--subject-id goes with --role subject, and only with it")
+        if subject_id:
+            subject = await session.get(Subject, subject_id)
+            if subject is None:
+                raise CenterError(f"unknown subject {subject_id!r}")
+            if await session.scalar(select(User.id).where(User.subject_id == subject_id)):
+                raise CenterError(f"subject {subject_id!r} already has a login")
+            jur = subject.street_id
         if jur is None or jur not in tree:
             raise CenterError(
                 f"unknown jurisdiction {args.jurisdiction!r}; seed or create it first"
             )
-        await create_user(
+        user = await create_user(
             session,
             username=args.username,
             password=password,
@@ -66,6 +76,7 @@ def run_create_user(settings: Settings, args: Any) -> int:
             actor="cli:create-user",
             now=RealClock().now(),
         )
+        user.subject_id = subject_id or None
         await session.commit()
 
     try:

@@ -71,6 +71,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A ``subject`` login names the supervised person it is (0006_spotchecks); NULL for staff.
+    subject_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username} {self.role}@{self.jurisdiction_id}>"

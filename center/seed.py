@@ -55,6 +55,27 @@ def _demo_staff(
     ]
 
 
+_DEMO_SUBJECT_LOGINS = 3
+
+
+async def _demo_subjects(
+    session: AsyncSession, street_a: str, street_b: str
+) -> list[tuple[str, Subject]]:
+    """Subject logins (``subject1``…) that can be called: two in street1's office (so the
+    demo street officer can spot-check them), one in street2's (to show the 404 across)."""
+    picked: list[Subject] = []
+    for street, n in ((street_a, _DEMO_SUBJECT_LOGINS - 1), (street_b, 1)):
+        picked += list(
+            await session.scalars(
+                select(Subject)
+                .where(Subject.street_id == street, Subject.active.is_(True))
+                .order_by(Subject.id)
+                .limit(n)
+            )
+        )
+    return [(f"subject{i}", subj) for i, subj in enumerate(picked, 1)]
+
+
 async def _seed_tree(session: AsyncSession) -> tuple[str, str, str]:
     districts, streets = load_divisions()
     existing = set((await session.execute(select(Jurisdiction.id))).scalars().all())
@@ -180,6 +201,32 @@ async def seed_demo(
                 "role": str(role),
                 "jurisdiction": jurisdiction,
                 "display_name": display,
+            }
+        for username, subject in await _demo_subjects(session, street_a, street_b):
+            known = prev_users.get(username, {})
+            password = known.get("password") if isinstance(known, dict) else None
+            user = await session.scalar(select(User).where(User.username == username))
+            if user is None:
+                password = password or new_password()
+                user = await create_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=Role.SUBJECT,
+                    jurisdiction_id=subject.street_id,
+                    display_name=subject.name,
+                    actor=DEMO_ACTOR,
+                    now=now,
+                )
+                user.subject_id = subject.id
+            elif not password:
+                unknown.append(username)  # seeded elsewhere: left alone (see above)
+            out["users"][username] = {
+                "password": password,
+                "role": str(Role.SUBJECT),
+                "jurisdiction": subject.street_id,
+                "display_name": subject.name,
+                "subject_id": subject.id,
             }
         for field, kind, name in (
             ("integration_key", CredentialKind.API_KEY, _INTEGRATION_KEY_NAME),

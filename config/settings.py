@@ -272,6 +272,70 @@ class Settings:
     )
     media_max_parties: int = _opt(8, "Most parties in one call room (monitors not counted).", min=2)
 
+    # --- spot-checks ---
+    spotcheck_ring_s: int = _opt(
+        60, "Seconds a spot-check call rings before it counts as not answered.", min=5, max=3600
+    )
+    spotcheck_retry_s: str = _opt(
+        "",
+        "The retry ladder: seconds to wait before ringing again after no answer or a decline, "
+        "comma-separated, one per extra attempt (e.g. '300,900'). Empty: one attempt; then "
+        "the spot-check ends unreachable and raises one spotcheck_missed alarm.",
+    )
+    spotcheck_challenge_s: int = _opt(
+        30, "Seconds the subject has to perform a live challenge.", min=5, max=600
+    )
+    spotcheck_gestures: str = _opt(
+        "请举起三根手指,请把头转向左边,请把头转向右边,请眨三次眼睛,请用手摸右耳",
+        "Gesture challenges the server draws from, comma-separated (shown to the subject as "
+        "written); besides these it draws four random digits to read aloud.",
+    )
+    spotcheck_webhook_url: str = _opt(
+        "",
+        "URL that receives spotcheck.ringing (the app vendor's push service wakes the phone). "
+        "Empty: no webhook.",
+    )
+    spotcheck_webhook_secret: str = _opt(
+        "",
+        "HMAC-SHA256 key for the webhook: the X-Center-Signature header is "
+        "'sha256=<hex of HMAC(secret, body)>'.",
+    )
+    spotcheck_webhook_attempts: int = _opt(
+        6,
+        "Deliveries tried per webhook before giving up (back-off doubles from 5 s).",
+        min=1,
+        max=20,
+    )
+    spotcheck_campaign_share: float = _opt(
+        0.0,
+        "Random campaign (随机抽查): share of active subjects drawn each day and assigned to "
+        "their street office, 0-1 (0: no campaign).",
+        min=0.0,
+        max=1.0,
+    )
+    spotcheck_campaign_weights: str = _opt(
+        "strict=3,normal=2,lenient=1",
+        "Draw weight per supervision level (level=weight, comma-separated).",
+    )
+    spotcheck_campaign_alarm_weight: float = _opt(
+        1.0,
+        "Extra draw weight per alarm the subject had in the last spotcheck_campaign_alarm_days.",
+        min=0.0,
+    )
+    spotcheck_campaign_alarm_days: int = _opt(
+        7, "Days of alarms that add to a subject's draw weight.", min=0, max=365
+    )
+    spotcheck_campaign_periods: str = _opt(
+        "09:00-11:30,14:30-17:00",
+        "Daily local periods the drawn spot-checks fall in, comma-separated; per-office periods "
+        "follow after ';' as '<street id>=HH:MM-HH:MM,…' (e.g. '09:00-11:30; 440306005=10:00-12:00').",
+    )
+    spotcheck_campaign_seed: str = _opt(
+        "",
+        "Seed of the campaign's random source (the draw of a day is then reproducible). Empty: "
+        "the system's random source.",
+    )
+
     # ---------------------------------------------------------------- derived values
     @property
     def database_url_resolved(self) -> str:

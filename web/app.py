@@ -25,7 +25,14 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from config.settings import Settings
 from web import keys
-from web.components import alerts_ctx, dashboard_ctx, media_ctx, media_shutdown, workflow_ctx
+from web.components import (
+    alerts_ctx,
+    dashboard_ctx,
+    media_ctx,
+    media_shutdown,
+    spotcheck_ctx,
+    workflow_ctx,
+)
 from web.middleware import middlewares
 from web.revocations import revocation_ctx
 from web.routes import setup_routes
@@ -172,6 +179,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(revocation_ctx)
     app.cleanup_ctx.append(workflow_ctx)
     app.cleanup_ctx.append(media_ctx)
+    app.cleanup_ctx.append(spotcheck_ctx)
     app.cleanup_ctx.append(dashboard_ctx)
     app.on_shutdown.append(media_shutdown)
     app.on_shutdown.append(_close_websockets)

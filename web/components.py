@@ -216,6 +216,77 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*kept, return_exceptions=True)
 
 
+async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After the workflow and the media core: spot-checks ride on both (timers, alarms,
+    evidence; rooms and snapshots), and the webhook on the timers."""
+    from alerts.spotcheck import SpotCheckService
+    from alerts.spotcheck_ports import SpotCheckPolicy
+    from alerts.spotcheck_webhook import SpotCheckWebhook
+    from web.spotcheck_rooms import MediaCallRooms
+
+    settings = app[keys.SETTINGS]
+    timers = app[TIMERS]
+    service = SpotCheckService(
+        app[keys.SESSIONMAKER],
+        app[keys.BUS],
+        app[keys.CLOCK],
+        timers,
+        app[keys.TREE],
+        app[WORKFLOW],
+        app[ALERTS].raiser,
+        app[EVIDENCE],
+        MediaCallRooms(app[MEDIA]),
+        SpotCheckPolicy(
+            ring_s=settings.spotcheck_ring_s,
+            retry_s=SpotCheckPolicy.parse_retry(settings.spotcheck_retry_s),
+            challenge_s=settings.spotcheck_challenge_s,
+            gestures=tuple(g.strip() for g in settings.spotcheck_gestures.split(",") if g.strip()),
+            tz=settings.tz,
+        ),
+    )
+    if settings.spotcheck_webhook_url:
+        webhook = SpotCheckWebhook(
+            app[keys.SESSIONMAKER],
+            app[keys.CLOCK],
+            timers,
+            url=settings.spotcheck_webhook_url,
+            secret=settings.spotcheck_webhook_secret,
+            attempts=settings.spotcheck_webhook_attempts,
+        )
+        service.on_ringing.append(webhook.schedule)
+        app[keys.SPOTCHECK_WEBHOOK] = webhook
+    app[keys.SPOTCHECKS] = service
+    from alerts.spotcheck_campaign import CampaignPolicy, SpotCheckCampaign
+
+    campaign = SpotCheckCampaign(
+        app[keys.SESSIONMAKER],
+        app[keys.CLOCK],
+        timers,
+        app[keys.TREE],
+        CampaignPolicy.parse(
+            share=settings.spotcheck_campaign_share,
+            weights=settings.spotcheck_campaign_weights,
+            alarm_weight=settings.spotcheck_campaign_alarm_weight,
+            alarm_days=settings.spotcheck_campaign_alarm_days,
+            periods=settings.spotcheck_campaign_periods,
+            seed=settings.spotcheck_campaign_seed,
+        ),
+        settings.tz,
+    )
+    await campaign.start()
+    app[keys.SPOTCHECK_CAMPAIGN] = campaign
+    app[keys.METRICS].gauge_fn(
+        "center_spotchecks_missed_total",
+        "Spot-checks this instance ended unreachable.",
+        lambda: float(service.missed),
+        kind="counter",
+    )
+    # Timers of these kinds that fell due while no instance ran wait for the next poll
+    # otherwise: the loop may have looked before the kinds were registered.
+    timers.poke()
+    yield
+
+
 async def media_shutdown(app: web.Application) -> None:
     """``on_shutdown``: end every room (``bye`` with ``server_shutdown``) while the
     websockets can still carry it; the cleanup context repeats this idempotently."""

@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from alerts.engine import AlertEngine
 from alerts.escalation import Escalator
 from alerts.evidence import EvidenceStore
+from alerts.spotcheck import SpotCheckService
+from alerts.spotcheck_campaign import SpotCheckCampaign
+from alerts.spotcheck_webhook import SpotCheckWebhook
 from alerts.workflow import Workflow
 from center.bus import Bus
 from center.clock import Clock
@@ -64,3 +67,6 @@ ESCALATOR = web.AppKey("escalator", Escalator)
 EVIDENCE = web.AppKey("evidence", EvidenceStore)
 MEDIA = web.AppKey("media", MediaService)
 DASHBOARD = web.AppKey("dashboard", DashboardProjection)
+SPOTCHECKS = web.AppKey("spotchecks", SpotCheckService)
+SPOTCHECK_WEBHOOK = web.AppKey("spotcheck_webhook", SpotCheckWebhook)
+SPOTCHECK_CAMPAIGN = web.AppKey("spotcheck_campaign", SpotCheckCampaign)

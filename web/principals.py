@@ -18,7 +18,7 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
-from center.authz import Principal, PrincipalKind
+from center.authz import Principal, PrincipalKind, subject_grants
 from center.identity import resolve_credential, resolve_session, sha256_hex
 from center.models import LoginSession, Role
 from web import keys
@@ -95,6 +95,7 @@ async def principal_from_session(
         role=Role(user.role),
         jurisdiction=app[keys.TREE].path(user.jurisdiction_id),
         display_name=user.display_name,
+        grants=subject_grants(user.subject_id) if user.role == Role.SUBJECT else frozenset(),
     )
     return principal, row
 
@@ -106,6 +107,7 @@ HOME_BY_ROLE: Final[dict[str, str]] = {
     Role.STREET: "/console",
     Role.VISIT_STAFF: "/visits",
     Role.WALL: "/wall",
+    Role.SUBJECT: "/s",
 }
 
 

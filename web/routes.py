@@ -48,6 +48,11 @@ def setup_routes(app: web.Application) -> None:
     from web.ws import rtc
 
     api_rooms.add_routes(app)
+    from web import api_spotchecks, api_track, spotcheck_pages
+
+    api_spotchecks.add_routes(app)
+    api_track.add_routes(app)
+    spotcheck_pages.add_routes(app)
     rtc.register(app)
     check.add_routes(app)
     r.add_static("/static", STATIC, append_version=False)

@@ -24,7 +24,8 @@ def _banner(app: web.Application, settings: Settings) -> str:
         lines.append(f"Demo logins (also in {settings.data_dir}/demo-credentials.json):")
         for name, info in demo["users"].items():
             password = info["password"] or "(unchanged: seeded by another instance)"
-            lines.append(f"  {name:<10} {password:<18} {info['role']}")
+            subject = f" (subject {info['subject_id']}, page /s)" if info.get("subject_id") else ""
+            lines.append(f"  {name:<10} {password:<18} {info['role']}{subject}")
         if demo["wall_token"]:
             lines.append(
                 f"  wall screen: http://{host}:{settings.port}/wall?token={demo['wall_token']}"

@@ -239,6 +239,10 @@ class DashboardProjection:
         state.checkins.load(baseline.alarms.expected, baseline.alarms.done)
         if baseline.staffing is not None:
             state.staffing.apply(baseline.staffing)
+        for spotcheck in baseline.alarms.spotchecks:
+            # It rang today (counts for "today"), then is where it is now (live or not).
+            state.spotchecks.apply({**spotcheck, "state": "ringing"}, self._city)
+            state.spotchecks.apply(spotcheck, self._city)
         return state
 
     # -- output -------------------------------------------------------------------------

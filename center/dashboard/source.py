@@ -40,6 +40,8 @@ class AlarmBaseline:
     alarms: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[str, dict[str, int]] | None = None
     done: list[tuple[str, str]] = field(default_factory=list)
+    spotchecks: list[dict[str, Any]] = field(default_factory=list)
+    """``{id, state, street_id, district_id}`` of today's and every open spot-check."""
 
 
 AlarmLoader = Callable[

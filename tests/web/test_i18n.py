@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from alerts.models import AlarmKind, AlarmState, CheckinSource, Severity
+from alerts.spotcheck_models import TIMELINE_EVENTS, FailReason, ItemType, SpotCheckState
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
@@ -44,7 +45,11 @@ ENUM_LABELS: dict[str, tuple[type[StrEnum], ...]] = {
     "role.": (Role,),
     "supervision.": (SupervisionLevel,),
     "source.": (CheckinSource,),
+    "spot.state.": (SpotCheckState,),
+    "spot.reason.": (FailReason,),
+    "spot.item.": (ItemType,),
 }
+SPOT_TRACK_KINDS = {"checkin", "spotcheck"}  # web/api_track.py MarkOut.kind
 
 
 def _ws_client_states() -> set[str]:
@@ -77,6 +82,7 @@ EVENT_TYPES = {
     "report_overdue",
     "loop_breached",
     "evidence",
+    *TIMELINE_EVENTS,
 }
 
 DYNAMIC: dict[str, set[str]] = {
@@ -89,6 +95,7 @@ DYNAMIC: dict[str, set[str]] = {
     "check.fail.": _check_page_names(r'fail\("([a-z]+)"') | {"auth"},
     "check.state.": _check_page_names(r'step\("[a-z]+", "([a-z]+)"') | {"waiting", "running"},
     "check.step.": _check_page_names(r'step\("([a-z]+)"'),
+    "spot.track.": SPOT_TRACK_KINDS,
 }
 
 

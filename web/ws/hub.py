@@ -145,6 +145,11 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         BusTopic("duty", Action.ALARMS_READ, bus),
         BusTopic("visits", Action.ROOMS_READ, bus),
     ]
+    spotchecks = app.get(keys.SPOTCHECKS)
+    if spotchecks is not None:
+        from web.ws.spotchecks_topic import SpotchecksTopic
+
+        topics.append(SpotchecksTopic(bus, app[keys.TREE], spotchecks))
     for topic in topics:
         hub.topics.register(topic)
         await topic.start()

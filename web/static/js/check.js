@@ -181,6 +181,8 @@
     const ms = result.rttMs === undefined ? "?" : result.rttMs;
     if (result.rttMs === undefined) step("rtt", "failed");
     verdict("passed", t(result.rttMs > SLOW_RTT_MS ? "check.verdict.slow" : "check.verdict.ok", { ms }));
+    // The spot-check page (/s) asks for a device check before the first call.
+    try { localStorage.setItem("center.deviceCheck", new Date().toISOString()); } catch (e) { /* private mode */ }
   }
 
   $("start").addEventListener("click", () => {

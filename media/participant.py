@@ -95,6 +95,7 @@ class Participant:
         subscriber_queue_frames: int,
         on_tracks: Callable[[Participant, list[Received]], Awaitable[None]],
         on_failed: Callable[[Participant], None],
+        hole_timeout_s: float = 0.3,
     ) -> None:
         self.id = participant_id
         self.room_id = room_id
@@ -108,6 +109,7 @@ class Participant:
         self._mode = mode
         self._counters = counters
         self._queue_frames = subscriber_queue_frames
+        self._hole_timeout_s = hole_timeout_s
         self._on_tracks = on_tracks
         self._on_failed = on_failed
         self._lock = asyncio.Lock()
@@ -164,7 +166,9 @@ class Participant:
         if self.publishes and self._mode is ForwardingMode.FORWARD:
             # Must happen now: the receiver starts its decoder when the peer connects.
             try:
-                aiortc_adapter.tap_receiver(transceiver.receiver)
+                aiortc_adapter.tap_receiver(
+                    transceiver.receiver, hole_timeout_s=self._hole_timeout_s
+                )
             except aiortc_adapter.AdapterError:
                 # The forwarder copes with decoded frames; the self-test should have
                 # caught this, so make it loud.

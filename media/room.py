@@ -118,6 +118,7 @@ class Room:
             mode=self._mode,
             counters=self._counters,
             subscriber_queue_frames=self._settings.subscriber_queue_frames,
+            hole_timeout_s=self._settings.hole_timeout_s,
             on_tracks=self._on_tracks,
             on_failed=self._on_failed,
         )

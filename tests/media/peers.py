@@ -30,6 +30,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from media import codecs
 from media.manager import RoomManager
+from tests.media.netem import ImpairedLink
 
 WIDTH, HEIGHT = 320, 240
 BITS = 24  # 20-bit counter + 4-bit checksum, two rows of 12 blocks
@@ -117,6 +118,7 @@ class Client:
         receive: bool = True,
         video_codec: str | None = None,
         sdp_filter: Any = None,
+        link: ImpairedLink | None = None,
     ) -> None:
         self.manager = manager
         self.room_id = room_id
@@ -127,6 +129,8 @@ class Client:
         self.receive = receive
         self.video_codec = video_codec
         self.sdp_filter = sdp_filter or (lambda sdp: sdp)
+        # The network between this peer and the server (tests/media/netem.py); clean if None.
+        self.link = link
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.events: list[dict[str, Any]] = []
         self.received: dict[int, Received] = {}
@@ -172,6 +176,8 @@ class Client:
                 codecs.prefer(self.pc.addTransceiver(kind, direction="recvonly"))
         async with self._negotiating:
             await self.pc.setLocalDescription(await self.pc.createOffer())
+            if self.link is not None:
+                self.link.attach(self.pc)
             offer = self.sdp_filter(self.pc.localDescription.sdp)
             answer = await self.manager.offer(self.participant_id, offer)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
@@ -231,6 +237,8 @@ class Client:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.pc.close()
+        if self.link is not None:
+            self.link.close()
 
 
 async def wait_for(predicate: Any, limit_s: float = 30.0, step: float = 0.05) -> None:

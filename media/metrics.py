@@ -22,6 +22,8 @@ class MediaCounters:
     frames_gated: int = 0
     frames_transcoded: int = 0
     peers_failed: int = 0
+    # Dropped participants that took their slot back within the grace period.
+    rejoins: int = 0
     recordings_finished: int = 0
     snapshots_taken: int = 0
 

@@ -84,6 +84,7 @@ class Participant:
         self,
         *,
         participant_id: str,
+        rejoin_token: str = "",
         room_id: str,
         role: Role,
         principal: str,
@@ -98,6 +99,8 @@ class Participant:
         hole_timeout_s: float = 0.3,
     ) -> None:
         self.id = participant_id
+        # Proves a later rejoin comes from this participant (JoinResult.rejoin_token).
+        self.rejoin_token = rejoin_token
         self.room_id = room_id
         self.role = role
         self.principal = principal
@@ -156,9 +159,11 @@ class Participant:
             self._set_state(ParticipantState.CONNECTING)
         elif state == "connected":
             self._set_state(ParticipantState.CONNECTED)
-        elif state == "failed":
+        elif state == "failed" or (state == "closed" and self._closing is None):
+            # "closed" without our close(): the peer went away (DTLS close_notify from a
+            # page that was torn down) — as lost to the room as a failed connection.
             self._counters.peers_failed += 1
-            _LOGGER.info("%r: peer connection failed", self)
+            _LOGGER.info("%r: peer connection %s", self, state)
             self._on_failed(self)
 
     def _on_track(self, track: MediaStreamTrack) -> None:

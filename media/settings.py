@@ -52,5 +52,8 @@ class MediaSettings:
     # A recording cluster is closed (and reaches the disk) at least this often, so a killed
     # process loses at most about this much media.
     recording_cluster_ms: int = 500
+    # A call participant whose connection drops keeps its slot (and its recording) this
+    # long and may take it back with its rejoin token; 0 removes it at once.
+    rejoin_grace_s: float = 20.0
     snapshot_timeout_s: float = 5.0
     self_test_timeout_s: float = 10.0

@@ -135,6 +135,7 @@ class Client:
         self.events: list[dict[str, Any]] = []
         self.received: dict[int, Received] = {}
         self.participant_id = ""
+        self.rejoin_token = ""
         self.ice_servers: list[Any] = []
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         # Like a websocket client handling messages in order: our own offer/answer exchange
@@ -147,6 +148,15 @@ class Client:
         result = await self.manager.join(self.room_id, self.role, self.principal, self.events_in)
         self.participant_id = result.participant_id
         self.ice_servers = result.ice_servers
+        self.rejoin_token = result.rejoin_token
+        self._tasks.append(asyncio.create_task(self._handle_events()))
+        return self
+
+    async def rejoin(self, participant_id: str, token: str) -> Client:
+        """Take a dropped participant's slot back (a fresh peer connection)."""
+        result = await self.manager.rejoin(self.room_id, participant_id, token, self.events_in)
+        self.participant_id = result.participant_id
+        self.rejoin_token = result.rejoin_token
         self._tasks.append(asyncio.create_task(self._handle_events()))
         return self
 

@@ -146,7 +146,10 @@ class Settings:
         10.0, "Seconds a new websocket has to send its auth message before it is closed.", min=0.05
     )
     ws_heartbeat_s: float = _opt(
-        20.0, "Websocket ping interval, seconds; a peer that misses a pong is dropped.", min=1, max=30
+        20.0,
+        "Websocket ping interval, seconds; a peer that misses a pong is dropped.",
+        min=1,
+        max=30,
     )
     ws_max_frame_bytes: int = _opt(
         65_536, "Largest accepted websocket frame, bytes; larger frames close with 1009.", min=1024
@@ -189,7 +192,8 @@ class Settings:
         "a miss escalates street -> district -> city.",
     )
     loop_hours: float = _opt(
-        24.0, "Hours from raise to disposal (the closed loop); later is flagged as breached.",
+        24.0,
+        "Hours from raise to disposal (the closed loop); later is flagged as breached.",
         min=0.01,
     )
     shift_grace_minutes: int = _opt(
@@ -236,6 +240,12 @@ class Settings:
         choices=("auto", "relay"),
     )
     media_max_parties: int = _opt(8, "Most parties in one call room (monitors not counted).", min=2)
+    media_rejoin_grace_s: float = _opt(
+        20.0,
+        "Seconds a call participant whose connection dropped keeps its slot and recording "
+        "for a rejoin (0: removed at once).",
+        min=0,
+    )
 
     # ---------------------------------------------------------------- derived values
     @property

@@ -36,6 +36,7 @@ from media.recorder import RecordingInfo
 from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
 
 _LOGGER = logging.getLogger(__name__)
+_REJOIN_SWEEP_S = 1.0
 
 
 def principal_key(principal: Principal) -> str:
@@ -62,6 +63,7 @@ def media_settings(settings: Settings) -> MediaSettings:
         record_calls=settings.record_calls,
         max_parties=settings.media_max_parties,
         forwarding=ForwardingPreference(settings.media_forwarding),
+        rejoin_grace_s=settings.media_rejoin_grace_s,
     )
 
 
@@ -113,7 +115,7 @@ class MediaService:
         self._sessionmaker = sessionmaker
         self._clock = clock
         self._sweep_every_s = sweep_every_s
-        self._leaves: asyncio.Queue[str] = asyncio.Queue()
+        self._leaves: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
         self.sweeps = 0
 
     def __repr__(self) -> str:
@@ -219,15 +221,19 @@ class MediaService:
 
     # Leaving for connections that went away ---------------------------------------------
 
-    def leave_soon(self, participant_id: str) -> None:
-        """Queue a leave from synchronous code (an unsubscribe callback)."""
-        self._leaves.put_nowait(participant_id)
+    def leave_soon(self, participant_id: str, *, dropped: bool = False) -> None:
+        """Queue a leave from synchronous code (an unsubscribe callback); ``dropped``: the
+        websocket went away without a leave, so the slot is held for a rejoin."""
+        self._leaves.put_nowait((participant_id, dropped))
 
     async def run_leaves(self) -> None:
         while True:
-            participant_id = await self._leaves.get()
+            participant_id, dropped = await self._leaves.get()
             try:
-                await self.manager.leave(participant_id)
+                if dropped:
+                    await self.manager.drop(participant_id)
+                else:
+                    await self.manager.leave(participant_id)
             except MediaError as exc:
                 _LOGGER.debug("leave %s: %s", participant_id, exc.code)
             except Exception:
@@ -238,6 +244,19 @@ class MediaService:
     async def settle(self) -> None:
         """Wait until every queued leave has run."""
         await self._leaves.join()
+
+    # Rejoin grace -----------------------------------------------------------------------
+
+    async def run_rejoin_deadlines(self) -> None:
+        """Release held slots whose grace period is over, every second of the app clock
+        (a rejoin after the deadline is refused on the clock anyway; this frees the slot
+        and finishes the recording when nobody comes back)."""
+        while True:
+            try:
+                await self.manager.release_expired()
+            except Exception:
+                _LOGGER.exception("releasing expired slots failed; retrying")
+            await self._clock.sleep(_REJOIN_SWEEP_S)
 
     # Retention --------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ class JoinResult:
     # Kept by the client: takes the same slot back after a dropped connection
     # (``RoomManager.rejoin``) within ``MediaSettings.rejoin_grace_s``.
     rejoin_token: str = ""
+    role: str = ""
 
 
 class RoomManager:
@@ -155,20 +156,29 @@ class RoomManager:
             participant.id,
             ice_servers_for(self.settings, principal, self._now()),
             participant.rejoin_token,
+            str(participant.role),
         )
 
     async def rejoin(
-        self, room_id: str, participant_id: str, token: str, on_event: EventCallback
+        self,
+        room_id: str,
+        participant_id: str,
+        token: str,
+        on_event: EventCallback,
+        *,
+        principal: str | None = None,
     ) -> JoinResult:
         """A dropped participant takes its slot back on a fresh peer connection (aiortc has
-        no ICE restart); then ``offer`` as after ``join``."""
+        no ICE restart); then ``offer`` as after ``join``. ``principal``, when given, must be
+        the one that held the slot."""
         room = self.room(room_id)
-        participant = await room.rejoin(participant_id, token, on_event)
+        participant = await room.rejoin(participant_id, token, on_event, principal=principal)
         self._participants[participant.id] = room
         return JoinResult(
             participant.id,
             ice_servers_for(self.settings, participant.principal, self._now()),
             participant.rejoin_token,
+            str(participant.role),
         )
 
     async def release_expired(self) -> int:
@@ -190,6 +200,11 @@ class RoomManager:
         room = self._room_of(participant_id)
         self._participants.pop(participant_id, None)
         await room.leave(participant_id)
+
+    async def drop(self, participant_id: str) -> None:
+        """Signaling lost without a leave: hold the slot for a rejoin (calls) or remove."""
+        room = self._room_of(participant_id)
+        await room.drop(participant_id)
 
     async def snapshot(self, participant_id: str, *, actor: str | None = None) -> SnapshotInfo:
         return await self._room_of(participant_id).snapshot(participant_id, actor)

@@ -117,7 +117,14 @@ class Room:
     async def join(self, role: Role, principal: str, on_event: EventCallback) -> Participant:
         return self._admit(uuid.uuid4().hex, role, principal, on_event)
 
-    async def rejoin(self, participant_id: str, token: str, on_event: EventCallback) -> Participant:
+    async def rejoin(
+        self,
+        participant_id: str,
+        token: str,
+        on_event: EventCallback,
+        *,
+        principal: str | None = None,
+    ) -> Participant:
         """Take back a dropped participant's slot: same id, same recording, new connection.
 
         Refused with ``not_allowed`` if there is no such held slot or the token is wrong,
@@ -126,6 +133,8 @@ class Room:
         held = self._held.get(participant_id)
         if held is None or not hmac.compare_digest(held.token, token):
             raise NotAllowedError("no dropped participant to take back with this token")
+        if principal is not None and principal != held.principal:
+            raise NotAllowedError("that slot belongs to someone else")
         if self._now() >= held.deadline:
             await self._release(participant_id)
             raise RejoinExpiredError(f"the grace period of {participant_id} is over")
@@ -303,6 +312,15 @@ class Room:
             if policy.sees(self.kind, other.role, other.id, held.role, participant_id):
                 other.notify(presence_event(False, participant_id, held.role))
         await self._finish_recording(participant_id)
+
+    async def drop(self, participant_id: str) -> None:
+        """The participant's signaling went away without a leave (its websocket dropped):
+        hold its slot for the grace period like a failed connection, or remove it."""
+        participant = self.participant(participant_id)
+        if self._holds(participant):
+            await self._suspend(participant)
+        else:
+            await self.leave(participant_id, reason="failed")
 
     async def leave(self, participant_id: str, reason: str = "left") -> None:
         participant = self.participant(participant_id)

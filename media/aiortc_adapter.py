@@ -34,6 +34,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiortc
@@ -59,6 +60,9 @@ _DECODER_THREAD: Final = "_RTCRtpReceiver__decoder_thread"
 _RTX_SSRC: Final = "_RTCRtpReceiver__rtx_ssrc"
 _JITTER_BUFFER: Final = "_RTCRtpReceiver__jitter_buffer"
 _REMOTE_STREAMS: Final = "_RTCRtpReceiver__remote_streams"
+_SENDER_STATS: Final = "_RTCRtpSender__stats"
+_DTLS_RX: Final = "_RTCDtlsTransport__rx_bytes"
+_DTLS_TX: Final = "_RTCDtlsTransport__tx_bytes"
 _DYNAMIC_PT = range(96, 128)
 _EXTENSION_IDS = range(1, 15)
 _AUDIO_HOLE_S = 0.06
@@ -250,6 +254,77 @@ def _media_ssrc(receiver: RTCRtpReceiver) -> int | None:
         if source.source not in rtx:
             return int(source.source)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveStream:
+    """One media (not RTX) SSRC a receiver gets, as its RTCP statistics count it."""
+
+    kind: str
+    received: int
+    lost: int
+    jitter_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """What the remote end last reported about a sender (RTCP receiver report)."""
+
+    kind: str
+    fraction_lost: float
+    jitter_ms: float
+    rtt_ms: float | None
+
+
+def receive_streams(receiver: RTCRtpReceiver) -> list[ReceiveStream]:
+    """Cumulative counters of a receiver's media streams (read, never reset: aiortc's own
+    ``fraction_lost`` property resets its interval and belongs to the RTCP loop)."""
+    rtx = set(getattr(receiver, _RTX_SSRC, {}).keys())
+    streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS, {})
+    kind = receiver.track.kind if receiver.track is not None else "unknown"
+    out = []
+    for ssrc, stats in streams.items():
+        if ssrc in rtx:
+            continue
+        clock = int(getattr(stats, "_clockrate", 90000)) or 90000
+        out.append(
+            ReceiveStream(
+                kind=kind,
+                received=int(stats.packets_received),
+                lost=int(stats.packets_lost),
+                jitter_ms=stats.jitter * 1000 / clock,
+            )
+        )
+    return out
+
+
+def send_report(sender: RTCRtpSender) -> SendReport | None:
+    """The latest ``remote-inbound-rtp`` of ``sender`` (``None`` before the first report)."""
+    stats: dict[str, Any] = getattr(sender, _SENDER_STATS, {}) or {}
+    for item in stats.values():
+        if getattr(item, "type", None) != "remote-inbound-rtp":
+            continue
+        clock = 90000 if item.kind == "video" else 48000
+        rtt = item.roundTripTime
+        return SendReport(
+            kind=item.kind,
+            fraction_lost=float(item.fractionLost) / 256,
+            jitter_ms=float(item.jitter) * 1000 / clock,
+            rtt_ms=None if rtt is None else float(rtt) * 1000,
+        )
+    return None
+
+
+def transport_bytes(pc: RTCPeerConnection) -> tuple[int, int]:
+    """(bytes received, bytes sent) over every DTLS transport of ``pc``."""
+    seen: list[Any] = []
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport is not None and transport not in seen:
+            seen.append(transport)
+    rx = sum(int(getattr(t, _DTLS_RX, 0)) for t in seen)
+    tx = sum(int(getattr(t, _DTLS_TX, 0)) for t in seen)
+    return rx, tx
 
 
 def retransmissions_received(receiver: RTCRtpReceiver) -> int:

@@ -16,6 +16,8 @@ Shapes (``type`` first):
   "grace_s": float}`` — that participant's connection dropped; it keeps its slot for
   ``grace_s`` (a ``participant_joined`` with the same id follows if it comes back, a
   ``participant_left`` if not).
+* ``{"type": "quality", **QualitySample.as_dict()}`` — to monitors only, when the grade of
+  a participant's ``uplink`` or ``downlink`` changes (media/quality.py).
 """
 
 from __future__ import annotations

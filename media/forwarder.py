@@ -75,6 +75,8 @@ class TrackForwarder:
         self._tasks: list[asyncio.Task[None]] = []
         self._ended = False
         self._closed = False
+        # Frames received from the publisher (the quality meter's frame rate).
+        self.frames = 0
 
     def __repr__(self) -> str:
         return f"TrackForwarder({self.id}, {self.kind}, {self.mode}, sinks={len(self._sinks)})"
@@ -120,6 +122,7 @@ class TrackForwarder:
                     item = cast(MediaItem, await self._track.recv())
                 except MediaStreamError:
                     break
+                self.frames += 1
                 if isinstance(item, EncodedFrame):
                     self._counters.frames_in += 1
                     if item.keyframe and item.kind == "video":
@@ -178,9 +181,10 @@ class TrackForwarder:
         self._closed = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not ``suppress(CancelledError)`` around each await: that would also
+        # swallow a cancellation of the caller (a room's reaper being stopped mid-removal
+        # then ran on forever and the room's close hung).
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self._end()
         self._track.stop()

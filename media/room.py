@@ -11,7 +11,9 @@ import contextlib
 import hmac
 import logging
 import secrets
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +34,7 @@ from media.forwarder import ForwardingMode, TrackForwarder
 from media.metrics import MediaCounters
 from media.participant import Participant, Received
 from media.policy import Role, RoomKind
+from media.quality import Grade, QualityMeter, QualitySample
 from media.recorder import ParticipantRecording, RecordingInfo, RecordingState, file_extension
 from media.settings import MediaSettings
 from media.snapshot import take_snapshot
@@ -88,9 +91,13 @@ class Room:
         self._on_closed = on_closed
         self._active_recordings: dict[str, ParticipantRecording] = {}
         self._held: dict[str, _Held] = {}
+        # The call's quality timeline (bounded); kept after the room closes for the API.
+        self.quality: deque[QualitySample] = deque(maxlen=settings.quality_timeline_max)
+        self._grades: dict[tuple[str, str], Grade] = {}
         self._failures: asyncio.Queue[str] = asyncio.Queue()
         self._closing: asyncio.Future[None] | None = None
         self._reaper = asyncio.create_task(self._reap(), name=f"room {room_id} reaper")
+        self._sampler = asyncio.create_task(self._sample_quality(), name=f"room {room_id} quality")
 
     def __repr__(self) -> str:
         return f"Room({self.id}, {self.kind}, {self.state}, {len(self.participants)} in)"
@@ -258,12 +265,45 @@ class Room:
         while True:
             participant_id = await self._failures.get()
             participant = self.participants.get(participant_id)
-            if participant is None:
+            if participant is None or self.state is not RoomState.OPEN:
                 continue
             if self._holds(participant):
                 await self._suspend(participant)
             else:
                 await self.leave(participant_id, reason="failed")
+
+    async def _sample_quality(self) -> None:
+        """Kept task: sample every participant's uplink and downlink (media/quality.py)."""
+        meters: dict[int, QualityMeter] = {}
+        while True:
+            await asyncio.sleep(self._settings.quality_sample_s)
+            at, mono = self._now(), time.monotonic()
+            present = list(self.participants.values())
+            meters = {id(p): meters.get(id(p)) or QualityMeter() for p in present}
+            for participant in present:
+                try:
+                    samples = await meters[id(participant)].sample(participant, at, mono)
+                except Exception:
+                    _LOGGER.exception("%r: quality sample of %r failed", self, participant)
+                    continue
+                for sample in samples:
+                    self._record_quality(sample)
+            for participant_id, held in list(self._held.items()):
+                for direction in ("uplink", "downlink"):
+                    self._record_quality(
+                        QualitySample.lost(at, participant_id, str(held.role), direction)
+                    )
+
+    def _record_quality(self, sample: QualitySample) -> None:
+        self.quality.append(sample)
+        key = (sample.participant_id, sample.direction)
+        if self._grades.get(key) is sample.grade:
+            return
+        self._grades[key] = sample.grade
+        event = {"type": "quality", **sample.as_dict()}
+        for viewer in self.participants.values():
+            if viewer.role is Role.MONITOR:
+                viewer.notify(event)
 
     def _holds(self, participant: Participant) -> bool:
         return self.kind is RoomKind.CALL and self._settings.rejoin_grace_s > 0
@@ -372,10 +412,11 @@ class Room:
         self._closing = asyncio.get_running_loop().create_future()
         try:
             self._set_state(RoomState.CLOSING)
-            if self._reaper is not asyncio.current_task():
-                self._reaper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._reaper
+            for task in (self._reaper, self._sampler):
+                if task is not asyncio.current_task():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             for participant in list(self.participants.values()):
                 try:
                     await self._remove(participant, reason, announce=False)

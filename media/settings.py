@@ -55,5 +55,9 @@ class MediaSettings:
     # A call participant whose connection drops keeps its slot (and its recording) this
     # long and may take it back with its rejoin token; 0 removes it at once.
     rejoin_grace_s: float = 20.0
+    # Call quality (media/quality.py): one sample per participant and direction this
+    # often, and at most this many samples kept per room (oldest dropped).
+    quality_sample_s: float = 2.0
+    quality_timeline_max: int = 3600
     snapshot_timeout_s: float = 5.0
     self_test_timeout_s: float = 10.0

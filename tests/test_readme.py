@@ -12,7 +12,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_configuration_table_is_current() -> None:
-    block = re.search(r"<!-- settings-table:start -->\n(.*?)<!-- settings-table:end -->", README, re.S)
+    block = re.search(
+        r"<!-- settings-table:start -->\n(.*?)<!-- settings-table:end -->", README, re.S
+    )
     assert block, "README lacks the settings-table markers"
     assert block.group(1).strip() == settings_table_markdown().strip(), (
         "README configuration table is stale: run `python run.py settings --write-readme` "

@@ -15,7 +15,9 @@ async def test_simulator_plans_each_window_once(
     client = await make_client(demo=True, demo_window_s=90)
     engine = engine_of(client)
     # (simulator off in tests: short windows only apply with it on, so use the level plans)
-    sim = Simulator(client.app[keys.SETTINGS], engine, client.app[keys.DEMO]["integration_key"], seed=1)
+    sim = Simulator(
+        client.app[keys.SETTINGS], engine, client.app[keys.DEMO]["integration_key"], seed=1
+    )
     subjects = list(engine.directory.ids)
     ts = fake_clock.now().timestamp()
     sim._plan(subjects, ts)

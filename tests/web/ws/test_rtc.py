@@ -192,8 +192,10 @@ async def test_dropped_websocket_rejoins_the_same_slot(app_client: TestClient) -
         assert a2.participant == a.participant
         await a2.connect()
         await wait_for(
-            lambda: (v := b.video_from(a.participant)) is not None
-            and sum(1 for c in v.valid if c >= 30_000) > 10
+            lambda: (
+                (v := b.video_from(a.participant)) is not None
+                and sum(1 for c in v.valid if c >= 30_000) > 10
+            )
         )
         await wait_for(lambda: (v := a2.video_from(b.participant)) is not None and len(v.valid) > 5)
     finally:

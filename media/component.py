@@ -32,11 +32,13 @@ from config.settings import Settings, parse_ice_servers
 from media.errors import MediaError, RoomNotFoundError
 from media.manager import RoomManager
 from media.policy import Role, RoomKind
+from media.quality import QualitySample
 from media.recorder import RecordingInfo
 from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
 
 _LOGGER = logging.getLogger(__name__)
 _REJOIN_SWEEP_S = 1.0
+_ENDED_KEPT = 200
 
 
 def principal_key(principal: Principal) -> str:
@@ -116,6 +118,9 @@ class MediaService:
         self._clock = clock
         self._sweep_every_s = sweep_every_s
         self._leaves: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+        # Rooms that ended here, newest last, with their quality timeline: staff look at
+        # a call's quality after it (GET /api/v1/rooms/{id}/quality). Bounded.
+        self.ended: dict[str, tuple[RoomRecord, list[QualitySample]]] = {}
         self.sweeps = 0
 
     def __repr__(self) -> str:
@@ -189,13 +194,27 @@ class MediaService:
         return rec
 
     async def end(self, room_id: str, actor: str) -> list[RecordingInfo]:
-        self.get(room_id)
+        rec = self.get(room_id)
+        room = self.manager.room(room_id)
         recordings = await self.manager.close_room(room_id)
         self.rooms.pop(room_id, None)
+        self._keep_ended(rec, list(room.quality))
         await self._audit(
             actor, "media.room_ended", room_id, {"recordings": [r.id for r in recordings]}
         )
         return recordings
+
+    def _keep_ended(self, rec: RoomRecord, quality: list[QualitySample]) -> None:
+        self.ended[rec.id] = (rec, quality)
+        while len(self.ended) > _ENDED_KEPT:
+            del self.ended[next(iter(self.ended))]
+
+    def quality(self, room_id: str) -> tuple[RoomRecord, list[QualitySample]]:
+        """A room's record and quality timeline, open or ended here."""
+        if room_id in self.ended:
+            return self.ended[room_id]
+        rec = self.get(room_id)
+        return rec, list(self.manager.room(room_id).quality)
 
     def _prune(self) -> None:
         """Forget rooms that ended by themselves (an echo room ends with its party)."""

@@ -94,7 +94,8 @@ class Room:
         # The call's quality timeline (bounded); kept after the room closes for the API.
         self.quality: deque[QualitySample] = deque(maxlen=settings.quality_timeline_max)
         self._grades: dict[tuple[str, str], Grade] = {}
-        self._failures: asyncio.Queue[str] = asyncio.Queue()
+        # Failed participants to remove or hold; ``None`` stops the reaper (room closing).
+        self._failures: asyncio.Queue[str | None] = asyncio.Queue()
         self._closing: asyncio.Future[None] | None = None
         self._reaper = asyncio.create_task(self._reap(), name=f"room {room_id} reaper")
         self._sampler = asyncio.create_task(self._sample_quality(), name=f"room {room_id} quality")
@@ -264,13 +265,18 @@ class Room:
     async def _reap(self) -> None:
         while True:
             participant_id = await self._failures.get()
+            if participant_id is None:
+                return
             participant = self.participants.get(participant_id)
             if participant is None or self.state is not RoomState.OPEN:
                 continue
-            if self._holds(participant):
-                await self._suspend(participant)
-            else:
-                await self.leave(participant_id, reason="failed")
+            try:
+                if self._holds(participant):
+                    await self._suspend(participant)
+                else:
+                    await self.leave(participant_id, reason="failed")
+            except Exception:
+                _LOGGER.exception("%r: removing the failed %s failed", self, participant_id)
 
     async def _sample_quality(self) -> None:
         """Kept task: sample every participant's uplink and downlink (media/quality.py)."""
@@ -412,11 +418,14 @@ class Room:
         self._closing = asyncio.get_running_loop().create_future()
         try:
             self._set_state(RoomState.CLOSING)
-            for task in (self._reaper, self._sampler):
-                if task is not asyncio.current_task():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            # The reaper finishes the removal it may be in the middle of (cancelling it
+            # there would leave a held participant's forwarders running), then stops.
+            if self._reaper is not asyncio.current_task():
+                self._failures.put_nowait(None)
+                await self._reaper
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
             for participant in list(self.participants.values()):
                 try:
                     await self._remove(participant, reason, announce=False)

@@ -207,3 +207,41 @@ async def test_dropped_websocket_rejoins_the_same_slot(app_client: TestClient) -
         if a2 is not None:
             await a2.close()
     await media(app_client).settle()
+
+
+async def test_quality_timeline_served_during_and_after_the_call(app_client: TestClient) -> None:
+    street1 = await user(app_client, "street1")
+    futian = await user(app_client, "futian")
+    room = await create_room(app_client, futian, kind="call", participants=["street1"])
+    sig_a = await signal_for(app_client, futian)
+    sig_b = await signal_for(app_client, street1)
+    a = WsPeer(sig_a, room["id"], base=10_000)
+    b = WsPeer(sig_b, room["id"], base=20_000)
+    url = f"/api/v1/rooms/{room['id']}/quality"
+    try:
+        await a.join()
+        await b.join()
+        await asyncio.gather(a.connect(), b.connect())
+        live = media(app_client).manager.room(room["id"])
+        await wait_for(lambda: len(live.quality) >= 8)
+        resp = await app_client.get(url)
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert body["room"] == room["id"] and body["ended"] is False
+        sides = {(s["participant"], s["direction"]) for s in body["samples"]}
+        assert {(a.participant, "uplink"), (b.participant, "downlink")} <= sides
+        assert {s["grade"] for s in body["samples"]} <= {"excellent", "good", "poor", "lost"}
+        resp = await app_client.delete(
+            f"/api/v1/rooms/{room['id']}", headers={"X-CSRF-Token": futian.csrf}
+        )
+        assert resp.status == 200
+        after = await (await app_client.get(url)).json()
+        assert after["ended"] is True and len(after["samples"]) >= len(body["samples"])
+        await user(app_client, "street2")  # not invited, other jurisdiction: 404
+        assert (await app_client.get(url)).status == 404
+    finally:
+        await sig_a.close()
+        await sig_b.close()
+        await a.close()
+        await b.close()
+    await media(app_client).settle()

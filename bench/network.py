@@ -218,7 +218,9 @@ async def main(quick: bool) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="2 s per path (under 30 s in all) instead of 20 s")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 s per path (under 30 s in all) instead of 20 s"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     print(json.dumps(asyncio.run(main(args.quick))))

@@ -271,6 +271,12 @@ class Settings:
         choices=("auto", "relay"),
     )
     media_max_parties: int = _opt(8, "Most parties in one call room (monitors not counted).", min=2)
+    media_rejoin_grace_s: float = _opt(
+        20.0,
+        "Seconds a call participant whose connection dropped keeps its slot and recording "
+        "for a rejoin (0: removed at once).",
+        min=0,
+    )
 
     # --- spot-checks ---
     spotcheck_ring_s: int = _opt(

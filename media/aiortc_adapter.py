@@ -16,7 +16,10 @@ aiortc has no public API for encoded frames. Forwarding needs four things from i
   video frame is complete when the next frame's first packet arrives (+1 frame interval, 33 ms
   at 30 fps) and holds 4 audio frames (+80 ms). A forwarding hop must not add that, so a
   tapped receiver gets one that completes a frame on its RTP marker bit (video) or at once
-  (audio: one Opus frame per packet).
+  (audio: one Opus frame per packet). aiortc's also waits for a missing packet until its
+  ring of 128 packets is full (seconds of video at a low bitrate); ours gives up on a hole
+  once retransmission had its chance (``hole_timeout_s``) and flags the next frame as a
+  ``discontinuity`` so the forwarder re-gates its subscribers and asks for a keyframe.
 
 The sender side needs no internals: ``RTCRtpSender`` packetizes any ``av.Packet`` a track
 returns (``MediaPlayer(decode=False)`` uses the same path). :func:`check` verifies every hook
@@ -31,6 +34,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiortc
@@ -55,8 +59,13 @@ _DECODER_QUEUE: Final = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD: Final = "_RTCRtpReceiver__decoder_thread"
 _RTX_SSRC: Final = "_RTCRtpReceiver__rtx_ssrc"
 _JITTER_BUFFER: Final = "_RTCRtpReceiver__jitter_buffer"
+_REMOTE_STREAMS: Final = "_RTCRtpReceiver__remote_streams"
+_SENDER_STATS: Final = "_RTCRtpSender__stats"
+_DTLS_RX: Final = "_RTCDtlsTransport__rx_bytes"
+_DTLS_TX: Final = "_RTCDtlsTransport__tx_bytes"
 _DYNAMIC_PT = range(96, 128)
 _EXTENSION_IDS = range(1, 15)
+_AUDIO_HOLE_S = 0.06
 
 
 class AdapterError(RuntimeError):
@@ -103,14 +112,94 @@ class _FrameTap(queue.Queue[Any]):
                 clock_rate=int(codec.clockRate),
                 keyframe=is_keyframe(mime, data),
                 arrival=time.monotonic(),
+                discontinuity=bool(getattr(jitter_frame, "discontinuity", False)),
             )
         )
 
 
+class _Frame(JitterFrame):
+    """A released frame that knows whether packets before it were given up on."""
+
+    def __init__(self, data: bytes, timestamp: int, discontinuity: bool) -> None:
+        super().__init__(data, timestamp)
+        self.discontinuity = discontinuity
+
+
+def _starts_frame(packet: Any) -> bool:
+    """Whether an RTP packet is a frame's first (VP8: S bit set on partition 0; others:
+    unknown, so ``True`` only if the timestamp test in the caller agrees)."""
+    payload = getattr(packet, "payload", b"")
+    if not payload:
+        return False
+    first = payload[0]
+    return bool(first & 0x10) and (first & 0x07) == 0
+
+
 class _PromptJitterBuffer(JitterBuffer):
     """aiortc's jitter buffer, but a frame is released as soon as it is known complete:
-    on its marker bit (video), or at once (audio). Reordering and loss handling (the
-    contiguous run from the origin, capacity, ``smart_remove``) are aiortc's."""
+    on its marker bit (video), or at once (audio). Reordering and the capacity limit are
+    aiortc's; a hole at the origin is given up after ``hole_timeout_s`` (time enough for a
+    NACK and its retransmission) instead of only when the ring overflows, and the frame
+    released after packets were given up on is flagged ``discontinuity``."""
+
+    def __init__(
+        self,
+        capacity: int,
+        prefetch: int = 0,
+        is_video: bool = False,
+        *,
+        hole_timeout_s: float = 0.3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(capacity, prefetch, is_video)
+        # Audio is never retransmitted (no NACK for Opus) and Opus conceals a lost frame, so
+        # an audio hole only waits for a reordered packet.
+        self._hole_timeout = hole_timeout_s if is_video else min(hole_timeout_s, _AUDIO_HOLE_S)
+        self._clock = clock
+        self._hole_since: float | None = None
+        self._next_seq: int | None = None
+        self.holes_skipped = 0
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        pli_flag, frame = super().add(packet)
+        # Give up on missing packets: skip to the next frame start behind them.
+        if frame is None and self._stalled() and self._skip_hole():
+            self.holes_skipped += 1
+            frame = self._remove_frame(packet.sequence_number)
+        return pli_flag, frame
+
+    def _stalled(self) -> bool:
+        """A packet is missing at the origin while later ones wait: since when?"""
+        if self._origin is None or self._packets[self._origin % self._capacity] is not None:
+            self._hole_since = None
+            return False
+        now = self._clock()
+        if self._hole_since is None:
+            self._hole_since = now
+            return False
+        return now - self._hole_since >= self._hole_timeout
+
+    def _skip_hole(self) -> bool:
+        assert self._origin is not None
+        first_ts: int | None = None
+        for count in range(self._capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]
+            if packet is None:
+                continue
+            if first_ts is None:
+                first_ts = packet.timestamp
+            starts = _starts_frame(packet) if self._is_video else True
+            if starts or packet.timestamp != first_ts:
+                self.remove(count)
+                self._hole_since = None
+                return True
+        return False
+
+    def _release(self, packets: list[Any], timestamp: int) -> JitterFrame:
+        first = packets[0].sequence_number
+        gap = self._next_seq is not None and first != self._next_seq
+        self._next_seq = (packets[-1].sequence_number + 1) & 0xFFFF
+        return _Frame(b"".join(p._data for p in packets), timestamp, gap)
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         assert self._origin is not None
@@ -125,15 +214,17 @@ class _PromptJitterBuffer(JitterBuffer):
             elif packet.timestamp != timestamp:
                 # The previous frame ended without a marker: release it as aiortc would.
                 self.remove(count)
-                return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+                self._hole_since = None
+                return self._release(packets, timestamp)
             packets.append(packet)
             if packet.marker or not self._is_video:
                 self.remove(count + 1)
-                return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+                self._hole_since = None
+                return self._release(packets, timestamp)
         return None
 
 
-def tap_receiver(receiver: RTCRtpReceiver) -> None:
+def tap_receiver(receiver: RTCRtpReceiver, *, hole_timeout_s: float = 0.3) -> None:
     """Make ``receiver.track.recv()`` return :class:`EncodedFrame` instead of decoded frames.
 
     Must run before the receiver starts (in the ``track`` event), because ``receive()`` hands
@@ -149,7 +240,11 @@ def tap_receiver(receiver: RTCRtpReceiver) -> None:
     old = getattr(receiver, _JITTER_BUFFER, None)
     if not isinstance(old, JitterBuffer):
         raise AdapterError("RTCRtpReceiver jitter buffer not found")
-    setattr(receiver, _JITTER_BUFFER, _PromptJitterBuffer(old.capacity, is_video=old._is_video))
+    setattr(
+        receiver,
+        _JITTER_BUFFER,
+        _PromptJitterBuffer(old.capacity, is_video=old._is_video, hole_timeout_s=hole_timeout_s),
+    )
     setattr(receiver, _DECODER_QUEUE, _FrameTap(track_queue))
 
 
@@ -159,6 +254,84 @@ def _media_ssrc(receiver: RTCRtpReceiver) -> int | None:
         if source.source not in rtx:
             return int(source.source)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveStream:
+    """One media (not RTX) SSRC a receiver gets, as its RTCP statistics count it."""
+
+    kind: str
+    received: int
+    lost: int
+    jitter_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """What the remote end last reported about a sender (RTCP receiver report)."""
+
+    kind: str
+    fraction_lost: float
+    jitter_ms: float
+    rtt_ms: float | None
+
+
+def receive_streams(receiver: RTCRtpReceiver) -> list[ReceiveStream]:
+    """Cumulative counters of a receiver's media streams (read, never reset: aiortc's own
+    ``fraction_lost`` property resets its interval and belongs to the RTCP loop)."""
+    rtx = set(getattr(receiver, _RTX_SSRC, {}).keys())
+    streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS, {})
+    kind = receiver.track.kind if receiver.track is not None else "unknown"
+    out = []
+    for ssrc, stats in streams.items():
+        if ssrc in rtx:
+            continue
+        clock = int(getattr(stats, "_clockrate", 90000)) or 90000
+        out.append(
+            ReceiveStream(
+                kind=kind,
+                received=int(stats.packets_received),
+                lost=int(stats.packets_lost),
+                jitter_ms=stats.jitter * 1000 / clock,
+            )
+        )
+    return out
+
+
+def send_report(sender: RTCRtpSender) -> SendReport | None:
+    """The latest ``remote-inbound-rtp`` of ``sender`` (``None`` before the first report)."""
+    stats: dict[str, Any] = getattr(sender, _SENDER_STATS, {}) or {}
+    for item in stats.values():
+        if getattr(item, "type", None) != "remote-inbound-rtp":
+            continue
+        clock = 90000 if item.kind == "video" else 48000
+        rtt = item.roundTripTime
+        return SendReport(
+            kind=item.kind,
+            fraction_lost=float(item.fractionLost) / 256,
+            jitter_ms=float(item.jitter) * 1000 / clock,
+            rtt_ms=None if rtt is None else float(rtt) * 1000,
+        )
+    return None
+
+
+def transport_bytes(pc: RTCPeerConnection) -> tuple[int, int]:
+    """(bytes received, bytes sent) over every DTLS transport of ``pc``."""
+    seen: list[Any] = []
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport is not None and transport not in seen:
+            seen.append(transport)
+    rx = sum(int(getattr(t, _DTLS_RX, 0)) for t in seen)
+    tx = sum(int(getattr(t, _DTLS_TX, 0)) for t in seen)
+    return rx, tx
+
+
+def retransmissions_received(receiver: RTCRtpReceiver) -> int:
+    """Packets this receiver got on its RTX stream(s): NACKed packets sent again."""
+    rtx = set(getattr(receiver, _RTX_SSRC, {}).keys())
+    streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS, {})
+    return sum(int(stats.packets_received) for ssrc, stats in streams.items() if ssrc in rtx)
 
 
 async def request_keyframe(receiver: RTCRtpReceiver) -> bool:

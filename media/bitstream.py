@@ -25,6 +25,9 @@ class EncodedFrame:
 
     ``timestamp`` is the RTP timestamp re-based to the track's first frame, in units of
     ``clock_rate``; ``arrival`` is ``time.monotonic()`` when the frame was completed.
+    ``discontinuity`` is set on the first frame after packets the server never got (lost and
+    not repaired by retransmission): a video inter frame after it references a picture the
+    subscribers never saw, so they must wait for a keyframe rather than decode garbage.
     """
 
     mime: str
@@ -33,6 +36,7 @@ class EncodedFrame:
     clock_rate: int
     keyframe: bool
     arrival: float
+    discontinuity: bool = False
 
     @property
     def kind(self) -> str:

@@ -32,10 +32,13 @@ from config.settings import Settings, parse_ice_servers
 from media.errors import MediaError, RoomNotFoundError
 from media.manager import RoomManager
 from media.policy import Role, RoomKind
+from media.quality import QualitySample
 from media.recorder import RecordingInfo
 from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
 
 _LOGGER = logging.getLogger(__name__)
+_REJOIN_SWEEP_S = 1.0
+_ENDED_KEPT = 200
 
 
 def principal_key(principal: Principal) -> str:
@@ -62,6 +65,7 @@ def media_settings(settings: Settings) -> MediaSettings:
         record_calls=settings.record_calls,
         max_parties=settings.media_max_parties,
         forwarding=ForwardingPreference(settings.media_forwarding),
+        rejoin_grace_s=settings.media_rejoin_grace_s,
     )
 
 
@@ -113,7 +117,10 @@ class MediaService:
         self._sessionmaker = sessionmaker
         self._clock = clock
         self._sweep_every_s = sweep_every_s
-        self._leaves: asyncio.Queue[str] = asyncio.Queue()
+        self._leaves: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+        # Rooms that ended here, newest last, with their quality timeline: staff look at
+        # a call's quality after it (GET /api/v1/rooms/{id}/quality). Bounded.
+        self.ended: dict[str, tuple[RoomRecord, list[QualitySample]]] = {}
         self.sweeps = 0
 
     def __repr__(self) -> str:
@@ -187,13 +194,27 @@ class MediaService:
         return rec
 
     async def end(self, room_id: str, actor: str) -> list[RecordingInfo]:
-        self.get(room_id)
+        rec = self.get(room_id)
+        room = self.manager.room(room_id)
         recordings = await self.manager.close_room(room_id)
         self.rooms.pop(room_id, None)
+        self._keep_ended(rec, list(room.quality))
         await self._audit(
             actor, "media.room_ended", room_id, {"recordings": [r.id for r in recordings]}
         )
         return recordings
+
+    def _keep_ended(self, rec: RoomRecord, quality: list[QualitySample]) -> None:
+        self.ended[rec.id] = (rec, quality)
+        while len(self.ended) > _ENDED_KEPT:
+            del self.ended[next(iter(self.ended))]
+
+    def quality(self, room_id: str) -> tuple[RoomRecord, list[QualitySample]]:
+        """A room's record and quality timeline, open or ended here."""
+        if room_id in self.ended:
+            return self.ended[room_id]
+        rec = self.get(room_id)
+        return rec, list(self.manager.room(room_id).quality)
 
     def _prune(self) -> None:
         """Forget rooms that ended by themselves (an echo room ends with its party)."""
@@ -219,15 +240,19 @@ class MediaService:
 
     # Leaving for connections that went away ---------------------------------------------
 
-    def leave_soon(self, participant_id: str) -> None:
-        """Queue a leave from synchronous code (an unsubscribe callback)."""
-        self._leaves.put_nowait(participant_id)
+    def leave_soon(self, participant_id: str, *, dropped: bool = False) -> None:
+        """Queue a leave from synchronous code (an unsubscribe callback); ``dropped``: the
+        websocket went away without a leave, so the slot is held for a rejoin."""
+        self._leaves.put_nowait((participant_id, dropped))
 
     async def run_leaves(self) -> None:
         while True:
-            participant_id = await self._leaves.get()
+            participant_id, dropped = await self._leaves.get()
             try:
-                await self.manager.leave(participant_id)
+                if dropped:
+                    await self.manager.drop(participant_id)
+                else:
+                    await self.manager.leave(participant_id)
             except MediaError as exc:
                 _LOGGER.debug("leave %s: %s", participant_id, exc.code)
             except Exception:
@@ -238,6 +263,19 @@ class MediaService:
     async def settle(self) -> None:
         """Wait until every queued leave has run."""
         await self._leaves.join()
+
+    # Rejoin grace -----------------------------------------------------------------------
+
+    async def run_rejoin_deadlines(self) -> None:
+        """Release held slots whose grace period is over, every second of the app clock
+        (a rejoin after the deadline is refused on the clock anyway; this frees the slot
+        and finishes the recording when nobody comes back)."""
+        while True:
+            try:
+                await self.manager.release_expired()
+            except Exception:
+                _LOGGER.exception("releasing expired slots failed; retrying")
+            await self._clock.sleep(_REJOIN_SWEEP_S)
 
     # Retention --------------------------------------------------------------------------
 

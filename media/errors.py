@@ -4,7 +4,7 @@ They are :class:`center.errors.CenterError` subclasses, so the one error map
 (:data:`center.errors.ERRORS`) holds their codes too and both the HTTP middleware and the
 websocket dispatcher answer them with no translation: ``bad_sdp`` 400, ``not_allowed`` 403,
 ``room_not_found``/``participant_not_found``/``no_media`` 404, ``room_full`` and
-``invalid_state`` 409, ``snapshot_timeout`` 504. The media core only raises.
+``invalid_state`` 409, ``rejoin_expired`` 410, ``snapshot_timeout`` 504. The media core only raises.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ ROOM_FULL: Final = "room_full"
 INVALID_STATE: Final = "invalid_state"
 SNAPSHOT_TIMEOUT: Final = "snapshot_timeout"
 NO_MEDIA: Final = "no_media"
+REJOIN_EXPIRED: Final = "rejoin_expired"
 
 
 class MediaError(CenterError):
@@ -65,3 +66,9 @@ class NoMediaError(MediaError):
     """Asked for a snapshot of a track the participant does not publish."""
 
     status, code = 404, NO_MEDIA
+
+
+class RejoinExpiredError(MediaError):
+    """A dropped participant came back after its grace period: the slot is gone."""
+
+    status, code = 410, REJOIN_EXPIRED

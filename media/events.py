@@ -12,6 +12,12 @@ Shapes (``type`` first):
   ``room_closed``, ``left``); no events follow.
 * ``{"type": "participant_joined" | "participant_left", "participant_id": str,
   "role": str}`` — only about participants this one may see (never a monitor).
+* ``{"type": "participant_reconnecting", "participant_id": str, "role": str,
+  "grace_s": float}`` — that participant's connection dropped; it keeps its slot for
+  ``grace_s`` (a ``participant_joined`` with the same id follows if it comes back, a
+  ``participant_left`` if not).
+* ``{"type": "quality", **QualitySample.as_dict()}`` — to monitors only, when the grade of
+  a participant's ``uplink`` or ``downlink`` changes (media/quality.py).
 """
 
 from __future__ import annotations
@@ -51,4 +57,13 @@ def presence_event(joined: bool, participant_id: str, role: str) -> RoomEvent:
         "type": "participant_joined" if joined else "participant_left",
         "participant_id": participant_id,
         "role": role,
+    }
+
+
+def reconnecting_event(participant_id: str, role: str, grace_s: float) -> RoomEvent:
+    return {
+        "type": "participant_reconnecting",
+        "participant_id": participant_id,
+        "role": role,
+        "grace_s": grace_s,
     }

@@ -6,7 +6,10 @@ receiver is tapped by :mod:`media.aiortc_adapter`) and nothing is decoded. In ``
 subscriber's sender re-encodes them — what aiortc's ``MediaRelay`` does, at its CPU cost.
 
 Keyframe requests to the publisher go through one kept task per video forwarder, so
-requests from many subscribers, the recorder and snapshots are merged and throttled.
+requests from many subscribers, the recorder and snapshots are merged and throttled. A
+request stands until a keyframe arrives: the task repeats the PLI every
+``pli_min_interval_s`` meanwhile, because a PLI (or the keyframe it asks for) can be lost,
+and a subscriber gated on a keyframe that nobody asks for again would stay black forever.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class TrackForwarder:
         self._tasks: list[asyncio.Task[None]] = []
         self._ended = False
         self._closed = False
+        # Frames received from the publisher (the quality meter's frame rate).
+        self.frames = 0
 
     def __repr__(self) -> str:
         return f"TrackForwarder({self.id}, {self.kind}, {self.mode}, sinks={len(self._sinks)})"
@@ -117,12 +122,18 @@ class TrackForwarder:
                     item = cast(MediaItem, await self._track.recv())
                 except MediaStreamError:
                     break
+                self.frames += 1
                 if isinstance(item, EncodedFrame):
                     self._counters.frames_in += 1
                     if item.keyframe and item.kind == "video":
                         self._counters.keyframes_in += 1
-                        # Any keyframe satisfies every request made before it.
+                        # Any keyframe satisfies every request made before it: every gated
+                        # sink takes it.
                         self._keyframe_wanted.clear()
+                    elif item.discontinuity and item.kind == "video":
+                        # Packets were lost for good: sinks re-gate (see SlotTrack.push).
+                        self._counters.upstream_losses += 1
+                        self.request_keyframe("frames lost upstream")
                 for sink in tuple(self._sinks):
                     try:
                         sink.push(item)
@@ -144,20 +155,23 @@ class TrackForwarder:
                 _LOGGER.exception("%r: sink %r failed on end", self, sink)
 
     async def _keyframe_requests(self) -> None:
+        """Send a PLI while a keyframe is wanted, at most one per interval.
+
+        The wish is cleared only by a keyframe arriving (in ``_run``), never by sending the
+        PLI, so a lost PLI or a lost keyframe is asked for again.
+        """
         while True:
             await self._keyframe_wanted.wait()
             delay = self._last_pli + self._pli_interval - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
-            self._keyframe_wanted.clear()
             if await aiortc_adapter.request_keyframe(self._receiver):
                 self._last_pli = time.monotonic()
                 self._counters.upstream_keyframe_requests += 1
             else:
                 # Nothing received yet: the publisher's first frame is a keyframe anyway,
                 # but keep asking in case it started before we listened.
-                self._keyframe_wanted.set()
                 await asyncio.sleep(_RETRY_S)
 
     async def close(self) -> None:
@@ -167,9 +181,10 @@ class TrackForwarder:
         self._closed = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not ``suppress(CancelledError)`` around each await: that would also
+        # swallow a cancellation of the caller (a room's reaper being stopped mid-removal
+        # then ran on forever and the room's close hung).
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self._end()
         self._track.stop()

@@ -36,6 +36,10 @@ SERVER_ICE_USER = "center"
 class JoinResult:
     participant_id: str
     ice_servers: list[IceServerDict]
+    # Kept by the client: takes the same slot back after a dropped connection
+    # (``RoomManager.rejoin``) within ``MediaSettings.rejoin_grace_s``.
+    rejoin_token: str = ""
+    role: str = ""
 
 
 class RoomManager:
@@ -148,7 +152,41 @@ class RoomManager:
         room = self.room(room_id)
         participant = await room.join(Role(role), principal, on_event)
         self._participants[participant.id] = room
-        return JoinResult(participant.id, ice_servers_for(self.settings, principal, self._now()))
+        return JoinResult(
+            participant.id,
+            ice_servers_for(self.settings, principal, self._now()),
+            participant.rejoin_token,
+            str(participant.role),
+        )
+
+    async def rejoin(
+        self,
+        room_id: str,
+        participant_id: str,
+        token: str,
+        on_event: EventCallback,
+        *,
+        principal: str | None = None,
+    ) -> JoinResult:
+        """A dropped participant takes its slot back on a fresh peer connection (aiortc has
+        no ICE restart); then ``offer`` as after ``join``. ``principal``, when given, must be
+        the one that held the slot."""
+        room = self.room(room_id)
+        participant = await room.rejoin(participant_id, token, on_event, principal=principal)
+        self._participants[participant.id] = room
+        return JoinResult(
+            participant.id,
+            ice_servers_for(self.settings, participant.principal, self._now()),
+            participant.rejoin_token,
+            str(participant.role),
+        )
+
+    async def release_expired(self) -> int:
+        """Release held slots whose grace period is over; the app calls it on its clock."""
+        released = 0
+        for room in list(self._rooms.values()):
+            released += await room.release_expired()
+        return released
 
     async def offer(self, participant_id: str, sdp: str) -> str:
         """The client's offer in, the server's answer (with all candidates) out."""
@@ -162,6 +200,11 @@ class RoomManager:
         room = self._room_of(participant_id)
         self._participants.pop(participant_id, None)
         await room.leave(participant_id)
+
+    async def drop(self, participant_id: str) -> None:
+        """Signaling lost without a leave: hold the slot for a rejoin (calls) or remove."""
+        room = self._room_of(participant_id)
+        await room.drop(participant_id)
 
     async def snapshot(self, participant_id: str, *, actor: str | None = None) -> SnapshotInfo:
         return await self._room_of(participant_id).snapshot(participant_id, actor)

@@ -15,11 +15,15 @@ class MediaCounters:
     keyframes_in: int = 0
     upstream_keyframe_requests: int = 0
     subscriber_keyframe_requests: int = 0
+    # Video frames released after packets that were lost and not retransmitted in time.
+    upstream_losses: int = 0
     frames_dropped: int = 0
     # Video withheld from a new subscriber until its first keyframe.
     frames_gated: int = 0
     frames_transcoded: int = 0
     peers_failed: int = 0
+    # Dropped participants that took their slot back within the grace period.
+    rejoins: int = 0
     recordings_finished: int = 0
     snapshots_taken: int = 0
 

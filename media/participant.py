@@ -84,6 +84,7 @@ class Participant:
         self,
         *,
         participant_id: str,
+        rejoin_token: str = "",
         room_id: str,
         role: Role,
         principal: str,
@@ -95,8 +96,11 @@ class Participant:
         subscriber_queue_frames: int,
         on_tracks: Callable[[Participant, list[Received]], Awaitable[None]],
         on_failed: Callable[[Participant], None],
+        hole_timeout_s: float = 0.3,
     ) -> None:
         self.id = participant_id
+        # Proves a later rejoin comes from this participant (JoinResult.rejoin_token).
+        self.rejoin_token = rejoin_token
         self.room_id = room_id
         self.role = role
         self.principal = principal
@@ -108,6 +112,7 @@ class Participant:
         self._mode = mode
         self._counters = counters
         self._queue_frames = subscriber_queue_frames
+        self._hole_timeout_s = hole_timeout_s
         self._on_tracks = on_tracks
         self._on_failed = on_failed
         self._lock = asyncio.Lock()
@@ -154,9 +159,11 @@ class Participant:
             self._set_state(ParticipantState.CONNECTING)
         elif state == "connected":
             self._set_state(ParticipantState.CONNECTED)
-        elif state == "failed":
+        elif state == "failed" or (state == "closed" and self._closing is None):
+            # "closed" without our close(): the peer went away (DTLS close_notify from a
+            # page that was torn down) — as lost to the room as a failed connection.
             self._counters.peers_failed += 1
-            _LOGGER.info("%r: peer connection failed", self)
+            _LOGGER.info("%r: peer connection %s", self, state)
             self._on_failed(self)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -164,7 +171,9 @@ class Participant:
         if self.publishes and self._mode is ForwardingMode.FORWARD:
             # Must happen now: the receiver starts its decoder when the peer connects.
             try:
-                aiortc_adapter.tap_receiver(transceiver.receiver)
+                aiortc_adapter.tap_receiver(
+                    transceiver.receiver, hole_timeout_s=self._hole_timeout_s
+                )
             except aiortc_adapter.AdapterError:
                 # The forwarder copes with decoded frames; the self-test should have
                 # caught this, so make it loud.

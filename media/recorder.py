@@ -112,6 +112,8 @@ class _TrackSink:
         self.first_ts: int | None = None
         self.last_pts = -1
         self.next_audio_pts = 0
+        # After a rejoin the new publication must start on a keyframe.
+        self.need_keyframe = False
 
     def push(self, item: MediaItem) -> None:
         self.recording._on_item(self, item)
@@ -140,6 +142,9 @@ class ParticipantRecording:
         self._start: float | None = None
         self._closed = False
         self.packets_written = 0
+        # (start_s, end_s) on the file's timeline where the participant was away.
+        self.gaps: list[tuple[float, float]] = []
+        self._away_since: float | None = None
 
     def __repr__(self) -> str:
         return f"ParticipantRecording({self.info.id}, {self.info.state})"
@@ -160,6 +165,37 @@ class ParticipantRecording:
     def start(self) -> None:
         for sink in self._sinks:
             sink.forwarder.add_sink(sink)
+
+    def suspend(self) -> None:
+        """The participant dropped: stop taking media, keep the file open for a rejoin."""
+        for sink in self._sinks:
+            sink.forwarder.remove_sink(sink)
+        if self._away_since is None:
+            self._away_since = self.recorded_s
+
+    def reattach(self, forwarders: list[TrackForwarder]) -> bool:
+        """Continue this file with a rejoined participant's new publications.
+
+        The new streams' first frames are placed at their arrival time on the file's
+        timeline, so the gap is kept as a gap and the file plays across it. ``False`` (and
+        nothing changed) when the new publications do not fit the declared tracks — the
+        caller then finishes this file and starts a linked one.
+        """
+        if self._closed:
+            return False
+        by_kind = {f.kind: f for f in forwarders}
+        if set(by_kind) != {s.kind for s in self._sinks} or any(
+            by_kind[s.kind].codec != s.forwarder.codec for s in self._sinks
+        ):
+            return False
+        for sink in self._sinks:
+            sink.forwarder.remove_sink(sink)
+            sink.forwarder = by_kind[sink.kind]
+            sink.first_ts = sink.first_arrival = None
+            sink.need_keyframe = sink.kind == "video" and self._container is not None
+        for sink in self._sinks:
+            sink.forwarder.add_sink(sink)
+        return True
 
     # Opening ----------------------------------------------------------------------------
 
@@ -249,6 +285,10 @@ class ParticipantRecording:
                 _LOGGER.exception("%r: cannot open %s", self, self.info.path)
                 self._set_state(RecordingState.FAILED)
                 return
+        if sink.need_keyframe:
+            if isinstance(item, EncodedFrame) and not item.keyframe:
+                return
+            sink.need_keyframe = False
         try:
             if isinstance(item, EncodedFrame):
                 self._mux_encoded(sink, item)
@@ -264,6 +304,9 @@ class ParticipantRecording:
         offset_ms = (sink.first_arrival - self._start) * 1000
         pts = round(offset_ms + (item.timestamp - sink.first_ts) * 1000 / item.clock_rate)
         pts = max(pts, sink.last_pts + 1)
+        if self._away_since is not None:
+            self.gaps.append((round(self._away_since, 3), round(pts / 1000, 3)))
+            self._away_since = None
         sink.last_pts = pts
         packet = av.Packet(item.data)
         packet.pts = packet.dts = pts

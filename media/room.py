@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
+import secrets
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from aiortc import RTCConfiguration
@@ -20,13 +25,16 @@ from media import aiortc_adapter, policy
 from media.errors import (
     InvalidStateError,
     NoMediaError,
+    NotAllowedError,
     ParticipantNotFoundError,
+    RejoinExpiredError,
 )
-from media.events import EventCallback, presence_event
+from media.events import EventCallback, presence_event, reconnecting_event
 from media.forwarder import ForwardingMode, TrackForwarder
 from media.metrics import MediaCounters
 from media.participant import Participant, Received
 from media.policy import Role, RoomKind
+from media.quality import Grade, QualityMeter, QualitySample
 from media.recorder import ParticipantRecording, RecordingInfo, RecordingState, file_extension
 from media.settings import MediaSettings
 from media.snapshot import take_snapshot
@@ -39,6 +47,16 @@ class RoomState(StrEnum):
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A dropped participant's slot, kept until ``deadline`` on the room's clock."""
+
+    principal: str
+    role: Role
+    token: str
+    deadline: datetime
 
 
 class Room:
@@ -72,9 +90,15 @@ class Room:
         self._configuration = configuration
         self._on_closed = on_closed
         self._active_recordings: dict[str, ParticipantRecording] = {}
-        self._failures: asyncio.Queue[str] = asyncio.Queue()
+        self._held: dict[str, _Held] = {}
+        # The call's quality timeline (bounded); kept after the room closes for the API.
+        self.quality: deque[QualitySample] = deque(maxlen=settings.quality_timeline_max)
+        self._grades: dict[tuple[str, str], Grade] = {}
+        # Failed participants to remove or hold; ``None`` stops the reaper (room closing).
+        self._failures: asyncio.Queue[str | None] = asyncio.Queue()
         self._closing: asyncio.Future[None] | None = None
         self._reaper = asyncio.create_task(self._reap(), name=f"room {room_id} reaper")
+        self._sampler = asyncio.create_task(self._sample_quality(), name=f"room {room_id} quality")
 
     def __repr__(self) -> str:
         return f"Room({self.id}, {self.kind}, {self.state}, {len(self.participants)} in)"
@@ -99,6 +123,37 @@ class Room:
     # Membership -----------------------------------------------------------------------
 
     async def join(self, role: Role, principal: str, on_event: EventCallback) -> Participant:
+        return self._admit(uuid.uuid4().hex, role, principal, on_event)
+
+    async def rejoin(
+        self,
+        participant_id: str,
+        token: str,
+        on_event: EventCallback,
+        *,
+        principal: str | None = None,
+    ) -> Participant:
+        """Take back a dropped participant's slot: same id, same recording, new connection.
+
+        Refused with ``not_allowed`` if there is no such held slot or the token is wrong,
+        and with ``rejoin_expired`` once the grace period is over (the slot is released).
+        """
+        held = self._held.get(participant_id)
+        if held is None or not hmac.compare_digest(held.token, token):
+            raise NotAllowedError("no dropped participant to take back with this token")
+        if principal is not None and principal != held.principal:
+            raise NotAllowedError("that slot belongs to someone else")
+        if self._now() >= held.deadline:
+            await self._release(participant_id)
+            raise RejoinExpiredError(f"the grace period of {participant_id} is over")
+        del self._held[participant_id]
+        participant = self._admit(participant_id, held.role, held.principal, on_event)
+        self._counters.rejoins += 1
+        return participant
+
+    def _admit(
+        self, participant_id: str, role: Role, principal: str, on_event: EventCallback
+    ) -> Participant:
         if self.state is not RoomState.OPEN:
             raise InvalidStateError(f"room {self.id} is {self.state}")
         present: dict[Role, int] = {}
@@ -108,7 +163,8 @@ class Room:
             self.kind, role, principal, self._allowed, present, self._settings.max_parties
         )
         participant = Participant(
-            participant_id=uuid.uuid4().hex,
+            participant_id=participant_id,
+            rejoin_token=secrets.token_urlsafe(18),
             room_id=self.id,
             role=role,
             principal=principal,
@@ -118,6 +174,7 @@ class Room:
             mode=self._mode,
             counters=self._counters,
             subscriber_queue_frames=self._settings.subscriber_queue_frames,
+            hole_timeout_s=self._settings.hole_timeout_s,
             on_tracks=self._on_tracks,
             on_failed=self._on_failed,
         )
@@ -149,8 +206,14 @@ class Room:
             )
             participant.publications.append(forwarder)
             new.append(forwarder)
-        if self._record and participant.id not in self._active_recordings:
-            await self._start_recording(participant, new)
+        if self._record:
+            recording = self._active_recordings.get(participant.id)
+            if recording is not None and not recording.reattach(new):
+                # A rejoin with other codecs: this file ends, a new one follows it.
+                await self._finish_recording(participant.id)
+                recording = None
+            if recording is None:
+                await self._start_recording(participant, new)
         for forwarder in new:
             for viewer in self.participants.values():
                 if self._sees(viewer, participant):
@@ -202,8 +265,108 @@ class Room:
     async def _reap(self) -> None:
         while True:
             participant_id = await self._failures.get()
-            if participant_id in self.participants:
-                await self.leave(participant_id, reason="failed")
+            if participant_id is None:
+                return
+            participant = self.participants.get(participant_id)
+            if participant is None or self.state is not RoomState.OPEN:
+                continue
+            try:
+                if self._holds(participant):
+                    await self._suspend(participant)
+                else:
+                    await self.leave(participant_id, reason="failed")
+            except Exception:
+                _LOGGER.exception("%r: removing the failed %s failed", self, participant_id)
+
+    async def _sample_quality(self) -> None:
+        """Kept task: sample every participant's uplink and downlink (media/quality.py)."""
+        meters: dict[int, QualityMeter] = {}
+        while True:
+            await asyncio.sleep(self._settings.quality_sample_s)
+            at, mono = self._now(), time.monotonic()
+            present = list(self.participants.values())
+            meters = {id(p): meters.get(id(p)) or QualityMeter() for p in present}
+            for participant in present:
+                try:
+                    samples = await meters[id(participant)].sample(participant, at, mono)
+                except Exception:
+                    _LOGGER.exception("%r: quality sample of %r failed", self, participant)
+                    continue
+                for sample in samples:
+                    self._record_quality(sample)
+            for participant_id, held in list(self._held.items()):
+                for direction in ("uplink", "downlink"):
+                    self._record_quality(
+                        QualitySample.lost(at, participant_id, str(held.role), direction)
+                    )
+
+    def _record_quality(self, sample: QualitySample) -> None:
+        self.quality.append(sample)
+        key = (sample.participant_id, sample.direction)
+        if self._grades.get(key) is sample.grade:
+            return
+        self._grades[key] = sample.grade
+        event = {"type": "quality", **sample.as_dict()}
+        for viewer in self.participants.values():
+            if viewer.role is Role.MONITOR:
+                viewer.notify(event)
+
+    def _holds(self, participant: Participant) -> bool:
+        return self.kind is RoomKind.CALL and self._settings.rejoin_grace_s > 0
+
+    async def _suspend(self, participant: Participant) -> None:
+        """A dropped connection: keep the slot and the recording for the grace period."""
+        grace = self._settings.rejoin_grace_s
+        self._held[participant.id] = _Held(
+            principal=participant.principal,
+            role=participant.role,
+            token=participant.rejoin_token,
+            deadline=self._now() + timedelta(seconds=grace),
+        )
+        self.participants.pop(participant.id, None)
+        _LOGGER.info("%r: %s dropped; held for %.0f s", self, participant.id, grace)
+        for other in self.participants.values():
+            for source in participant.publications:
+                other.unsubscribe(source)
+            if self._sees(other, participant):
+                other.notify(reconnecting_event(participant.id, participant.role, grace))
+        recording = self._active_recordings.get(participant.id)
+        if recording is not None:
+            recording.suspend()
+        await participant.close("failed")
+        for forwarder in participant.publications:
+            await forwarder.close()
+
+    def held(self) -> list[str]:
+        """Participants that dropped and may still rejoin."""
+        return list(self._held)
+
+    async def release_expired(self) -> int:
+        """Release every held slot whose grace period is over (on the room's clock)."""
+        now = self._now()
+        expired = [pid for pid, held in self._held.items() if now >= held.deadline]
+        for participant_id in expired:
+            await self._release(participant_id)
+        return len(expired)
+
+    async def _release(self, participant_id: str) -> None:
+        held = self._held.pop(participant_id, None)
+        if held is None:
+            return
+        _LOGGER.info("%r: %s did not come back in time", self, participant_id)
+        for other in self.participants.values():
+            if policy.sees(self.kind, other.role, other.id, held.role, participant_id):
+                other.notify(presence_event(False, participant_id, held.role))
+        await self._finish_recording(participant_id)
+
+    async def drop(self, participant_id: str) -> None:
+        """The participant's signaling went away without a leave (its websocket dropped):
+        hold its slot for the grace period like a failed connection, or remove it."""
+        participant = self.participant(participant_id)
+        if self._holds(participant):
+            await self._suspend(participant)
+        else:
+            await self.leave(participant_id, reason="failed")
 
     async def leave(self, participant_id: str, reason: str = "left") -> None:
         participant = self.participant(participant_id)
@@ -255,15 +418,22 @@ class Room:
         self._closing = asyncio.get_running_loop().create_future()
         try:
             self._set_state(RoomState.CLOSING)
+            # The reaper finishes the removal it may be in the middle of (cancelling it
+            # there would leave a held participant's forwarders running), then stops.
             if self._reaper is not asyncio.current_task():
-                self._reaper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._reaper
+                self._failures.put_nowait(None)
+                await self._reaper
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
             for participant in list(self.participants.values()):
                 try:
                     await self._remove(participant, reason, announce=False)
                 except Exception:
                     _LOGGER.exception("%r: removing %r failed", self, participant)
+            self._held.clear()
+            for participant_id in list(self._active_recordings):
+                await self._finish_recording(participant_id)
             self._set_state(RoomState.CLOSED)
             self._on_closed(self)
         finally:

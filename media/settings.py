@@ -45,8 +45,19 @@ class MediaSettings:
     # Frames queued for one subscriber before the server drops and re-gates it on a
     # keyframe (a stalled sender must not grow memory without bound).
     subscriber_queue_frames: int = 90
+    # A packet missing from a publisher's video is waited for this long (a NACK and its
+    # retransmission) before the server gives up on the frame, re-gates the subscribers and
+    # asks for a keyframe; aiortc alone would wait until 128 packets had queued behind it.
+    hole_timeout_s: float = 0.3
     # A recording cluster is closed (and reaches the disk) at least this often, so a killed
     # process loses at most about this much media.
     recording_cluster_ms: int = 500
+    # A call participant whose connection drops keeps its slot (and its recording) this
+    # long and may take it back with its rejoin token; 0 removes it at once.
+    rejoin_grace_s: float = 20.0
+    # Call quality (media/quality.py): one sample per participant and direction this
+    # often, and at most this many samples kept per room (oldest dropped).
+    quality_sample_s: float = 2.0
+    quality_timeline_max: int = 3600
     snapshot_timeout_s: float = 5.0
     self_test_timeout_s: float = 10.0

@@ -6,7 +6,8 @@ the slot carries (none, while a party is away). Timestamps are re-based on every
 the subscriber sees one continuous stream.
 
 In ``forward`` mode a slot withholds video until a keyframe (a decoder that starts on an
-inter frame shows garbage at full frame rate), and when it has to drop frames for a slow
+inter frame shows garbage at full frame rate), also after frames the server itself lost
+(``EncodedFrame.discontinuity``), and when it has to drop frames for a slow
 sender it re-gates and asks the publisher for a keyframe: sequence numbers are renumbered
 per subscriber, so the subscriber could not notice the loss itself. If the codec the slot's
 sender packetizes with differs from the publication's (a browser that insists on H.264 on
@@ -97,6 +98,16 @@ class SlotTrack(MediaStreamTrack):
     def push(self, item: MediaItem) -> None:
         if self.readyState != "live":
             return
+        if (
+            isinstance(item, EncodedFrame)
+            and item.discontinuity
+            and self.kind == "video"
+            and not item.keyframe
+        ):
+            # The publisher's stream lost frames before the server: an inter frame now
+            # references a picture this subscriber never got. Freeze on the last good
+            # picture until the keyframe the forwarder keeps asking for.
+            self._need_keyframe = True
         if isinstance(item, EncodedFrame) and self._need_keyframe:
             if not item.keyframe:
                 self.frames_gated += 1

@@ -39,6 +39,7 @@ from media.component import (
 from media.errors import RoomNotFoundError
 from media.ice import IceServerDict, ice_servers_for
 from media.policy import RoomKind
+from media.quality import Grade, degraded_spans
 from web import keys
 from web.components import media_of
 from web.contract import contract, validation_error
@@ -101,6 +102,36 @@ class RecordingOut(msgspec.Struct):
     size_bytes: int | None
     duration_s: float | None
     sha256: str | None
+
+
+class QualitySampleOut(msgspec.Struct):
+    at: datetime
+    participant: str
+    role: str
+    direction: str  # uplink: participant -> server; downlink: server -> participant
+    state: str
+    grade: Grade
+    loss: float | None
+    jitter_ms: float | None
+    rtt_ms: float | None
+    bitrate_kbps: float | None
+    fps: float | None
+
+
+class DegradedOut(msgspec.Struct):
+    participant: str
+    role: str
+    direction: str
+    worst: Grade
+    start: datetime
+    end: datetime
+
+
+class QualityOut(msgspec.Struct):
+    room: str
+    ended: bool
+    samples: list[QualitySampleOut]
+    degraded: list[DegradedOut]
 
 
 class RoomEnded(msgspec.Struct):
@@ -286,7 +317,51 @@ async def delete_room(request: web.Request, *, path: RoomPath) -> RoomEnded:
     )
 
 
+@policy(Action.ROOMS_READ)
+@contract(
+    "A call's quality timeline",
+    path=RoomPath,
+    response=QualityOut,
+    errors=(404,),
+    description="Per participant and direction (`uplink`: participant to server, "
+    "`downlink`: server to participant), every few seconds: loss, jitter, round-trip time, "
+    "bitrate, frame rate and a grade (`excellent`/`good`/`poor`/`lost`); `degraded` lists "
+    "the runs of `poor`/`lost` samples, so the side that failed is named. Open rooms and "
+    "rooms ended on this instance (the most recent ones).",
+)
+async def get_room_quality(request: web.Request, *, path: RoomPath) -> QualityOut:
+    service = media_of(request.app)
+    rec, samples = service.quality(path.room_id)
+    if not _visible(principal_of(request), rec, Action.ROOMS_READ):
+        raise RoomNotFoundError(f"no room {path.room_id}")
+    return QualityOut(
+        room=rec.id,
+        ended=rec.id in service.ended,
+        samples=[
+            QualitySampleOut(
+                at=q.at,
+                participant=q.participant_id,
+                role=q.role,
+                direction=q.direction,
+                state=q.state,
+                grade=q.grade,
+                loss=q.loss,
+                jitter_ms=q.jitter_ms,
+                rtt_ms=q.rtt_ms,
+                bitrate_kbps=q.bitrate_kbps,
+                fps=q.fps,
+            )
+            for q in samples
+        ],
+        degraded=[
+            DegradedOut(d.participant_id, d.role, d.direction, d.worst, d.start, d.end)
+            for d in degraded_spans(samples)
+        ],
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/rooms", create_room)
     app.router.add_get("/api/v1/rooms/{room_id}", get_room)
+    app.router.add_get("/api/v1/rooms/{room_id}/quality", get_room_quality)
     app.router.add_delete("/api/v1/rooms/{room_id}", delete_room)

@@ -206,6 +206,7 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     kept = [
         tasks.spawn("media-leaves", service.run_leaves()),
         tasks.spawn("media-retention", service.run_retention()),
+        tasks.spawn("media-rejoin-deadlines", service.run_rejoin_deadlines()),
     ]
     try:
         yield

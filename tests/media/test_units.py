@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiortc import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from media import aiortc_adapter, bitstream, ice, policy
@@ -143,6 +145,41 @@ async def test_slot_withholds_until_keyframe_and_regates_on_drop() -> None:
     slot.stop()
 
 
+def _browser_payload_types(sdp: str) -> str:
+    """What a browser would offer: VP8 at 120 and its RTX at 121 instead of aiortc's 97/98.
+
+    Only payload-type positions change: a blind ``97``→``120`` over the whole SDP also hits
+    the DTLS fingerprint (``…:97:…``) in about one offer in four, and the server then fails
+    that peer for a fingerprint mismatch — which is what made this test flaky.
+    """
+    mapping = {"97": "120", "98": "121"}
+
+    def swap(text: str) -> str:
+        return re.sub(r"\b(97|98)\b", lambda m: mapping[m.group(1)], text)
+
+    lines = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            head, _, formats = line.partition(" UDP/TLS/RTP/SAVPF ")
+            line = f"{head} UDP/TLS/RTP/SAVPF {swap(formats)}" if formats else line
+        elif line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:")):
+            line = swap(line)
+        lines.append(line)
+    return "\r\n".join(lines)
+
+
+def test_browser_payload_types_filter_leaves_fingerprints_alone() -> None:
+    sdp = (
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 97 98\r\na=rtpmap:97 VP8/90000\r\n"
+        "a=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=97\r\na=rtcp-fb:97 nack pli\r\n"
+        "a=fingerprint:sha-256 12:97:98:AB\r\n"
+    )
+    out = _browser_payload_types(sdp)
+    assert "m=video 9 UDP/TLS/RTP/SAVPF 120 121" in out
+    assert "a=fmtp:121 apt=120" in out and "a=rtcp-fb:120 nack pli" in out
+    assert "a=fingerprint:sha-256 12:97:98:AB" in out
+
+
 async def test_server_reoffer_keeps_negotiated_payload_types(tmp_path: Path) -> None:
     """A client whose payload types differ from aiortc's (like a browser's) must see the
     same ones in every re-offer, and one payload type must mean one codec in the bundle."""
@@ -159,8 +196,7 @@ async def test_server_reoffer_keeps_negotiated_payload_types(tmp_path: Path) -> 
         "m",
         role="monitor",
         base=None,
-        # What a browser would offer: VP8 at 120 and its RTX at 121 instead of 97/98.
-        sdp_filter=lambda sdp: re.sub(r"\b97\b", "120", re.sub(r"\b98\b", "121", sdp)),
+        sdp_filter=_browser_payload_types,
     ).join()
 
     try:
@@ -214,3 +250,116 @@ def test_prompt_jitter_buffer_releases_on_marker() -> None:
 def test_forwarding_mode_values() -> None:
     assert {m.value for m in ForwardingMode} == {"forward", "relay"}
     assert TrackForwarder.__name__ == "TrackForwarder"
+
+
+def _vp8_rtp(seq: int, ts: int, marker: bool, start: bool) -> RtpPacket:
+    packet = _rtp(seq, ts, marker, bytes([seq & 0xFF]))
+    packet.payload = bytes([0x10 if start else 0x00, 0])
+    return packet
+
+
+def _flagged(frame: object) -> bool:
+    assert isinstance(frame, aiortc_adapter._Frame)
+    return frame.discontinuity
+
+
+def test_prompt_jitter_buffer_gives_up_on_a_hole_and_flags_the_next_frame() -> None:
+    """A packet lost for good must not stall the video until 128 packets queued behind it:
+    after the hole timeout the buffer skips to the next frame start and flags it."""
+    now = [0.0]
+    buffer = aiortc_adapter._PromptJitterBuffer(
+        128, is_video=True, hole_timeout_s=0.3, clock=lambda: now[0]
+    )
+    first = buffer.add(_vp8_rtp(1, 3000, True, True))[1]
+    assert first is not None and not _flagged(first)
+    # Packet 2 (first half of frame 6000) is lost; 3 is its second half, 4 a whole frame.
+    assert buffer.add(_vp8_rtp(3, 6000, True, False))[1] is None
+    now[0] = 0.1
+    assert buffer.add(_vp8_rtp(4, 9000, True, True))[1] is None  # still waiting for a NACK
+    now[0] = 0.45
+    frame = buffer.add(_vp8_rtp(5, 12000, True, True))[1]
+    assert frame is not None and frame.timestamp == 9000  # frame 6000 is never released
+    assert _flagged(frame) and buffer.holes_skipped == 1
+    after = buffer.add(_vp8_rtp(6, 15000, True, True))[1]
+    assert after is not None and after.timestamp == 12000 and not _flagged(after)
+
+
+def test_prompt_jitter_buffer_waits_for_a_retransmission_in_time() -> None:
+    now = [0.0]
+    buffer = aiortc_adapter._PromptJitterBuffer(
+        128, is_video=True, hole_timeout_s=0.3, clock=lambda: now[0]
+    )
+    buffer.add(_vp8_rtp(1, 3000, True, True))
+    assert buffer.add(_vp8_rtp(3, 6000, True, False))[1] is None
+    now[0] = 0.2
+    frame = buffer.add(_vp8_rtp(2, 6000, False, True))[1]  # the NACKed packet came back
+    assert frame is not None and frame.timestamp == 6000
+    assert not _flagged(frame) and buffer.holes_skipped == 0
+
+
+async def test_slot_regates_after_frames_lost_upstream() -> None:
+    counters = MediaCounters()
+    slot = SlotTrack("video", counters=counters, max_queue=10)
+    source = _FakeSource()
+    slot.bind(source)  # type: ignore[arg-type]
+    slot.push(_frame(0, True))
+    lost = EncodedFrame(VP8, VP8_DELTA, 9000, 90000, False, time.monotonic(), discontinuity=True)
+    slot.push(lost)
+    slot.push(_frame(4, False))
+    assert counters.frames_gated == 2  # the flagged frame and the one after it
+    slot.push(_frame(5, True))
+    assert [(await slot.recv()).pts for _ in range(2)] == [0, 15000]
+    slot.stop()
+
+
+class _FakeReceiver:
+    """What ``aiortc_adapter.request_keyframe`` uses of a receiver: its sources and PLI."""
+
+    def __init__(self) -> None:
+        self.plis = 0
+
+    def getSynchronizationSources(self) -> list[object]:
+        return [type("Source", (), {"source": 1234})()]
+
+    async def _send_rtcp_pli(self, ssrc: int) -> None:
+        self.plis += 1
+
+
+class _QueueTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[EncodedFrame] = asyncio.Queue()
+
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]
+        return await self.queue.get()
+
+
+async def test_forwarder_keeps_asking_for_a_keyframe_until_one_arrives() -> None:
+    """A lost PLI (or a lost keyframe) must be asked for again, or a gated subscriber stays
+    black forever; once a keyframe arrives the requests stop."""
+    track, receiver = _QueueTrack(), _FakeReceiver()
+    forwarder = TrackForwarder(
+        track=track,
+        receiver=receiver,  # type: ignore[arg-type]
+        publisher_id="p",
+        codec=VP8,
+        mode=ForwardingMode.FORWARD,
+        counters=MediaCounters(),
+        pli_min_interval_s=0.01,
+    )
+    slot = SlotTrack("video", counters=MediaCounters(), max_queue=10)
+    forwarder.start()
+    try:
+        slot.bind(forwarder)
+        await wait_for(lambda: receiver.plis >= 3, limit_s=10)  # nobody answered: ask again
+        track.queue.put_nowait(_frame(1, True))
+        await wait_for(lambda: slot.frames_out == 0 and not slot._queue.empty(), limit_s=10)
+        settled = receiver.plis
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+        assert receiver.plis <= settled + 1  # at most the one already under way
+    finally:
+        slot.stop()
+        await forwarder.close()

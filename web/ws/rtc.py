@@ -1,11 +1,15 @@
-"""WebRTC signaling over ``/ws``: ``rtc.join``, ``rtc.offer``, ``rtc.answer``, ``rtc.leave``.
+"""WebRTC signaling over ``/ws``: ``rtc.join``, ``rtc.rejoin``, ``rtc.offer``, ``rtc.answer``,
+``rtc.leave``.
 
 ``rtc.join {room, role?}`` joins the room and makes its id a subscription: room events
 (``offer``, ``tracks``, ``state``, ``bye``, ``participant_joined``/``participant_left``) come
 as ``{"id": <join id>, "type": "event", "event": {"type", "seq", "data"}}``. The result goes
 out before the first event. The participant leaves when the subscription ends — ``rtc.leave``,
 ``unsubscribe`` of the join id, or the websocket closing — and the subscription ends when the
-server says ``bye`` (peer failed, room ended, shutdown).
+server says ``bye`` (peer failed, room ended, shutdown). A websocket that closes without a
+leave *drops* its participant: in a call the slot is held for the grace period, and
+``rtc.rejoin {room, participant, token}`` (the ``rejoin_token`` of the join result) takes it
+back on a fresh peer connection.
 
 The server side is not trickle: answers and offers carry every candidate, and the client's
 SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/websocket.md.
@@ -42,6 +46,12 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
 class JoinIn(msgspec.Struct, forbid_unknown_fields=True):
     room: str
     role: Role = Role.PARTY
+
+
+class RejoinIn(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    participant: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
 class SdpIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -110,7 +120,10 @@ class RtcSession:
             return
         self.end()
         if self.participant_id:
-            self.service.leave_soon(self.participant_id)
+            # A socket that closed under us is a drop (held for a rejoin in a call); an
+            # unsubscribe on a live socket is a leave.
+            dropped = self.conn.state is not ConnectionState.ACTIVE
+            self.service.leave_soon(self.participant_id, dropped=dropped)
 
 
 def _session(conn: Connection, room: str) -> RtcSession:
@@ -123,13 +136,41 @@ def _session(conn: Connection, room: str) -> RtcSession:
 @command("rtc.join", JoinIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
     """Join as ``party`` (default) or ``monitor``; the room's invitations decide."""
-    service = media_of(conn.app)
     principal = conn.principal_required
-    room, role = body.room, body.role
-    if role is Role.MONITOR and not role_allowed(principal, Action.ROOMS_MONITOR):
+    if body.role is Role.MONITOR and not role_allowed(principal, Action.ROOMS_MONITOR):
         raise Forbidden(
             f"role {principal.role} may not monitor", details={"action": "rooms.monitor"}
         )
+    manager = media_of(conn.app).manager
+    key = principal_key(principal)
+    return await _attach(
+        conn,
+        msg_id,
+        body.room,
+        lambda on_event: manager.join(body.room, body.role, key, on_event),
+    )
+
+
+@command("rtc.rejoin", RejoinIn, action=Action.ROOMS_JOIN, concurrent=True)
+async def rtc_rejoin(conn: Connection, msg_id: int, body: RejoinIn) -> Any:
+    """Take a dropped participant's slot back (same id, same recording) within the grace
+    period: ``not_allowed`` with a wrong token or principal, ``rejoin_expired`` after it."""
+    manager = media_of(conn.app).manager
+    key = principal_key(conn.principal_required)
+
+    return await _attach(
+        conn,
+        msg_id,
+        body.room,
+        lambda on_event: manager.rejoin(
+            body.room, body.participant, body.token, on_event, principal=key
+        ),
+    )
+
+
+async def _attach(conn: Connection, msg_id: int, room: str, enter: Any) -> Any:
+    """Open the session for ``room``, enter it (join or rejoin), reply, release events."""
+    service = media_of(conn.app)
     if (conn.id, room) in service.sessions:
         raise Conflict(f"this connection is already in room {room}")
     record = service.get(room)
@@ -139,7 +180,7 @@ async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
     session = RtcSession(conn, service, msg_id, room)
     service.sessions[session.key] = session
     try:
-        joined = await service.manager.join(room, role, principal_key(principal), session.on_event)
+        joined = await enter(session.on_event)
     except BaseException:
         session.end()
         raise
@@ -157,7 +198,8 @@ async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
             "ice_servers": joined.ice_servers,
             "room": room,
             "kind": str(record.kind),
-            "role": str(role),
+            "role": joined.role,
+            "rejoin_token": joined.rejoin_token,
         },
     )
     session.release()
@@ -191,7 +233,7 @@ async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
     return None
 
 
-COMMANDS = (rtc_join, rtc_offer, rtc_answer, rtc_leave)
+COMMANDS = (rtc_join, rtc_rejoin, rtc_offer, rtc_answer, rtc_leave)
 
 
 def register(app: web.Application) -> None:

@@ -104,6 +104,16 @@ class WsPeer:
 
     async def join(self) -> dict[str, Any]:
         self.join_id = await self.signal.send("rtc.join", room=self.room, role=self.role)
+        return await self._joined()
+
+    async def rejoin(self, participant: str, token: str) -> dict[str, Any]:
+        """Take a dropped participant's slot back (rtc.rejoin) on this fresh peer."""
+        self.join_id = await self.signal.send(
+            "rtc.rejoin", room=self.room, participant=participant, token=token
+        )
+        return await self._joined()
+
+    async def _joined(self) -> dict[str, Any]:
         reply = await self.signal.result(self.join_id)
         if reply["success"]:
             self.join_result = reply["result"]

@@ -150,3 +150,99 @@ async def test_two_parties_call_recorded_and_ended(
     await service.settle()
     assert not service.sessions
     await wait_for(lambda: not rtc_tasks())
+
+
+async def test_dropped_websocket_rejoins_the_same_slot(app_client: TestClient) -> None:
+    """A party whose websocket drops keeps its slot: a new socket takes it back with the
+    rejoin token (same participant id, the other party's view resumes on the same m-line);
+    another user cannot use the token."""
+    street1 = await user(app_client, "street1")
+    futian = await user(app_client, "futian")
+    room = await create_room(app_client, futian, kind="call", participants=["street1"])
+    sig_a = await signal_for(app_client, futian)
+    sig_b = await signal_for(app_client, street1)
+    a = WsPeer(sig_a, room["id"], base=10_000)
+    b = WsPeer(sig_b, room["id"], base=20_000)
+    a2: WsPeer | None = None
+    sig_a2 = None
+    try:
+        await a.join()
+        await b.join()
+        await asyncio.gather(a.connect(), b.connect())
+        await wait_for(lambda: (v := b.video_from(a.participant)) is not None and len(v.valid) > 10)
+        token = a.join_result["rejoin_token"]
+        assert token
+        await sig_a.close()  # the socket drops, no rtc.leave
+        service = media(app_client)
+        await service.settle()
+        await wait_for(lambda: service.manager.room(room["id"]).held() == [a.participant])
+        reconnecting = [
+            e for e in sig_b.event_log(b.join_id) if e["type"] == "participant_reconnecting"
+        ]
+        assert reconnecting and reconnecting[0]["data"]["participant_id"] == a.participant
+        # The other party cannot take the slot with the token.
+        refused = await sig_b.call(
+            "rtc.rejoin", room=room["id"], participant=a.participant, token=token
+        )
+        assert await _error(refused) in ("not_allowed", "conflict")
+        await user(app_client, "futian")
+        sig_a2 = await signal_for(app_client, futian)
+        a2 = WsPeer(sig_a2, room["id"], base=30_000)
+        rejoined = await a2.rejoin(a.participant, token)
+        assert rejoined["success"], rejoined
+        assert a2.participant == a.participant
+        await a2.connect()
+        await wait_for(
+            lambda: (
+                (v := b.video_from(a.participant)) is not None
+                and sum(1 for c in v.valid if c >= 30_000) > 10
+            )
+        )
+        await wait_for(lambda: (v := a2.video_from(b.participant)) is not None and len(v.valid) > 5)
+    finally:
+        await sig_b.close()
+        if sig_a2 is not None:
+            await sig_a2.close()
+        await a.close()
+        await b.close()
+        if a2 is not None:
+            await a2.close()
+    await media(app_client).settle()
+
+
+async def test_quality_timeline_served_during_and_after_the_call(app_client: TestClient) -> None:
+    street1 = await user(app_client, "street1")
+    futian = await user(app_client, "futian")
+    room = await create_room(app_client, futian, kind="call", participants=["street1"])
+    sig_a = await signal_for(app_client, futian)
+    sig_b = await signal_for(app_client, street1)
+    a = WsPeer(sig_a, room["id"], base=10_000)
+    b = WsPeer(sig_b, room["id"], base=20_000)
+    url = f"/api/v1/rooms/{room['id']}/quality"
+    try:
+        await a.join()
+        await b.join()
+        await asyncio.gather(a.connect(), b.connect())
+        live = media(app_client).manager.room(room["id"])
+        await wait_for(lambda: len(live.quality) >= 8)
+        resp = await app_client.get(url)
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert body["room"] == room["id"] and body["ended"] is False
+        sides = {(s["participant"], s["direction"]) for s in body["samples"]}
+        assert {(a.participant, "uplink"), (b.participant, "downlink")} <= sides
+        assert {s["grade"] for s in body["samples"]} <= {"excellent", "good", "poor", "lost"}
+        resp = await app_client.delete(
+            f"/api/v1/rooms/{room['id']}", headers={"X-CSRF-Token": futian.csrf}
+        )
+        assert resp.status == 200
+        after = await (await app_client.get(url)).json()
+        assert after["ended"] is True and len(after["samples"]) >= len(body["samples"])
+        await user(app_client, "street2")  # not invited, other jurisdiction: 404
+        assert (await app_client.get(url)).status == 404
+    finally:
+        await sig_a.close()
+        await sig_b.close()
+        await a.close()
+        await b.close()
+    await media(app_client).settle()

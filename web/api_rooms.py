@@ -332,7 +332,7 @@ async def delete_room(request: web.Request, *, path: RoomPath) -> RoomEnded:
 async def get_room_quality(request: web.Request, *, path: RoomPath) -> QualityOut:
     service = media_of(request.app)
     rec, samples = service.quality(path.room_id)
-    if not _visible(principal_of(request), rec, Action.ROOMS_READ):
+    if not visible_room(principal_of(request), rec, Action.ROOMS_READ):
         raise RoomNotFoundError(f"no room {path.room_id}")
     return QualityOut(
         room=rec.id,

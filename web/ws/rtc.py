@@ -174,7 +174,7 @@ async def _attach(conn: Connection, msg_id: int, room: str, enter: Any) -> Any:
     if (conn.id, room) in service.sessions:
         raise Conflict(f"this connection is already in room {room}")
     record = service.get(room)
-    if not visible_room(principal, record, Action.ROOMS_READ):
+    if not visible_room(conn.principal_required, record, Action.ROOMS_READ):
         # the answer HTTP gives: a room one may not see does not exist
         raise RoomNotFoundError(f"no room {room}")
     session = RtcSession(conn, service, msg_id, room)

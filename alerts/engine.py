@@ -7,6 +7,7 @@ loops to the app's TaskSupervisor.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -116,6 +117,11 @@ class AlertEngine:
             fresh_s=settings.separation_fresh_s,
         )
         self.devices = DeviceRules(offline_after_s=settings.device_offline_min * 60)
+        # One silence sweep at a time: a sweep marks devices offline before it stores their
+        # alarms, so a second sweep running meanwhile would find nothing and return before
+        # those alarms exist. Serialised, a sweep returns only once every device it saw
+        # silent has its alarm stored, whichever sweep noticed it first.
+        self._silence_lock = asyncio.Lock()
         self.writer = GroupWriter(sessionmaker)
         self.ingestor = Ingestor(
             clock=clock,
@@ -222,6 +228,11 @@ class AlertEngine:
         return len(changed)
 
     async def check_silence(self) -> int:
+        """Raise ``device_offline`` for devices silent past the limit; returns how many."""
+        async with self._silence_lock:
+            return await self._sweep_silence()
+
+    async def _sweep_silence(self) -> int:
         now = self.clock.now()
         fires = []
         for subject_id, device_id, seen in self.devices.silent(now.timestamp()):

@@ -172,6 +172,25 @@ async def test_device_offline_after_silence(make_client: AppFactory, fake_clock:
     assert len(await alarms_for(client, subject.id)) == 1
 
 
+async def test_a_silence_sweep_returns_after_a_concurrent_sweep_stored_its_alarm(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    """The maintenance loop sweeps every minute beside any caller: whichever sweep notices
+    a silent device, a sweep that returns has that device's alarm stored (CI once read the
+    alarms between the loop's sweep marking the device and storing its alarm)."""
+    client = await make_client(demo=True, device_offline_min=30)
+    engine = engine_of(client)
+    subject = await subject_of_level(client, "normal")
+    await post_fixes(client, [fix(subject.id, fake_clock.now(), *INSIDE)])
+    await fake_clock.advance(minutes=31)
+    first = asyncio.ensure_future(engine.check_silence())
+    await asyncio.sleep(0)  # the first sweep has marked the device and is storing its alarm
+    await engine.check_silence()
+    assert [a.kind for a in await alarms_for(client, subject.id)] == ["device_offline"]
+    await first
+    assert len(await alarms_for(client, subject.id)) == 1
+
+
 async def _leave(client: TestClient, subject_id: str, ends_at: datetime) -> dict[str, Any]:
     csrf = await login(client, "duty1")
     resp = await client.post(

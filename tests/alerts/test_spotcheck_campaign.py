@@ -22,6 +22,13 @@ from web import keys
 TZ = ZoneInfo("Asia/Shanghai")
 
 
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """Late in the local evening (23:50 in Shenzhen), so the step to the next local midnight
+    is ten minutes of timers rather than fifteen hours of a whole demo city's windows."""
+    return FakeClock(datetime(2026, 11, 25, 23, 50, tzinfo=TZ))
+
+
 def policy(**kw: object) -> CampaignPolicy:
     args: dict[str, object] = {
         "share": 0.1,

@@ -96,6 +96,7 @@ DYNAMIC: dict[str, set[str]] = {
     "check.state.": _check_page_names(r'step\("[a-z]+", "([a-z]+)"') | {"waiting", "running"},
     "check.step.": _check_page_names(r'step\("([a-z]+)"'),
     "spot.track.": SPOT_TRACK_KINDS,
+    "admin.key.kind.": {"api_key", "device_token"},  # center.models.CredentialKind
 }
 
 

@@ -1,0 +1,163 @@
+"""The administrator's API (web/admin.py, web/admin_audit.py): users, keys, the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from center.clock import FakeClock
+from tests.conftest import AppFactory, login
+from web import keys
+
+
+async def _json(resp: Any, status: int) -> Any:
+    assert resp.status == status, await resp.text()
+    return await resp.json()
+
+
+async def _street(client: TestClient) -> str:
+    return client.app[keys.TREE].by_level("street")[0].id
+
+
+async def test_user_lifecycle_audited_with_before_and_after(
+    make_client: AppFactory, database_url: str
+) -> None:
+    client = await make_client(demo=True, database_url=database_url)
+    street = await _street(client)
+    csrf = await login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    created = await _json(
+        await client.post(
+            "/api/v1/admin/users",
+            json={"username": "street9", "role": "street", "jurisdiction": street},
+            headers=h,
+        ),
+        201,
+    )
+    user, password = created["user"], created["password"]
+    assert user["role"] == "street" and user["last_login_at"] is None and len(password) >= 12
+    # the password works, once; the list shows the last login, never a password
+    await login(client, "street9", password)
+    resp = await client.get("/api/v1/me")
+    assert "street9" in json.dumps(await _json(resp, 200))
+    csrf = await login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    listed = await _json(await client.get("/api/v1/admin/users"), 200)
+    row = next(u for u in listed["items"] if u["username"] == "street9")
+    assert row["last_login_at"] is not None and "password" not in json.dumps(listed)
+
+    district = client.app[keys.TREE].by_level("district")[0].id
+    changed = await _json(
+        await client.patch(
+            f"/api/v1/admin/users/{user['id']}",
+            json={"role": "district", "jurisdiction": district},
+            headers=h,
+        ),
+        200,
+    )
+    assert (changed["role"], changed["jurisdiction"]) == ("district", district)
+    reset = await _json(
+        await client.post(f"/api/v1/admin/users/{user['id']}/password", headers=h), 200
+    )
+    assert reset["password"] != password
+    resp = await client.post(
+        "/api/v1/auth/login", json={"username": "street9", "password": password}
+    )
+    assert resp.status == 401
+    # bad input is a 4xx that changes nothing
+    resp = await client.patch(
+        f"/api/v1/admin/users/{user['id']}", json={"role": "subject"}, headers=h
+    )
+    assert resp.status == 422
+    resp = await client.patch("/api/v1/admin/users/999999", json={"role": "duty"}, headers=h)
+    assert resp.status == 404
+
+    page = await _json(await client.get("/api/v1/audit?object=user:street9&limit=50"), 200)
+    actions = [e["action"] for e in page["items"]]
+    assert actions == [
+        "auth.login_failed",
+        "user.password",
+        "user.update",
+        "auth.login",
+        "user.create",
+    ], actions
+    update = next(e for e in page["items"] if e["action"] == "user.update")
+    details = json.loads(update["details"])
+    assert details["before"]["role"] == "street" and details["after"]["role"] == "district"
+    assert update["actor"] == "user:admin"
+    assert (await _json(await client.get("/api/v1/audit/verify"), 200))["ok"] is True
+
+    resp = await client.get("/api/v1/audit.csv?action=user.")
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert {"id", "prev_hash", "hash"} <= set(rows[0])
+    assert {r["action"] for r in rows} >= {"user.create", "user.update", "user.password"}
+    ids = [int(r["id"]) for r in rows]
+    assert ids == sorted(ids)
+
+
+async def test_key_created_once_then_revoked_is_refused(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True)
+    csrf = await login(client, "admin")
+    created = await _json(
+        await client.post(
+            "/api/v1/keys", json={"name": "vendor-x"}, headers={"X-CSRF-Token": csrf}
+        ),
+        201,
+    )
+    secret, key = created["secret"], created["key"]
+    assert secret.startswith("ck_") and key["kind"] == "api_key"
+    listed = await _json(await client.get("/api/v1/keys"), 200)
+    assert secret not in json.dumps(listed)
+    async with client.app[keys.SESSIONMAKER]() as session:
+        from sqlalchemy import select
+
+        from center.models import Subject
+
+        subject_id = (await session.scalars(select(Subject.id).limit(1))).one()
+    item = {
+        "subject_id": subject_id,
+        "at": (fake_clock.now() - timedelta(minutes=1)).isoformat(),
+        "source": "app",
+    }
+    auth = {"Authorization": f"Bearer {secret}"}
+    client.session.cookie_jar.clear()
+    resp = await client.post("/api/v1/checkins", json={**item, "event_id": "k1"}, headers=auth)
+    assert resp.status == 201, await resp.text()
+    csrf = await login(client, "admin")
+    resp = await client.delete(f"/api/v1/keys/{key['id']}", headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200
+    client.session.cookie_jar.clear()
+    resp = await client.post("/api/v1/checkins", json={**item, "event_id": "k2"}, headers=auth)
+    assert resp.status == 401
+
+
+async def test_only_administrators(make_client: AppFactory) -> None:
+    client = await make_client(demo=True)
+    csrf = await login(client, "duty1")
+    for method, url in (
+        ("GET", "/api/v1/admin/users"),
+        ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/audit/verify"),
+        ("GET", "/api/v1/audit.csv"),
+        ("POST", "/api/v1/keys"),
+    ):
+        resp = await client.request(
+            method, url, json={"name": "x"} if method == "POST" else None,
+            headers={"X-CSRF-Token": csrf},
+        )  # fmt: skip
+        assert resp.status == 403, (url, resp.status)
+    resp = await client.get("/admin", allow_redirects=False)
+    assert resp.status == 403
+    await login(client, "admin")
+    resp = await client.get("/", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/admin"
+    resp = await client.get("/admin")
+    assert resp.status == 200 and 'id="users"' in await resp.text()

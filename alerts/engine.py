@@ -189,6 +189,13 @@ class AlertEngine:
     def suppression_added(self, row: Suppression) -> None:
         self.suppressions.add(row)
 
+    def suppression_removed(self, row: Suppression) -> None:
+        self.suppressions.remove(row.id, row.subject_id)
+
+    def leave_removed(self, row: Leave) -> None:
+        self.leaves.remove(row.subject_id, row.id)
+        self.leave_watcher.poke()
+
     # -- maintenance --------------------------------------------------------------------------
 
     async def maintenance(self) -> None:

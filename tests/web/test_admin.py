@@ -161,3 +161,67 @@ async def test_only_administrators(make_client: AppFactory) -> None:
     assert resp.status == 302 and resp.headers["Location"] == "/admin"
     resp = await client.get("/admin")
     assert resp.status == 200 and 'id="users"' in await resp.text()
+
+
+async def test_admin_revokes_a_suppression_and_cancels_a_leave(
+    make_client: AppFactory, fake_clock: FakeClock, database_url: str
+) -> None:
+    from tests.alerts.conftest import subject_of_level
+
+    client = await make_client(demo=True, database_url=database_url)
+    subject = await subject_of_level(client, "normal")
+    engine = client.app[keys.ALERTS]
+    now = fake_clock.now()
+    csrf = await login(client, "duty1")
+    h = {"X-CSRF-Token": csrf}
+    sup = await _json(
+        await client.post(
+            f"/api/v1/subjects/{subject.id}/suppressions",
+            json={"reason": "住院", "until": (now + timedelta(days=3)).isoformat()},
+            headers=h,
+        ),
+        201,
+    )
+    lv = await _json(
+        await client.post(
+            f"/api/v1/subjects/{subject.id}/leaves",
+            json={"destination": "广州", "ends_at": (now + timedelta(days=2)).isoformat()},
+            headers=h,
+        ),
+        201,
+    )
+    ts = now.timestamp() + 60
+    assert engine.suppressions.active_for(subject.id, "no_checkin", ts) is not None
+    assert engine.leaves.on_leave(subject.id, ts)
+    # a duty officer may not use the administrator's endpoints
+    assert (await client.get("/api/v1/admin/suppressions")).status == 403
+
+    csrf = await login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    listed = await _json(await client.get("/api/v1/admin/suppressions"), 200)
+    assert [s["id"] for s in listed["items"]] == [sup["id"]]
+    revoked = await _json(
+        await client.delete(f"/api/v1/admin/suppressions/{sup['id']}", headers=h), 200
+    )
+    assert revoked["revoked_at"] is not None
+    again = await _json(
+        await client.delete(f"/api/v1/admin/suppressions/{sup['id']}", headers=h), 200
+    )
+    assert again["revoked_at"] == revoked["revoked_at"]
+    assert engine.suppressions.active_for(subject.id, "no_checkin", ts) is None
+
+    listed = await _json(await client.get("/api/v1/admin/leaves"), 200)
+    assert [x["id"] for x in listed["items"]] == [lv["id"]]
+    cancelled = await _json(
+        await client.post(f"/api/v1/admin/leaves/{lv['id']}/cancel", headers=h), 200
+    )
+    assert cancelled["state"] == "cancelled"
+    assert not engine.leaves.on_leave(subject.id, ts)
+    assert (await client.post("/api/v1/admin/leaves/99999/cancel", headers=h)).status == 404
+
+    page = await _json(await client.get(f"/api/v1/audit?object=subject:{subject.id}"), 200)
+    by_action = {e["action"]: json.loads(e["details"]) for e in page["items"]}
+    assert by_action["suppression.revoke"]["before"]["revoked_at"] is None
+    assert by_action["suppression.revoke"]["after"]["revoked_at"]
+    assert by_action["leave.cancel"]["before"] == {"state": "active"}
+    assert by_action["leave.cancel"]["after"] == {"state": "cancelled"}

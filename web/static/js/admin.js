@@ -58,6 +58,7 @@
     document.querySelectorAll(".a-tab").forEach((s) => { s.hidden = s.id !== "tab-" + b.dataset.tab; });
     if (b.dataset.tab === "keys") loadKeys().catch(fail);
     if (b.dataset.tab === "audit") loadAudit(false).catch(fail);
+    if (b.dataset.tab === "supervision") loadSupervision().catch(fail);
   }));
 
   const placeItems = BOOT.jurisdictions.map((j) => [j.id, j.name]);
@@ -161,6 +162,42 @@
       return loadKeys();
     }).catch(fail);
   });
+
+  // ---- suppressions and leaves -------------------------------------------------------
+  async function loadSupervision() {
+    const [sups, leaves] = await Promise.all([api("/api/v1/admin/suppressions"), api("/api/v1/admin/leaves")]);
+    const now = Date.now();
+    $("suppressions").tBodies[0].replaceChildren(...sups.items.map((s) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = s.id;
+      const ended = s.revoked_at || Date.parse(s.until) <= now;
+      if (ended) tr.className = "inactive";
+      cell(tr, s.subject_id);
+      cell(tr, s.kinds.length ? s.kinds.map((k) => t("kind." + k)).join("、") : t("admin.sup.all_kinds"));
+      cell(tr, s.reason); cell(tr, when(s.starts_at)); cell(tr, when(s.until));
+      cell(tr, s.revoked_at ? t("admin.status.revoked") : (ended ? t("admin.status.ended") : t("admin.status.active")), "status");
+      const actions = cell(tr, "");
+      if (!ended) button(actions, t("admin.key.revoke"), "revoke", () => {
+        if (!window.confirm(t("admin.sup.revoke_confirm", { name: s.subject_id }))) return;
+        api(`/api/v1/admin/suppressions/${s.id}`, { method: "DELETE" }).then(loadSupervision).catch(fail);
+      });
+      return tr;
+    }));
+    $("leaves").tBodies[0].replaceChildren(...leaves.items.map((l) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = l.id;
+      const open = l.state === "active" || l.state === "overdue";
+      if (!open) tr.className = "inactive";
+      cell(tr, l.subject_id); cell(tr, l.destination); cell(tr, when(l.starts_at)); cell(tr, when(l.ends_at));
+      cell(tr, t("admin.leave.state." + l.state), "status");
+      const actions = cell(tr, "");
+      if (open) button(actions, t("admin.leave.cancel"), "cancel", () => {
+        if (!window.confirm(t("admin.leave.cancel_confirm", { name: l.subject_id }))) return;
+        api(`/api/v1/admin/leaves/${l.id}/cancel`, { method: "POST" }).then(loadSupervision).catch(fail);
+      });
+      return tr;
+    }));
+  }
 
   // ---- audit --------------------------------------------------------------------------
   let before = null;

@@ -128,7 +128,9 @@ async def leaves_for_admin(
 ) -> Sequence[Leave]:
     """The latest leaves, newest end first."""
     async with sessionmaker() as session:
-        return list(await session.scalars(select(Leave).order_by(Leave.ends_at.desc()).limit(limit)))
+        return list(
+            await session.scalars(select(Leave).order_by(Leave.ends_at.desc()).limit(limit))
+        )
 
 
 async def recent_leaves(

@@ -27,6 +27,7 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from config.settings import Settings
 from web import keys
+from web.admin_plans import plans_ctx
 from web.components import (
     alerts_ctx,
     dashboard_ctx,
@@ -207,6 +208,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(alerts_ctx)
     app.cleanup_ctx.append(_tasks_ctx)
     app.cleanup_ctx.append(revocation_ctx)
+    app.cleanup_ctx.append(plans_ctx)
     app.cleanup_ctx.append(workflow_ctx)
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(spotcheck_ctx)

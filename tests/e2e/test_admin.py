@@ -123,3 +123,31 @@ def _a_subject(server: ServerProcess) -> str:
 
     with sqlite3.connect(server.data_dir / "center.db") as db:
         return str(db.execute("SELECT id FROM subjects ORDER BY id LIMIT 1").fetchone()[0])
+
+
+def test_admin_changes_a_plan_and_the_next_deadline_moves(
+    browser: Any, demo_server: ServerProcess
+) -> None:
+    ctx = browser.new_context(locale="zh-CN")
+    page = ctx.new_page()
+    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
+    page.click('.a-tabs button[data-tab="plans"]')
+    row = page.locator('#plans tr[data-level="normal"]')
+    row.wait_for()
+    before = row.locator(".next").inner_text()
+    # QUIET_ENV's plan closes once a week (Monday 00:01); a daily one closes within a day
+    row.locator("input.spec").fill("daily 00:00-23:40")
+    row.locator("button.save").click()
+    page.wait_for_function(
+        "(b) => { const c = document.querySelector('#plans tr[data-level=normal] .next');"
+        " return c && c.textContent !== b; }",
+        arg=before,
+    )
+    after = page.locator('#plans tr[data-level="normal"] .next').inner_text()
+    assert after < before, (before, after)  # same "YYYY-MM-DD HH:MM" format
+    page.reload()
+    page.click('.a-tabs button[data-tab="plans"]')
+    spec = page.locator('#plans tr[data-level="normal"] input.spec')
+    spec.wait_for()
+    assert spec.input_value() == "daily 00:00-23:40"
+    ctx.close()

@@ -59,6 +59,7 @@
     if (b.dataset.tab === "keys") loadKeys().catch(fail);
     if (b.dataset.tab === "audit") loadAudit(false).catch(fail);
     if (b.dataset.tab === "supervision") loadSupervision().catch(fail);
+    if (b.dataset.tab === "plans") loadPlans().catch(fail);
   }));
 
   const placeItems = BOOT.jurisdictions.map((j) => [j.id, j.name]);
@@ -162,6 +163,25 @@
       return loadKeys();
     }).catch(fail);
   });
+
+  // ---- check-in plans (live: no restart) --------------------------------------------
+  async function loadPlans() {
+    const data = await api("/api/v1/admin/plans");
+    $("plans").tBodies[0].replaceChildren(...data.items.map((p) => {
+      const tr = document.createElement("tr");
+      tr.dataset.level = p.level;
+      cell(tr, t("supervision." + p.level));
+      const input = document.createElement("input");
+      input.className = "spec"; input.value = p.spec; input.size = 40; input.maxLength = 512;
+      cell(tr, "").appendChild(input);
+      cell(tr, when(p.next_deadline), "next");
+      button(cell(tr, ""), t("admin.save"), "save", () => {
+        api(`/api/v1/admin/plans/${p.level}`, { method: "PUT", json: { spec: input.value.trim() } })
+          .then(() => { toast(t("admin.plan.saved")); return loadPlans(); }).catch(fail);
+      });
+      return tr;
+    }));
+  }
 
   // ---- suppressions and leaves -------------------------------------------------------
   async function loadSupervision() {

@@ -225,3 +225,61 @@ async def test_admin_revokes_a_suppression_and_cancels_a_leave(
     assert by_action["suppression.revoke"]["after"]["revoked_at"]
     assert by_action["leave.cancel"]["before"] == {"state": "active"}
     assert by_action["leave.cancel"]["after"] == {"state": "cancelled"}
+
+
+async def test_csv_import_reports_each_bad_row_and_keeps_the_good_ones(
+    make_client: AppFactory, database_url: str
+) -> None:
+    from center.models import Subject
+
+    client = await make_client(demo=True, database_url=database_url)
+    tree = client.app[keys.TREE]
+    street = tree.by_level("street")[0].id
+    district = tree.by_level("district")[0].id
+    async with client.app[keys.SESSIONMAKER]() as session:
+        from sqlalchemy import select
+
+        existing = (await session.scalars(select(Subject).limit(1))).one()
+    text = "\n".join(
+        [
+            "id,name,level,street_id,phone",
+            f"IMP-1,张三,strict,{street},13800000000",
+            f"IMP-2,李四,severe,{street},",  # bad level
+            f"IMP-3,,normal,{street},",  # no name
+            f"IMP-4,王五,normal,{district},",  # a district, not a street
+            f"{existing.id},{existing.name},lenient,{street},",  # update
+            f"IMP-1,张三,normal,{street},",  # twice
+            f"IMP-5,赵六,normal,{street},",
+        ]
+    )
+    csrf = await login(client, "admin")
+    report = await _json(
+        await client.post(
+            "/api/v1/admin/subjects/import", json={"csv": text}, headers={"X-CSRF-Token": csrf}
+        ),
+        200,
+    )
+    by_line = {r["line"]: r for r in report["rows"]}
+    assert [by_line[n]["status"] for n in range(2, 9)] == [
+        "created", "rejected", "rejected", "rejected", "updated", "rejected", "created",
+    ]  # fmt: skip
+    assert "level" in by_line[3]["error"] and "name" in by_line[4]["error"]
+    assert "not a street" in by_line[5]["error"] and "twice" in by_line[7]["error"]
+    assert (report["created"], report["updated"], report["rejected"]) == (2, 1, 4)
+    async with client.app[keys.SESSIONMAKER]() as session:
+        assert (await session.get(Subject, "IMP-1")).level == "strict"  # type: ignore[union-attr]
+        assert await session.get(Subject, "IMP-2") is None
+        updated = await session.get(Subject, existing.id)
+        assert updated is not None and updated.level == "lenient"
+    engine = client.app[keys.ALERTS]
+    assert engine.directory.get("IMP-5") is not None  # watched without a restart
+    page = await _json(await client.get(f"/api/v1/audit?object=subject:{existing.id}"), 200)
+    change = next(e for e in page["items"] if e["action"] == "subject.update")
+    assert json.loads(change["details"])["after"]["level"] == "lenient"
+    # a missing column is one 422 for the file
+    resp = await client.post(
+        "/api/v1/admin/subjects/import",
+        json={"csv": "id,name\nX,Y"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 422

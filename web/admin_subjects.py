@@ -24,6 +24,7 @@ from center.models import Subject, SupervisionLevel
 from web import keys
 from web.components import ALERTS
 from web.contract import contract
+from web.fields import PLAIN
 from web.policy import SESSION, policy, principal_of
 
 REQUIRED = ("id", "name", "level", "street_id")
@@ -32,7 +33,7 @@ _LIMITS = {"id": 64, "name": 64, "gender": 8, "id_number": 32, "phone": 32}
 
 
 class ImportIn(msgspec.Struct, forbid_unknown_fields=True):
-    csv: Annotated[str, msgspec.Meta(max_length=1_000_000)]
+    csv: Annotated[str, PLAIN, msgspec.Meta(max_length=1_000_000)]
 
 
 class RowReport(msgspec.Struct):

@@ -3,6 +3,7 @@
 
 python run.py [--demo] [--host H] [--port P] [--data-dir D] [--config FILE]
 python run.py migrate | create-user ... | create-key ... | revoke-key ... | disable-user ... | verify-audit | settings
+python run.py backup --to FILE | restore --from FILE
 """
 
 from __future__ import annotations
@@ -73,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     du = sub.add_parser("disable-user", help="disable a user and end every session at once")
     _common(du, suppress=True)
     du.add_argument("--username", required=True)
+    bk = sub.add_parser(
+        "backup", help="copy the SQLite database and files into one archive (center may run)"
+    )
+    _common(bk, suppress=True)
+    bk.add_argument(
+        "--to", required=True, metavar="FILE", help="archive to write (.tar or .tar.gz)"
+    )
+    rs = sub.add_parser(
+        "restore", help="restore an archive from 'backup' (refused while a center runs)"
+    )
+    _common(rs, suppress=True)
+    rs.add_argument("--from", required=True, dest="source", metavar="FILE")
     tail = sub.add_parser("tail", help="print live alarm events from a running center")
     tail.add_argument(
         "--url", required=True, help="e.g. ws://127.0.0.1:8080/ws or http://127.0.0.1:8080"
@@ -122,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli.run_revoke_key(settings, args)
     if command == "disable-user":
         return cli.run_disable_user(settings, args)
+    if command == "backup":
+        return cli.run_backup(settings, args.to)
+    if command == "restore":
+        return cli.run_restore(settings, args.source)
     if command == "verify-audit":
         return cli.run_verify_audit(settings)
     from web.serve import serve

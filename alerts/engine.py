@@ -195,6 +195,30 @@ class AlertEngine:
     def suppression_added(self, row: Suppression) -> None:
         self.suppressions.add(row)
 
+    async def reload_plans(self) -> set[int]:
+        """Re-read ``checkin_plans`` and re-plan the deadline watcher for every plan whose
+        windows changed (a live edit here or on another instance); returns their indexes.
+        A level's plan keeps its index, so its subjects follow without being reloaded."""
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(select(CheckinPlan.id, CheckinPlan.spec, CheckinPlan.grace_s))
+            ).all()
+        before = {p.id: (p.spec, p.grace_s) for p in self.plans.plans}
+        self.plans.load_rows([(str(a), str(b), c) for a, b, c in rows], [])
+        changed = {
+            i for i, p in enumerate(self.plans.plans) if before.get(p.id) != (p.spec, p.grace_s)
+        }
+        self.watcher.replan(changed)
+        set_active_plans(self.plans)
+        return changed
+
+    def suppression_removed(self, row: Suppression) -> None:
+        self.suppressions.remove(row.id, row.subject_id)
+
+    def leave_removed(self, row: Leave) -> None:
+        self.leaves.remove(row.subject_id, row.id)
+        self.leave_watcher.poke()
+
     # -- maintenance --------------------------------------------------------------------------
 
     async def maintenance(self) -> None:

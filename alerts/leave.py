@@ -28,6 +28,7 @@ from alerts.directory import SubjectDirectory
 from alerts.models import AlarmKind, Leave, LeaveState
 from alerts.raising import AlarmRaiser, Fire
 from alerts.timebound import ends_after, invalid, recent, storable, store_audited
+from center import audit
 from center.clock import Clock
 
 _LOGGER = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class LeaveHost(Protocol):
     sessionmaker: async_sessionmaker[AsyncSession]
 
     def leave_added(self, row: Leave) -> None: ...
+
+    def leave_removed(self, row: Leave) -> None: ...
 
 
 async def create_leave(host: LeaveHost, new: NewLeave, *, actor: str) -> Leave:
@@ -89,6 +92,45 @@ async def create_leave(host: LeaveHost, new: NewLeave, *, actor: str) -> Leave:
     )
     host.leave_added(row)
     return row
+
+
+async def cancel_leave(host: LeaveHost, leave_id: int, *, actor: str) -> Leave | None:
+    """Cancel an active or overdue leave (audited ``leave.cancel`` with before and after):
+    outside the city is no longer allowed and no ``overdue_return`` follows. ``None`` for an
+    unknown id; a leave already ended is answered as it is."""
+    now = host.clock.now()
+    async with host.sessionmaker() as session:
+        row = await session.get(Leave, leave_id)
+        if row is None or row.state not in (LeaveState.ACTIVE, LeaveState.OVERDUE):
+            return row
+        before = row.state
+        row.state = LeaveState.CANCELLED
+        await audit.record(
+            session,
+            actor=actor,
+            action="leave.cancel",
+            target_type="subject",
+            target_id=row.subject_id,
+            details={
+                "leave_id": row.id,
+                "before": {"state": str(before)},
+                "after": {"state": str(LeaveState.CANCELLED)},
+            },
+            at=now,
+        )
+        await session.commit()
+    host.leave_removed(row)
+    return row
+
+
+async def leaves_for_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], limit: int = 500
+) -> Sequence[Leave]:
+    """The latest leaves, newest end first."""
+    async with sessionmaker() as session:
+        return list(
+            await session.scalars(select(Leave).order_by(Leave.ends_at.desc()).limit(limit))
+        )
 
 
 async def recent_leaves(

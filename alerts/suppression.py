@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.models import AlarmKind, Suppression
 from alerts.timebound import ends_after, invalid, recent, storable, store_audited
+from center import audit
 from center.clock import Clock
 
 MAX_SUPPRESSION: Final = timedelta(days=90)
@@ -121,6 +122,8 @@ class SuppressionHost(Protocol):
 
     def suppression_added(self, row: Suppression) -> None: ...
 
+    def suppression_removed(self, row: Suppression) -> None: ...
+
 
 async def create_suppression(
     host: SuppressionHost, new: NewSuppression, *, actor: str
@@ -166,3 +169,45 @@ async def recent_suppressions(
 ) -> Sequence[Suppression]:
     """The subject's latest suppressions (revoked ones too), newest first."""
     return await recent(sessionmaker, Suppression, subject_id)
+
+
+async def revoke_suppression(
+    host: SuppressionHost, suppression_id: int, *, actor: str
+) -> Suppression | None:
+    """End a suppression now (audited ``suppression.revoke`` with before and after): the
+    subject's alarms are raised again from the next one. ``None`` for an unknown id; a
+    revoked one is answered as it is (idempotent). Other instances drop it at their next
+    reload (within a minute)."""
+    now = host.clock.now()
+    async with host.sessionmaker() as session:
+        row = await session.get(Suppression, suppression_id)
+        if row is None or row.revoked_at is not None:
+            return row
+        row.revoked_at = now
+        await audit.record(
+            session,
+            actor=actor,
+            action="suppression.revoke",
+            target_type="subject",
+            target_id=row.subject_id,
+            details={
+                "suppression_id": row.id,
+                "before": {"revoked_at": None, "until": row.until.isoformat()},
+                "after": {"revoked_at": now.isoformat(), "until": row.until.isoformat()},
+            },
+            at=now,
+        )
+        await session.commit()
+    host.suppression_removed(row)
+    return row
+
+
+async def suppressions_for_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], limit: int = 500
+) -> Sequence[Suppression]:
+    """Current and future suppressions first, then the latest ended ones."""
+    async with sessionmaker() as session:
+        rows = await session.scalars(
+            select(Suppression).order_by(Suppression.until.desc()).limit(limit)
+        )
+        return list(rows)

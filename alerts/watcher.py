@@ -78,6 +78,7 @@ class DeadlineWatcher:
         self.processed_until: datetime | None = None
         self.last_batch_alarms = 0
         self.batches = 0
+        self._replanned = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<DeadlineWatcher {len(self._heap)} plans, processed {self.processed_until}>"
@@ -109,6 +110,25 @@ class DeadlineWatcher:
         sat = self._directory.satisfied
         if sat[subject_index] < window_start:
             sat[subject_index] = window_start
+
+    def replan(self, plan_indexes: set[int]) -> None:
+        """These plans' windows changed (a live plan edit): drop their pending deadlines and
+        track each from its next window closing after now — the window open now, under the
+        new plan, included — then wake the loop so an earlier deadline is not slept past."""
+        if not plan_indexes:
+            return
+        now = self._clock.now().timestamp()
+        self._heap = [e for e in self._heap if e[1] not in plan_indexes]
+        known = {e[1] for e in self._heap}
+        for idx in sorted(plan_indexes | (set(range(len(self._plans.plans))) - known)):
+            w = self._plans.plans[idx].next_window_closing_after(now)
+            self._heap.append((w.deadline, idx, w.start, w.end))
+        heapq.heapify(self._heap)
+        self._replanned.set()
+
+    def next_deadline_of(self, plan_idx: int) -> datetime | None:
+        found = [e[0] for e in self._heap if e[1] == plan_idx]
+        return _dt(min(found)) if found else None
 
     def next_deadline(self) -> datetime | None:
         return _dt(self._heap[0][0]) if self._heap else None
@@ -146,9 +166,21 @@ class DeadlineWatcher:
                     self._idle_until = wake
                     self._progress.notify_all()
                 try:
-                    await self._clock.sleep_until(_dt(wake))
+                    await self._sleep_until(wake)
                 finally:
                     self._idle_until = 0.0
+
+    async def _sleep_until(self, wake: float) -> None:
+        """Until ``wake`` or a :meth:`replan`, whichever comes first."""
+        self._replanned.clear()
+        sleeper = asyncio.ensure_future(self._clock.sleep_until(_dt(wake)))
+        woken = asyncio.ensure_future(self._replanned.wait())
+        try:
+            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in (sleeper, woken):
+                f.cancel()
+            await asyncio.gather(sleeper, woken, return_exceptions=True)
 
     async def wait_processed(self, when: datetime) -> None:
         """Wait until every deadline up to ``when`` has been evaluated (tests, benchmarks):

@@ -22,6 +22,7 @@ class Topic(StrEnum):
     VISITS = "visits"
     SPOTCHECKS = "spotchecks"
     REVOCATIONS = "revocations"  # between instances only; never a websocket topic
+    SETTINGS = "settings"  # between instances only: live settings changed, re-read them
 
 
 class Event(StrEnum):
@@ -34,3 +35,4 @@ class Event(StrEnum):
     DUTY_SHIFT = "duty.shift"  # on Topic.DUTY (read by the dashboard; no publisher yet)
     DASHBOARD_DELTA = "dashboard.delta"  # on Topic.DASHBOARD (websocket only)
     REVOKED = "revoked"  # on Topic.REVOCATIONS: {"kind", "target"} (center.revocation)
+    PLANS_CHANGED = "plans.changed"  # on Topic.SETTINGS: {"plans": [ids]} (web.admin_plans)

@@ -237,6 +237,20 @@ class Settings:
         10_485_760, "Largest evidence file (JPEG, PNG, PDF) accepted, bytes.", min=1024
     )
 
+    # --- operations ---
+    backup_interval_h: float = _opt(
+        0.0,
+        "Take a backup (as 'run.py backup') every this many hours while the center runs; "
+        "SQLite only (PostgreSQL: pg_dump, see README). 0: no scheduled backups.",
+        min=0,
+    )
+    backup_dir: str = _opt(
+        "", "Directory for scheduled backups (center-<time>.tar). Empty: <data_dir>/backups."
+    )
+    backup_keep: int = _opt(
+        7, "Scheduled backups kept in backup_dir; older ones are deleted.", min=1
+    )
+
     # --- media ---
     ice_servers: str = _opt(
         "",

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
+from center.backup import BackupSchedule
 from center.bus import Bus
 from center.clock import Clock, RealClock
+from center.datalock import DataDirLock
 from center.db import create_engine, create_sessionmaker
 from center.jurisdictions import JurisdictionTree
 from center.metrics import Metrics
@@ -25,6 +27,7 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from config.settings import Settings
 from web import keys
+from web.admin_plans import plans_ctx
 from web.components import (
     alerts_ctx,
     dashboard_ctx,
@@ -41,8 +44,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Holds the data directory's shared lock for the app's life: ``run.py restore`` refuses
+    while it is held, and the app refuses to start while a restore holds it."""
     settings = app[keys.SETTINGS]
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    lock = DataDirLock(settings.data_dir).acquire(exclusive=False)
     engine = create_engine(settings.database_url_resolved)
     try:
         await migrate(engine)
@@ -59,6 +65,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await engine.dispose()
+        lock.release()
         _log_leftover_tasks()
 
 
@@ -128,7 +135,6 @@ async def _throttle_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns background tasks; comes after the resources, so it is torn down before them."""
-    settings = app[keys.SETTINGS]
     clock = app[keys.CLOCK]
     sessionmaker = app[keys.SESSIONMAKER]
 
@@ -144,11 +150,36 @@ async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
             await clock.sleep(3600)
 
     app[keys.TASKS].spawn("purge-sessions", purge_sessions())
-    _ = settings
+    _schedule_backups(app)
     try:
         yield
     finally:
         await app[keys.TASKS].close()
+
+
+def _schedule_backups(app: web.Application) -> None:
+    settings = app[keys.SETTINGS]
+    if settings.backup_interval_h <= 0:
+        return
+    if not settings.database_url_resolved.startswith("sqlite"):
+        _LOGGER.warning(
+            "backup_interval_h is set but the database is PostgreSQL: schedule pg_dump instead"
+        )
+        return
+    schedule = BackupSchedule(settings, app[keys.CLOCK])
+    app[keys.BACKUPS] = schedule
+    app[keys.METRICS].gauge_fn(
+        "center_backup_last_success_timestamp_seconds",
+        "Unix time of the last scheduled backup that succeeded (0: none yet).",
+        lambda: schedule.last_success.timestamp() if schedule.last_success else 0.0,
+    )
+    app[keys.METRICS].gauge_fn(
+        "center_backup_failures_total",
+        "Scheduled backups that failed.",
+        lambda: float(schedule.failed),
+        kind="counter",
+    )
+    app[keys.TASKS].spawn("scheduled-backups", schedule.run())
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -177,6 +208,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(alerts_ctx)
     app.cleanup_ctx.append(_tasks_ctx)
     app.cleanup_ctx.append(revocation_ctx)
+    app.cleanup_ctx.append(plans_ctx)
     app.cleanup_ctx.append(workflow_ctx)
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(spotcheck_ctx)

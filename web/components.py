@@ -320,7 +320,30 @@ async def dashboard_ctx(app: web.Application) -> AsyncIterator[None]:
         lambda: float(projection.emitted),
         kind="counter",
     )
+    _operations_gauges(app, projection)
     try:
         yield
     finally:
         await projection.close()
+
+
+def _operations_gauges(app: web.Application, projection: DashboardProjection) -> None:
+    """What an operator is paged on (deploy/prometheus-rules.yml), read from the projection."""
+    metrics = app[keys.METRICS]
+    metrics.gauge_fn(
+        "center_alarms_open",
+        "Open (not yet disposed) alarms in the live dashboard.",
+        lambda: float(len(projection.state.alarms.open)),
+    )
+    metrics.gauge_fn(
+        "center_duty_on_duty",
+        "Duty officers signed on at the city center (-1 while the roster is unknown).",
+        lambda: float(
+            projection.state.staffing.on_duty if projection.state.staffing.roster else -1
+        ),
+    )
+    metrics.gauge_fn(
+        "center_duty_on_duty_minimum",
+        "Duty officers that must be signed on (dashboard_min_on_duty).",
+        lambda: float(projection.state.staffing.minimum),
+    )

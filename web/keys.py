@@ -14,6 +14,7 @@ from alerts.spotcheck import SpotCheckService
 from alerts.spotcheck_campaign import SpotCheckCampaign
 from alerts.spotcheck_webhook import SpotCheckWebhook
 from alerts.workflow import Workflow
+from center.backup import BackupSchedule
 from center.bus import Bus
 from center.clock import Clock
 from center.dashboard.projection import DashboardProjection
@@ -31,6 +32,7 @@ CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[Any])
 BUS = web.AppKey("bus", Bus)
+BACKUPS = web.AppKey("backups", BackupSchedule)
 TREE = web.AppKey("jurisdiction_tree", JurisdictionTree)
 METRICS = web.AppKey("metrics", Metrics)
 TASKS = web.AppKey("tasks", TaskSupervisor)

@@ -101,7 +101,7 @@ async def principal_from_session(
 
 
 HOME_BY_ROLE: Final[dict[str, str]] = {
-    Role.ADMIN: "/",
+    Role.ADMIN: "/admin",
     Role.DUTY: "/console",
     Role.DISTRICT: "/console",
     Role.STREET: "/console",

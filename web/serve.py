@@ -7,6 +7,7 @@ import sys
 
 from aiohttp import web
 
+from center.datalock import DataDirBusy
 from config.settings import Settings
 from web import keys
 from web.app import create_app
@@ -48,6 +49,9 @@ def serve(settings: Settings) -> int:
             access_log=None,
             shutdown_timeout=10,
         )
+    except DataDirBusy as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"run.py: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",

@@ -44,7 +44,7 @@ def test_demo_users_land_on_their_page(
         assert "Not Found" not in page.content()
         role = creds[user]["role"]
         expected = {
-            "admin": "/",
+            "admin": "/admin",
             "duty": "/console",
             "street": "/console",
             "visit_staff": "/",  # /visits once the family-visit pages are served

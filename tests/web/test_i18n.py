@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from alerts.models import AlarmKind, AlarmState, CheckinSource, Severity
+from alerts.models import AlarmKind, AlarmState, CheckinSource, LeaveState, Severity
 from alerts.spotcheck_models import TIMELINE_EVENTS, FailReason, ItemType, SpotCheckState
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
@@ -96,6 +96,8 @@ DYNAMIC: dict[str, set[str]] = {
     "check.state.": _check_page_names(r'step\("[a-z]+", "([a-z]+)"') | {"waiting", "running"},
     "check.step.": _check_page_names(r'step\("([a-z]+)"'),
     "spot.track.": SPOT_TRACK_KINDS,
+    "admin.key.kind.": {"api_key", "device_token"},  # center.models.CredentialKind
+    "admin.leave.state.": {str(s) for s in LeaveState},
 }
 
 

@@ -35,6 +35,12 @@ class Hub:
         self.topics = TopicRegistry()
         self.connections: set[Connection] = set()
         self.dropped = 0
+        # present from the start, so a dashboard or alert rule sees 0 rather than no series
+        app[keys.METRICS].inc(
+            "center_websocket_dropped_total",
+            "Websocket clients dropped for a full send queue.",
+            0,
+        )
 
     def __repr__(self) -> str:
         return f"<Hub connections={len(self.connections)} topics={self.topics.names}>"

@@ -191,7 +191,10 @@
       const msg = JSON.parse(ev.data);
       if (msg.type === "result") {
         const what = pending.get(msg.id); pending.delete(msg.id);
-        if (!msg.success) { console.warn("ws", what, msg.error); return; }
+        if (!msg.success) {
+          if (what === "auth") { location.href = "/login?next=/console"; return; }
+          console.warn("ws", what, msg.error); return;
+        }
         if (what === "auth") {
           retry = 500;
           $("live").classList.remove("off");
@@ -212,7 +215,9 @@
         else if (e.type === "duty.staffing") { if (ME.jurisdiction.level === "city") showStaffing(e.data); }
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
+      // 4001: this login was revoked (disabled user, reset password, logout elsewhere)
+      if (ev.code === 4001) { location.href = "/login?next=/console"; return; }
       $("live").classList.add("off");
       setTimeout(connect, retry); retry = Math.min(retry * 2, 10000);
     };

@@ -206,6 +206,10 @@ class RoomManager:
         room = self._room_of(participant_id)
         await room.drop(participant_id)
 
+    def browser_quality(self, participant_id: str, direction: str, **values: float | None) -> None:
+        """Record a sample the participant's page measured itself (``rtc.stats``)."""
+        self._room_of(participant_id).browser_quality(participant_id, direction, **values)
+
     async def snapshot(self, participant_id: str, *, actor: str | None = None) -> SnapshotInfo:
         return await self._room_of(participant_id).snapshot(participant_id, actor)
 

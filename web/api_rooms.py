@@ -116,6 +116,8 @@ class QualitySampleOut(msgspec.Struct):
     rtt_ms: float | None
     bitrate_kbps: float | None
     fps: float | None
+    # server: the server's RTP/RTCP; browser: the participant's getStats() (rtc.stats)
+    source: str = "server"
 
 
 class DegradedOut(msgspec.Struct):
@@ -125,6 +127,7 @@ class DegradedOut(msgspec.Struct):
     worst: Grade
     start: datetime
     end: datetime
+    source: str = "server"
 
 
 class QualityOut(msgspec.Struct):
@@ -350,11 +353,12 @@ async def get_room_quality(request: web.Request, *, path: RoomPath) -> QualityOu
                 rtt_ms=q.rtt_ms,
                 bitrate_kbps=q.bitrate_kbps,
                 fps=q.fps,
+                source=q.source,
             )
             for q in samples
         ],
         degraded=[
-            DegradedOut(d.participant_id, d.role, d.direction, d.worst, d.start, d.end)
+            DegradedOut(d.participant_id, d.role, d.direction, d.worst, d.start, d.end, d.source)
             for d in degraded_spans(samples)
         ],
     )

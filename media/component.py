@@ -66,6 +66,7 @@ def media_settings(settings: Settings) -> MediaSettings:
         max_parties=settings.media_max_parties,
         forwarding=ForwardingPreference(settings.media_forwarding),
         rejoin_grace_s=settings.media_rejoin_grace_s,
+        max_video_kbps=settings.media_max_video_kbps,
     )
 
 

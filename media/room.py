@@ -74,6 +74,7 @@ class Room:
         now: Callable[[], datetime],
         configuration: Callable[[], RTCConfiguration],
         on_closed: Callable[[Room], None],
+        max_video_kbps: int | None = None,
     ) -> None:
         self.id = room_id
         self.kind = kind
@@ -83,6 +84,8 @@ class Room:
         self._allowed = dict(allowed)
         self._record = record and policy.recorded(kind, Role.PARTY)
         self._settings = settings
+        kbps = settings.max_video_kbps if max_video_kbps is None else max_video_kbps
+        self.max_video_bps = kbps * 1000 if kbps > 0 else None
         self._mode = mode
         self._counters = counters
         self._store = store
@@ -213,6 +216,7 @@ class Room:
                 mode=self._mode,
                 counters=self._counters,
                 pli_min_interval_s=self._settings.pli_min_interval_s,
+                max_video_bps=self.max_video_bps,
             )
             participant.publications.append(forwarder)
             new.append(forwarder)

@@ -63,6 +63,9 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
     participants: Invitees = []
     monitors: Invitees = []
     record: bool | None = None  # None: the ``record_calls`` setting
+    # Most video bitrate (kbit/s) asked of each publisher; None: the media_max_video_kbps
+    # setting, 0: no room cap (the weakest viewer's estimate still applies).
+    max_video_kbps: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
 
 
 class RoomPath(msgspec.Struct):
@@ -278,6 +281,7 @@ async def create_room(request: web.Request, *, body: RoomIn) -> RoomOut:
         monitors=monitors,
         monitor_self=role_allowed(principal, Action.ROOMS_MONITOR),
         record=body.record,
+        max_video_kbps=body.max_video_kbps,
     )
     return _view(request, service, rec)
 

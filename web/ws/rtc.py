@@ -22,6 +22,7 @@ SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/webs
 from __future__ import annotations
 
 import contextlib
+import hmac
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -184,7 +185,11 @@ async def rtc_rejoin(conn: Connection, msg_id: int, body: RejoinIn) -> Any:
     manager = service.manager
     key = principal_key(conn.principal_required)
     old = service.sessions.get((conn.id, body.room))
-    if old is not None and old.participant_id == body.participant:
+    if (
+        old is not None
+        and old.participant_id == body.participant
+        and _holds_token(service, body.room, body.participant, body.token)
+    ):
         # This page's own participant, whose connection the page saw die: end the old
         # subscription without a leave; the room treats the rejoin as the drop.
         old.end()
@@ -203,6 +208,15 @@ async def rtc_rejoin(conn: Connection, msg_id: int, body: RejoinIn) -> Any:
             # Its page gave that connection up: without a subscription it is a drop.
             service.leave_soon(old.participant_id, dropped=True)
         raise
+
+
+def _holds_token(service: MediaService, room: str, participant_id: str, token: str) -> bool:
+    """Whether ``token`` is the rejoin token of this present participant (a wrong one on
+    the page's own socket must not end its live subscription)."""
+    with contextlib.suppress(MediaError):
+        live = service.manager.room(room).participants.get(participant_id)
+        return live is not None and hmac.compare_digest(live.rejoin_token, token)
+    return False
 
 
 async def _attach(conn: Connection, msg_id: int, room: str, enter: Any) -> Any:

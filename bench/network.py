@@ -14,6 +14,9 @@ publisher's link cut for 5 s, 1 s with ``--quick``, in the middle of the run;
 Keys per scenario and path (``server``/``direct``): ``fps`` (correct decoded frames per
 second), ``freeze_pct`` (share of the run with no new correct frame for more than 200 ms),
 ``wrong`` (frames decoded with a broken picture or out of order), and for ``cut``
+``publisher_kbps`` (the publisher's VP8 encoder target at the end of the run: what the REMBs
+it got asked for — through the server the weakest viewer's estimate, issue 12 bitrate
+control; aiortc's encoder does not go below 250 kbit/s), and for ``cut``
 ``recover_s`` (link back → first correct newer frame; the aiortc peers keep their connection
 through a 5 s cut, so no rejoin happens here). Targets (issue 12): loss5_rtt150 through the
 server >= 25 fps, freeze <= 2 %, every frame correct; cut: correct video within 3 s.
@@ -118,6 +121,14 @@ def _link(scenario: str) -> tuple[ImpairedLink | None, ImpairedLink | None]:
     return None, None
 
 
+def _publisher_kbps(pc: RTCPeerConnection) -> float | None:
+    for transceiver in pc.getTransceivers():
+        encoder = getattr(transceiver.sender, "_RTCRtpSender__encoder", None)
+        if transceiver.kind == "video" and encoder is not None:
+            return round(encoder.target_bitrate / 1000, 1)
+    return None
+
+
 async def _run(
     scenario: str, publisher: ImpairedLink | None, duration: float, cut_s: float, watch: Watch
 ) -> tuple[float, float, float | None]:
@@ -156,7 +167,7 @@ async def through_server(scenario: str, duration: float, cut_s: float, tmp: Path
         await alice.connect()
         await bob.connect()
         start, end, cut_end = await _run(scenario, pub_link, duration, cut_s, watch)
-        return watch.measure(start, end, cut_end)
+        return {**watch.measure(start, end, cut_end), "publisher_kbps": _publisher_kbps(alice.pc)}
     finally:
         await alice.close()
         await bob.close()
@@ -190,7 +201,7 @@ async def direct(scenario: str, duration: float, cut_s: float) -> dict[str, Any]
         answer = viewer.localDescription
         await sender.setRemoteDescription(RTCSessionDescription(answer.sdp, answer.type))
         start, end, cut_end = await _run(scenario, pub_link, duration, cut_s, watch)
-        return watch.measure(start, end, cut_end)
+        return {**watch.measure(start, end, cut_end), "publisher_kbps": _publisher_kbps(sender)}
     finally:
         await sender.close()
         await viewer.close()

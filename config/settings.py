@@ -285,6 +285,13 @@ class Settings:
         choices=("auto", "relay"),
     )
     media_max_parties: int = _opt(8, "Most parties in one call room (monitors not counted).", min=2)
+    media_max_video_kbps: int = _opt(
+        0,
+        "Most video bitrate (kbit/s) the server asks any call publisher for, via REMB "
+        "(0: no room cap; the weakest viewer's estimate still applies).",
+        min=0,
+        max=100_000,
+    )
     media_rejoin_grace_s: float = _opt(
         20.0,
         "Seconds a call participant whose connection dropped keeps its slot and recording "

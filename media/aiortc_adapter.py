@@ -49,6 +49,7 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcpeerconnection import filter_preferred_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
 
 from media.bitstream import EncodedFrame, is_keyframe
 
@@ -61,6 +62,8 @@ _RTX_SSRC: Final = "_RTCRtpReceiver__rtx_ssrc"
 _JITTER_BUFFER: Final = "_RTCRtpReceiver__jitter_buffer"
 _REMOTE_STREAMS: Final = "_RTCRtpReceiver__remote_streams"
 _SENDER_STATS: Final = "_RTCRtpSender__stats"
+_RTCP_SSRC: Final = "_RTCRtpReceiver__rtcp_ssrc"
+_RAW_SEND_RTCP: Final = "_center_raw_send_rtcp"
 _DTLS_RX: Final = "_RTCDtlsTransport__rx_bytes"
 _DTLS_TX: Final = "_RTCDtlsTransport__tx_bytes"
 _DYNAMIC_PT = range(96, 128)
@@ -346,6 +349,72 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
 def bridge_keyframe_requests(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Route a subscriber's PLI/FIR on ``sender`` to ``callback`` (sync, on the loop)."""
     sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def _remb_bitrate(packet: Any) -> tuple[int, list[int]] | None:
+    if not isinstance(packet, RtcpPsfbPacket) or packet.fmt != RTCP_PSFB_APP:
+        return None
+    try:
+        return unpack_remb_fci(packet.fci)
+    except ValueError:
+        return None
+
+
+def bridge_bitrate_estimates(sender: RTCRtpSender, callback: Callable[[int], None]) -> None:
+    """Route a subscriber's REMB (receiver estimated maximum bitrate, bit/s) on ``sender``
+    to ``callback``. aiortc applies a REMB only to an encoder of its own; a forwarding
+    sender has none, so without this the estimate would be dropped."""
+    handle = sender._handle_rtcp_packet
+
+    async def handle_rtcp(packet: Any) -> None:
+        remb = _remb_bitrate(packet)
+        if remb is not None:
+            callback(remb[0])
+        await handle(packet)
+
+    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+
+
+def cap_bitrate_estimates(
+    receiver: RTCRtpReceiver, cap: Callable[[], int | None], seen: Callable[[int], None]
+) -> None:
+    """Lower the REMBs aiortc's own estimator sends the publisher to ``cap()`` (when set),
+    and tell ``seen`` the server's own estimate first (the publisher→server leg)."""
+    send = receiver._send_rtcp
+    setattr(receiver, _RAW_SEND_RTCP, send)
+
+    async def send_rtcp(packet: Any) -> None:
+        remb = _remb_bitrate(packet)
+        if remb is not None:
+            bitrate, ssrcs = remb
+            seen(bitrate)
+            limit = cap()
+            if limit is not None and limit < bitrate:
+                packet = RtcpPsfbPacket(
+                    fmt=RTCP_PSFB_APP,
+                    ssrc=packet.ssrc,
+                    media_ssrc=packet.media_ssrc,
+                    fci=pack_remb_fci(limit, ssrcs),
+                )
+        await send(packet)
+
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+
+
+async def send_bitrate_estimate(receiver: RTCRtpReceiver, bitrate: int) -> bool:
+    """Send the publisher a REMB of ``bitrate`` bit/s for the receiver's media SSRC;
+    ``False`` when nothing was received yet."""
+    ssrc = _media_ssrc(receiver)
+    rtcp_ssrc = getattr(receiver, _RTCP_SSRC, None)
+    if ssrc is None or rtcp_ssrc is None:
+        return False
+    send = getattr(receiver, _RAW_SEND_RTCP, receiver._send_rtcp)
+    await send(
+        RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, [ssrc])
+        )
+    )
+    return True
 
 
 def negotiated_codec(transceiver: RTCRtpTransceiver) -> str | None:

@@ -66,6 +66,7 @@ def media_settings(settings: Settings) -> MediaSettings:
         max_parties=settings.media_max_parties,
         forwarding=ForwardingPreference(settings.media_forwarding),
         rejoin_grace_s=settings.media_rejoin_grace_s,
+        max_video_kbps=settings.media_max_video_kbps,
     )
 
 
@@ -137,6 +138,7 @@ class MediaService:
         monitors: Iterable[Invitee] = (),
         monitor_self: bool = False,
         record: bool | None = None,
+        max_video_kbps: int | None = None,
     ) -> RoomRecord:
         """Open a room. The creator may join it as a party (and as a monitor when
         ``monitor_self``); an echo room admits its creator only and is never recorded."""
@@ -154,7 +156,9 @@ class MediaService:
         else:
             parties, monitors, record = (), (), False
         self._prune()
-        room_id = await self.manager.create_room(kind, allowed=allowed.roles, record=record)
+        room_id = await self.manager.create_room(
+            kind, allowed=allowed.roles, record=record, max_video_kbps=max_video_kbps
+        )
         rec = RoomRecord(
             id=room_id,
             kind=kind,

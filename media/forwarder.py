@@ -33,6 +33,13 @@ _LOGGER = logging.getLogger(__name__)
 
 MediaItem = EncodedFrame | Frame
 _RETRY_S = 0.2
+# A subscriber's REMB older than this no longer limits the publisher (it left, or its
+# receiver stopped estimating); the combined REMB goes out this often.
+_ESTIMATE_FRESH_S = 5.0
+_REMB_INTERVAL_S = 1.0
+# Never ask a publisher for less video than this: below it a camera picture is useless and
+# a browser's encoder would drop to a few frames per second. Audio is not in the REMB.
+_MIN_VIDEO_BPS = 150_000
 
 
 class ForwardingMode(StrEnum):
@@ -59,6 +66,7 @@ class TrackForwarder:
         mode: ForwardingMode,
         counters: MediaCounters,
         pli_min_interval_s: float,
+        max_video_bps: int | None = None,
     ) -> None:
         self.kind: str = track.kind
         self.publisher_id = publisher_id
@@ -77,6 +85,13 @@ class TrackForwarder:
         self._closed = False
         # Frames received from the publisher (the quality meter's frame rate).
         self.frames = 0
+        # Bitrate control (video): the room's cap, each subscriber's latest REMB and the
+        # server's own estimate of the publisher's uplink, each with its arrival time.
+        self.max_video_bps = max_video_bps
+        self._estimates: dict[int, tuple[int, float]] = {}
+        self._own_estimate: tuple[int, float] | None = None
+        # The last REMB the publisher was sent (bit/s); None before the first.
+        self.target_bps: int | None = None
 
     def __repr__(self) -> str:
         return f"TrackForwarder({self.id}, {self.kind}, {self.mode}, sinks={len(self._sinks)})"
@@ -93,6 +108,8 @@ class TrackForwarder:
             self._tasks.append(
                 asyncio.create_task(self._keyframe_requests(), name=f"pli {self.id}")
             )
+            aiortc_adapter.cap_bitrate_estimates(self._receiver, self._cap, self._own)
+            self._tasks.append(asyncio.create_task(self._bitrate(), name=f"remb {self.id}"))
 
     def add_sink(self, sink: Sink) -> None:
         """Attach a sink; a new video sink needs a keyframe before it can use anything."""
@@ -107,6 +124,50 @@ class TrackForwarder:
     def remove_sink(self, sink: Sink) -> None:
         with contextlib.suppress(ValueError):
             self._sinks.remove(sink)
+        self._estimates.pop(id(sink), None)
+
+    # Bitrate control ------------------------------------------------------------------
+
+    def subscriber_estimate(self, sink: Sink, bitrate: int) -> None:
+        """A subscriber's REMB for what this forwarder sends it (bridged by its slot)."""
+        if sink in self._sinks:
+            self._estimates[id(sink)] = (bitrate, time.monotonic())
+
+    def _own(self, bitrate: int) -> None:
+        self._own_estimate = (bitrate, time.monotonic())
+
+    def _cap(self) -> int | None:
+        """The most the publisher may send: the weakest fresh subscriber, the room's cap."""
+        fresh = time.monotonic() - _ESTIMATE_FRESH_S
+        limits = [bps for bps, at in self._estimates.values() if at >= fresh]
+        if self.max_video_bps:
+            limits.append(self.max_video_bps)
+        if not limits:
+            return None
+        return max(min(limits), _MIN_VIDEO_BPS)
+
+    def target(self) -> int | None:
+        """What to tell the publisher: the cap, or the server's own estimate if lower."""
+        cap = self._cap()
+        if cap is None:
+            return None
+        own = self._own_estimate
+        if own is not None and own[1] >= time.monotonic() - _ESTIMATE_FRESH_S:
+            return min(cap, own[0])
+        return cap
+
+    async def _bitrate(self) -> None:
+        """Kept task: send the publisher the combined REMB every interval while a cap is
+        in force (aiortc's own REMBs are lowered to the cap as they go out)."""
+        while True:
+            await asyncio.sleep(_REMB_INTERVAL_S)
+            target = self.target()
+            if target is None:
+                continue
+            if await aiortc_adapter.send_bitrate_estimate(self._receiver, target):
+                if target != self.target_bps:
+                    _LOGGER.debug("%r: publisher asked for %d bit/s", self, target)
+                self.target_bps = target
 
     def request_keyframe(self, reason: str) -> None:
         if self.kind != "video" or self.mode is not ForwardingMode.FORWARD or self._ended:

@@ -98,8 +98,10 @@ class RoomManager:
         allowed: Mapping[str, Iterable[Role | str]],
         record: bool | None = None,
         room_id: str | None = None,
+        max_video_kbps: int | None = None,
     ) -> str:
-        """Open a room; ``allowed`` maps each principal to the roles it may join as."""
+        """Open a room; ``allowed`` maps each principal to the roles it may join as;
+        ``max_video_kbps`` caps its publishers' video (default: the settings')."""
         room_id = room_id or uuid.uuid4().hex
         if room_id in self._rooms:
             raise ValueError(f"room {room_id} exists")
@@ -115,6 +117,7 @@ class RoomManager:
             now=self._now,
             configuration=self._server_configuration,
             on_closed=self._room_closed,
+            max_video_kbps=max_video_kbps,
         )
         self._rooms[room_id] = room
         _LOGGER.info("room %s (%s) created", room_id, room.kind)
@@ -205,6 +208,10 @@ class RoomManager:
         """Signaling lost without a leave: hold the slot for a rejoin (calls) or remove."""
         room = self._room_of(participant_id)
         await room.drop(participant_id)
+
+    def browser_quality(self, participant_id: str, direction: str, **values: float | None) -> None:
+        """Record a sample the participant's page measured itself (``rtc.stats``)."""
+        self._room_of(participant_id).browser_quality(participant_id, direction, **values)
 
     async def snapshot(self, participant_id: str, *, actor: str | None = None) -> SnapshotInfo:
         return await self._room_of(participant_id).snapshot(participant_id, actor)

@@ -193,6 +193,7 @@ class Participant:
         transceiver.sender.replaceTrack(track)
         if self._mode is ForwardingMode.FORWARD:
             aiortc_adapter.bridge_keyframe_requests(transceiver.sender, track.on_keyframe_request)
+            aiortc_adapter.bridge_bitrate_estimates(transceiver.sender, track.on_bitrate_estimate)
         slot = Slot(transceiver, track)
         self._slots.append(slot)
         return slot

@@ -61,6 +61,9 @@ class QualitySample:
     rtt_ms: float | None
     bitrate_kbps: float | None
     fps: float | None
+    # "server": measured from the server's RTP/RTCP; "browser": the participant's own
+    # getStats() as its page reported it (rtc.stats), the other end of the same leg.
+    source: str = "server"
 
     @classmethod
     def lost(cls, at: datetime, participant_id: str, role: str, direction: str) -> QualitySample:
@@ -83,6 +86,7 @@ class QualitySample:
             "rtt_ms": self.rtt_ms,
             "bitrate_kbps": self.bitrate_kbps,
             "fps": self.fps,
+            "source": self.source,
         }
 
 
@@ -94,14 +98,16 @@ class DegradedSpan:
     worst: Grade
     start: datetime
     end: datetime
+    source: str = "server"
 
 
 def degraded_spans(samples: list[QualitySample]) -> list[DegradedSpan]:
-    """Runs of ``poor``/``lost`` samples per participant and direction, in time order."""
-    open_: dict[tuple[str, str], DegradedSpan] = {}
+    """Runs of ``poor``/``lost`` samples per participant, direction and source, in time
+    order (the server's and the browser's views of a leg are kept apart)."""
+    open_: dict[tuple[str, str, str], DegradedSpan] = {}
     done: list[DegradedSpan] = []
     for sample in samples:
-        key = (sample.participant_id, sample.direction)
+        key = (sample.participant_id, sample.direction, sample.source)
         bad = sample.grade in (Grade.POOR, Grade.LOST)
         span = open_.get(key)
         if bad:
@@ -113,11 +119,18 @@ def degraded_spans(samples: list[QualitySample]) -> list[DegradedSpan]:
                     sample.grade,
                     sample.at,
                     sample.at,
+                    sample.source,
                 )
             else:
                 worst = max(span.worst, sample.grade, key=_RANK.__getitem__)
                 open_[key] = DegradedSpan(
-                    span.participant_id, span.role, span.direction, worst, span.start, sample.at
+                    span.participant_id,
+                    span.role,
+                    span.direction,
+                    worst,
+                    span.start,
+                    sample.at,
+                    span.source,
                 )
         elif span is not None:
             done.append(span)

@@ -34,7 +34,7 @@ from media.forwarder import ForwardingMode, TrackForwarder
 from media.metrics import MediaCounters
 from media.participant import Participant, Received
 from media.policy import Role, RoomKind
-from media.quality import Grade, QualityMeter, QualitySample
+from media.quality import Grade, QualityMeter, QualitySample, grade
 from media.recorder import ParticipantRecording, RecordingInfo, RecordingState, file_extension
 from media.settings import MediaSettings
 from media.snapshot import take_snapshot
@@ -74,6 +74,7 @@ class Room:
         now: Callable[[], datetime],
         configuration: Callable[[], RTCConfiguration],
         on_closed: Callable[[Room], None],
+        max_video_kbps: int | None = None,
     ) -> None:
         self.id = room_id
         self.kind = kind
@@ -83,6 +84,8 @@ class Room:
         self._allowed = dict(allowed)
         self._record = record and policy.recorded(kind, Role.PARTY)
         self._settings = settings
+        kbps = settings.max_video_kbps if max_video_kbps is None else max_video_kbps
+        self.max_video_bps = kbps * 1000 if kbps > 0 else None
         self._mode = mode
         self._counters = counters
         self._store = store
@@ -93,9 +96,9 @@ class Room:
         self._held: dict[str, _Held] = {}
         # The call's quality timeline (bounded); kept after the room closes for the API.
         self.quality: deque[QualitySample] = deque(maxlen=settings.quality_timeline_max)
-        self._grades: dict[tuple[str, str], Grade] = {}
+        self._grades: dict[tuple[str, str, str], Grade] = {}
         # Failed participants to remove or hold; ``None`` stops the reaper (room closing).
-        self._failures: asyncio.Queue[str | None] = asyncio.Queue()
+        self._failures: asyncio.Queue[Participant | None] = asyncio.Queue()
         self._closing: asyncio.Future[None] | None = None
         self._reaper = asyncio.create_task(self._reap(), name=f"room {room_id} reaper")
         self._sampler = asyncio.create_task(self._sample_quality(), name=f"room {room_id} quality")
@@ -138,6 +141,16 @@ class Room:
         Refused with ``not_allowed`` if there is no such held slot or the token is wrong,
         and with ``rejoin_expired`` once the grace period is over (the slot is released).
         """
+        live = self.participants.get(participant_id)
+        if (
+            live is not None
+            and self._holds(live)
+            and hmac.compare_digest(live.rejoin_token, token)
+            and (principal is None or principal == live.principal)
+        ):
+            # The page saw its connection die before the server did (a browser notices a
+            # dead link within seconds, ICE consent here takes 30 s): its rejoin is the drop.
+            await self._suspend(live)
         held = self._held.get(participant_id)
         if held is None or not hmac.compare_digest(held.token, token):
             raise NotAllowedError("no dropped participant to take back with this token")
@@ -203,6 +216,7 @@ class Room:
                 mode=self._mode,
                 counters=self._counters,
                 pli_min_interval_s=self._settings.pli_min_interval_s,
+                max_video_bps=self.max_video_bps,
             )
             participant.publications.append(forwarder)
             new.append(forwarder)
@@ -260,15 +274,18 @@ class Room:
             _LOGGER.exception("%r: could not store the end of %s", self, info.id)
 
     def _on_failed(self, participant: Participant) -> None:
-        self._failures.put_nowait(participant.id)
+        self._failures.put_nowait(participant)
 
     async def _reap(self) -> None:
         while True:
-            participant_id = await self._failures.get()
-            if participant_id is None:
+            failed = await self._failures.get()
+            if failed is None:
                 return
+            participant_id = failed.id
+            # The very object that failed: a page that already rejoined holds the same id
+            # on a new connection, and that one must not go with its old one.
             participant = self.participants.get(participant_id)
-            if participant is None or self.state is not RoomState.OPEN:
+            if participant is not failed or self.state is not RoomState.OPEN:
                 continue
             try:
                 if self._holds(participant):
@@ -300,9 +317,32 @@ class Room:
                         QualitySample.lost(at, participant_id, str(held.role), direction)
                     )
 
+    def browser_quality(
+        self,
+        participant_id: str,
+        direction: str,
+        *,
+        loss: float | None,
+        jitter_ms: float | None,
+        rtt_ms: float | None,
+        bitrate_kbps: float | None,
+        fps: float | None,
+    ) -> QualitySample:
+        """A sample the participant's page measured with ``getStats()`` (``rtc.stats``): the
+        browser's end of the same leg, kept beside the server's own samples."""
+        participant = self.participant(participant_id)
+        state = str(participant.state)
+        level = grade(loss, jitter_ms, rtt_ms) if state == "connected" else Grade.LOST
+        sample = QualitySample(
+            self._now(), participant.id, str(participant.role), direction, state, level,
+            loss, jitter_ms, rtt_ms, bitrate_kbps, fps, source="browser",
+        )  # fmt: skip
+        self._record_quality(sample)
+        return sample
+
     def _record_quality(self, sample: QualitySample) -> None:
         self.quality.append(sample)
-        key = (sample.participant_id, sample.direction)
+        key = (sample.participant_id, sample.direction, sample.source)
         if self._grades.get(key) is sample.grade:
             return
         self._grades[key] = sample.grade

@@ -55,6 +55,9 @@ class MediaSettings:
     # A call participant whose connection drops keeps its slot (and its recording) this
     # long and may take it back with its rejoin token; 0 removes it at once.
     rejoin_grace_s: float = 20.0
+    # The most video bitrate (kbit/s) a room asks its publishers for (REMB); 0: no cap but
+    # the weakest subscriber's estimate. A room may set its own (create_room).
+    max_video_kbps: int = 0
     # Call quality (media/quality.py): one sample per participant and direction this
     # often, and at most this many samples kept per room (oldest dropped).
     quality_sample_s: float = 2.0

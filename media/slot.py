@@ -130,6 +130,11 @@ class SlotTrack(MediaStreamTrack):
             self._source = None
             self._drain()
 
+    def on_bitrate_estimate(self, bitrate: int) -> None:
+        """Bridged from the sender: the subscriber's REMB, for the publisher's bitrate."""
+        if self._source is not None:
+            self._source.subscriber_estimate(self, bitrate)
+
     def on_keyframe_request(self) -> None:
         """Bridged from the sender: the subscriber sent a PLI or FIR."""
         self._counters.subscriber_keyframe_requests += 1

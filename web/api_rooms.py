@@ -63,6 +63,9 @@ class RoomIn(msgspec.Struct, forbid_unknown_fields=True):
     participants: Invitees = []
     monitors: Invitees = []
     record: bool | None = None  # None: the ``record_calls`` setting
+    # Most video bitrate (kbit/s) asked of each publisher; None: the media_max_video_kbps
+    # setting, 0: no room cap (the weakest viewer's estimate still applies).
+    max_video_kbps: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
 
 
 class RoomPath(msgspec.Struct):
@@ -116,6 +119,8 @@ class QualitySampleOut(msgspec.Struct):
     rtt_ms: float | None
     bitrate_kbps: float | None
     fps: float | None
+    # server: the server's RTP/RTCP; browser: the participant's getStats() (rtc.stats)
+    source: str = "server"
 
 
 class DegradedOut(msgspec.Struct):
@@ -125,6 +130,7 @@ class DegradedOut(msgspec.Struct):
     worst: Grade
     start: datetime
     end: datetime
+    source: str = "server"
 
 
 class QualityOut(msgspec.Struct):
@@ -275,6 +281,7 @@ async def create_room(request: web.Request, *, body: RoomIn) -> RoomOut:
         monitors=monitors,
         monitor_self=role_allowed(principal, Action.ROOMS_MONITOR),
         record=body.record,
+        max_video_kbps=body.max_video_kbps,
     )
     return _view(request, service, rec)
 
@@ -350,11 +357,12 @@ async def get_room_quality(request: web.Request, *, path: RoomPath) -> QualityOu
                 rtt_ms=q.rtt_ms,
                 bitrate_kbps=q.bitrate_kbps,
                 fps=q.fps,
+                source=q.source,
             )
             for q in samples
         ],
         degraded=[
-            DegradedOut(d.participant_id, d.role, d.direction, d.worst, d.start, d.end)
+            DegradedOut(d.participant_id, d.role, d.direction, d.worst, d.start, d.end, d.source)
             for d in degraded_spans(samples)
         ],
     )

@@ -313,10 +313,15 @@ async def test_slot_regates_after_frames_lost_upstream() -> None:
 
 
 class _FakeReceiver:
-    """What ``aiortc_adapter.request_keyframe`` uses of a receiver: its sources and PLI."""
+    """What the forwarder uses of a receiver: its sources, PLI and RTCP (REMB)."""
 
     def __init__(self) -> None:
         self.plis = 0
+        self.rtcp: list[object] = []
+        self._RTCRtpReceiver__rtcp_ssrc = 99  # aiortc's own RTCP sender SSRC
+
+    async def _send_rtcp(self, packet: object) -> None:
+        self.rtcp.append(packet)
 
     def getSynchronizationSources(self) -> list[object]:
         return [type("Source", (), {"source": 1234})()]
@@ -362,4 +367,48 @@ async def test_forwarder_keeps_asking_for_a_keyframe_until_one_arrives() -> None
         assert receiver.plis <= settled + 1  # at most the one already under way
     finally:
         slot.stop()
+        await forwarder.close()
+
+
+async def test_the_publisher_is_asked_for_the_weakest_subscribers_bitrate() -> None:
+    """REMB: the minimum of the subscribers' estimates and the room cap (never below the
+    floor) goes to the publisher; aiortc's own REMBs are lowered to it; a subscriber that
+    leaves no longer counts."""
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
+
+    track, receiver = _QueueTrack(), _FakeReceiver()
+    forwarder = TrackForwarder(
+        track=track,
+        receiver=receiver,  # type: ignore[arg-type]
+        publisher_id="p",
+        codec=VP8,
+        mode=ForwardingMode.FORWARD,
+        counters=MediaCounters(),
+        pli_min_interval_s=0.01,
+        max_video_bps=1_000_000,
+    )
+    weak = SlotTrack("video", counters=MediaCounters(), max_queue=10)
+    strong = SlotTrack("video", counters=MediaCounters(), max_queue=10)
+    forwarder.start()
+    try:
+        weak.bind(forwarder)
+        strong.bind(forwarder)
+        assert forwarder.target() == 1_000_000  # only the room cap so far
+        weak.on_bitrate_estimate(300_000)
+        strong.on_bitrate_estimate(2_000_000)
+        assert forwarder.target() == 300_000
+        # the server's own estimate of the publisher's uplink, lower still, wins
+        own = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(800_000, [1234])
+        )
+        await receiver._send_rtcp(own)
+        assert unpack_remb_fci(receiver.rtcp[-1].fci)[0] == 300_000  # type: ignore[attr-defined]
+        weak.on_bitrate_estimate(10_000)
+        assert forwarder.target() == 150_000  # the floor: audio and a usable picture
+        weak.unbind()
+        assert forwarder.target() == 800_000  # strong's 2 Mbit/s, cap 1 Mbit/s, own 800k
+        await wait_for(lambda: forwarder.target_bps == 800_000, limit_s=10)
+    finally:
+        weak.stop()
+        strong.stop()
         await forwarder.close()

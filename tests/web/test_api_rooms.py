@@ -55,6 +55,9 @@ async def test_call_room_invitations_and_scope(app_client: TestClient) -> None:
         app_client, futian, kind="call", participants=["street1"], monitors=["duty1"]
     )
     assert room["record"] is True
+    assert media(app_client).manager.room(room["id"]).max_video_bps is None  # no cap set
+    capped = await create_room(app_client, futian, kind="call", max_video_kbps=400)
+    assert media(app_client).manager.room(capped["id"]).max_video_bps == 400_000
     assert [p["name"] for p in room["participants"]] == ["street1"]
     assert [m["name"] for m in room["monitors"]] == ["duty1"]
     # an invitee may read it; an officer of another street may not even see it
@@ -86,6 +89,8 @@ async def test_bad_requests(app_client: TestClient) -> None:
         ({"kind": "call", "monitors": ["street2"]}, "street2"),  # street may not monitor
         ({"kind": "echo", "participants": ["duty1"]}, "kind"),
         ({"kind": "call", "colour": "red"}, "colour"),
+        ({"kind": "call", "max_video_kbps": -1}, "max_video_kbps"),
+        ({"kind": "call", "max_video_kbps": "fast"}, "max_video_kbps"),
     ]
     for body, field in cases:
         resp = await app_client.post("/api/v1/rooms", json=body, headers=headers)

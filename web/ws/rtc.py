@@ -1,5 +1,5 @@
 """WebRTC signaling over ``/ws``: ``rtc.join``, ``rtc.rejoin``, ``rtc.offer``, ``rtc.answer``,
-``rtc.leave``.
+``rtc.stats``, ``rtc.leave``.
 
 ``rtc.join {room, role?}`` joins the room and makes its id a subscription: room events
 (``offer``, ``tracks``, ``state``, ``bye``, ``participant_joined``/``participant_left``) come
@@ -9,7 +9,11 @@ out before the first event. The participant leaves when the subscription ends â€
 server says ``bye`` (peer failed, room ended, shutdown). A websocket that closes without a
 leave *drops* its participant: in a call the slot is held for the grace period, and
 ``rtc.rejoin {room, participant, token}`` (the ``rejoin_token`` of the join result) takes it
-back on a fresh peer connection.
+back on a fresh peer connection. A page that sees its peer connection die first (the
+browser notices within seconds) sends ``rtc.rejoin`` for its still-present participant on
+the same socket: the old join subscription ends quietly and the rejoin counts as the drop.
+``rtc.stats {room, samples}`` carries the page's own ``getStats()`` figures into the room's
+quality timeline (source ``browser``).
 
 The server side is not trickle: answers and offers carry every candidate, and the client's
 SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/websocket.md.
@@ -18,7 +22,8 @@ SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/webs
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any, Final
+import hmac
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from aiohttp import web
@@ -52,6 +57,27 @@ class RejoinIn(msgspec.Struct, forbid_unknown_fields=True):
     room: str
     participant: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Measure = Annotated[float, msgspec.Meta(ge=0.0, le=1e7)]
+
+
+class BrowserSample(msgspec.Struct, forbid_unknown_fields=True):
+    """One direction of the page's leg over the last interval, from its ``getStats()``:
+    ``downlink`` from its inbound-rtp, ``uplink`` from the server's remote-inbound reports."""
+
+    direction: Literal["uplink", "downlink"]
+    loss: Fraction | None = None
+    jitter_ms: Measure | None = None
+    rtt_ms: Measure | None = None
+    bitrate_kbps: Measure | None = None
+    fps: Measure | None = None
+
+
+class StatsIn(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    samples: Annotated[list[BrowserSample], msgspec.Meta(max_length=4)]
 
 
 class SdpIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -155,17 +181,42 @@ async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
 async def rtc_rejoin(conn: Connection, msg_id: int, body: RejoinIn) -> Any:
     """Take a dropped participant's slot back (same id, same recording) within the grace
     period: ``not_allowed`` with a wrong token or principal, ``rejoin_expired`` after it."""
-    manager = media_of(conn.app).manager
+    service = media_of(conn.app)
+    manager = service.manager
     key = principal_key(conn.principal_required)
+    old = service.sessions.get((conn.id, body.room))
+    if (
+        old is not None
+        and old.participant_id == body.participant
+        and _holds_token(service, body.room, body.participant, body.token)
+    ):
+        # This page's own participant, whose connection the page saw die: end the old
+        # subscription without a leave; the room treats the rejoin as the drop.
+        old.end()
+        conn.remove_subscription(old.join_id)
+    try:
+        return await _attach(
+            conn,
+            msg_id,
+            body.room,
+            lambda on_event: manager.rejoin(
+                body.room, body.participant, body.token, on_event, principal=key
+            ),
+        )
+    except MediaError:
+        if old is not None and old.ended and old.participant_id == body.participant:
+            # Its page gave that connection up: without a subscription it is a drop.
+            service.leave_soon(old.participant_id, dropped=True)
+        raise
 
-    return await _attach(
-        conn,
-        msg_id,
-        body.room,
-        lambda on_event: manager.rejoin(
-            body.room, body.participant, body.token, on_event, principal=key
-        ),
-    )
+
+def _holds_token(service: MediaService, room: str, participant_id: str, token: str) -> bool:
+    """Whether ``token`` is the rejoin token of this present participant (a wrong one on
+    the page's own socket must not end its live subscription)."""
+    with contextlib.suppress(MediaError):
+        live = service.manager.room(room).participants.get(participant_id)
+        return live is not None and hmac.compare_digest(live.rejoin_token, token)
+    return False
 
 
 async def _attach(conn: Connection, msg_id: int, room: str, enter: Any) -> Any:
@@ -222,6 +273,23 @@ async def rtc_answer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     return None
 
 
+@command("rtc.stats", StatsIn, action=Action.ROOMS_JOIN, concurrent=True)
+async def rtc_stats(conn: Connection, msg_id: int, body: StatsIn) -> Any:
+    """The page's ``getStats()`` samples into the room's quality timeline."""
+    session = _session(conn, body.room)
+    for sample in body.samples:
+        session.service.manager.browser_quality(
+            session.participant_id,
+            sample.direction,
+            loss=sample.loss,
+            jitter_ms=sample.jitter_ms,
+            rtt_ms=sample.rtt_ms,
+            bitrate_kbps=sample.bitrate_kbps,
+            fps=sample.fps,
+        )
+    return None
+
+
 @command("rtc.leave", RoomIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
     """Leave now; no events follow the result."""
@@ -233,7 +301,7 @@ async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
     return None
 
 
-COMMANDS = (rtc_join, rtc_rejoin, rtc_offer, rtc_answer, rtc_leave)
+COMMANDS = (rtc_join, rtc_rejoin, rtc_offer, rtc_answer, rtc_stats, rtc_leave)
 
 
 def register(app: web.Application) -> None:

@@ -246,3 +246,66 @@ async def test_quality_timeline_served_during_and_after_the_call(app_client: Tes
         await a.close()
         await b.close()
     await media(app_client).settle()
+
+
+async def test_a_page_that_saw_its_link_die_rejoins_on_its_own_socket(
+    app_client: TestClient,
+) -> None:
+    """The page notices a dead peer connection before the server does and sends
+    ``rtc.rejoin`` for its still-present participant on the same websocket: a wrong token
+    changes nothing; the right one moves the slot to the fresh connection (the other party
+    is told ``participant_reconnecting`` and then sees the new video), and the page's
+    ``rtc.stats`` samples land in the quality timeline; bad samples are refused."""
+    street1 = await user(app_client, "street1")
+    futian = await user(app_client, "futian")
+    room = await create_room(app_client, futian, kind="call", participants=["street1"])
+    sig_a = await signal_for(app_client, futian)
+    sig_b = await signal_for(app_client, street1)
+    a = WsPeer(sig_a, room["id"], base=10_000)
+    b = WsPeer(sig_b, room["id"], base=20_000)
+    a2 = WsPeer(sig_a, room["id"], base=30_000)
+    live = media(app_client).manager.room(room["id"])
+    try:
+        await a.join()
+        await b.join()
+        await asyncio.gather(a.connect(), b.connect())
+        await wait_for(lambda: (v := b.video_from(a.participant)) is not None and len(v.valid) > 10)
+        old = live.participants[a.participant]
+        wrong = await sig_a.call(
+            "rtc.rejoin", room=room["id"], participant=a.participant, token="not-it"
+        )
+        assert await _error(wrong) == "conflict"  # still in the room on this socket
+        assert live.participants[a.participant] is old
+        rejoined = await a2.rejoin(a.participant, a.join_result["rejoin_token"])
+        assert rejoined["success"], rejoined
+        assert a2.participant == a.participant and live.participants[a.participant] is not old
+        await a2.connect()
+        await wait_for(
+            lambda: (
+                (v := b.video_from(a.participant)) is not None
+                and sum(1 for c in v.valid if c >= 30_000) > 10
+            )
+        )
+        kinds = [e["type"] for e in sig_b.event_log(b.join_id)]
+        assert "participant_reconnecting" in kinds
+        await a.pc.close()  # the old connection's late failure must not take the new one
+        await asyncio.sleep(0.5)
+        assert live.participants[a.participant] is not old
+        sample = {"direction": "downlink", "loss": 0.01, "rtt_ms": 20.0, "fps": 29.5}
+        ok = await sig_a.call("rtc.stats", room=room["id"], samples=[sample])
+        assert ok["success"], ok
+        mine = [q for q in live.quality if q.source == "browser"]
+        assert [(q.participant_id, q.direction, q.fps) for q in mine] == [
+            (a.participant, "downlink", 29.5)
+        ]
+        for bad in ({**sample, "loss": 2}, {**sample, "direction": "sideways"}, {"fps": 1}):
+            refused = await sig_a.call("rtc.stats", room=room["id"], samples=[bad])
+            assert not refused["success"], bad
+        assert len([q for q in live.quality if q.source == "browser"]) == 1
+    finally:
+        await sig_a.close()
+        await sig_b.close()
+        await a.close()
+        await a2.close()
+        await b.close()
+    await media(app_client).settle()

@@ -21,8 +21,15 @@
  * carry all of its candidates. A `tracks` event says which participant each receiving m-line
  * (mid) carries; the same m-line can switch participants without renegotiation, so
  * `streamFor(participantId)` regroups received tracks on every such event.
- * No reconnect: if the socket drops, the server has already left the room for us
- * (`onEvent("bye", {reason: "disconnected"})`); join again to continue.
+ * Self-rejoin (calls): aiortc has no ICE restart, so when the peer connection goes
+ * `failed`, or stays `disconnected` for `disconnectedMs` (1.5 s; Chromium says
+ * `disconnected` about 2.5 s into a dead link, `failed` only after 30 s), when the server
+ * says `bye {reason: "failed"}`, or when the websocket drops, the client opens a fresh peer
+ * connection and takes its slot back with `rtc.rejoin` and the join's rejoin token
+ * (reconnecting the websocket first if needed), re-adding the same local tracks and
+ * receivers. It emits `reconnecting` then `rejoined` (or `bye` with the refusal's code,
+ * e.g. `rejoin_expired`). Every `statsIntervalMs` (2 s) it reports its own getStats()
+ * figures with `rtc.stats` into the room's quality timeline.
  */
 (function (global) {
   "use strict";
@@ -69,6 +76,17 @@
       this._pending = new Map();
       this._chain = Promise.resolve();
       this._closed = false;
+      this.rejoinToken = null;
+      this.rejoins = 0;
+      this.autoRejoin = o.rejoin !== false;
+      this.disconnectedMs = o.disconnectedMs || 1500;
+      this.statsIntervalMs = o.statsIntervalMs === undefined ? 2000 : o.statsIntervalMs;
+      this._local = []; // streams given to addStream, re-added on a rejoin
+      this._receiverPairs = 0;
+      this._rejoining = null;
+      this._disconnectedTimer = null;
+      this._statsTimer = null;
+      this._lastStats = null;
     }
 
     /* Open the websocket and authenticate; resolves with the auth result. */
@@ -109,27 +127,187 @@
       const result = await this._call("rtc.join", { room, role });
       this.room = room;
       this.participant = result.participant;
-      this.pc = new RTCPeerConnection({
-        iceServers: this.iceServersOverride || result.ice_servers || [],
-      });
-      this.pc.addEventListener("track", () => this._regroup());
-      this.pc.addEventListener("connectionstatechange", () =>
-        this._emit("connection", { state: this.pc.connectionState }),
-      );
+      this.kind = result.kind; // only a call holds a dropped slot for a rejoin
+      this._newPeer(result);
+      this._startStats();
       return result;
     }
 
+    _newPeer(result) {
+      this.rejoinToken = (result.kind || this.kind) === "call" ? result.rejoin_token : null;
+      const pc = new RTCPeerConnection({
+        iceServers: this.iceServersOverride || result.ice_servers || [],
+      });
+      this.pc = pc;
+      this._lastStats = null;
+      pc.addEventListener("track", () => this._regroup());
+      pc.addEventListener("connectionstatechange", () => {
+        if (pc !== this.pc) return; // a connection we already gave up
+        this._emit("connection", { state: pc.connectionState });
+        this._watchConnection(pc);
+      });
+    }
+
+    /* A dead link: `failed` at once, `disconnected` that does not heal within disconnectedMs. */
+    _watchConnection(pc) {
+      const state = pc.connectionState;
+      clearTimeout(this._disconnectedTimer);
+      this._disconnectedTimer = null;
+      if (state === "failed") {
+        this._rejoinSoon("failed");
+      } else if (state === "disconnected") {
+        this._disconnectedTimer = setTimeout(() => {
+          if (pc === this.pc && ["disconnected", "failed"].includes(pc.connectionState)) {
+            this._rejoinSoon("disconnected");
+          }
+        }, this.disconnectedMs);
+      }
+    }
+
+    _rejoinSoon(why) {
+      if (!this.autoRejoin || this._closed || !this.rejoinToken || !this.room) return;
+      if (this._rejoining) return;
+      this._rejoining = this._rejoin(why).finally(() => {
+        this._rejoining = null;
+      });
+    }
+
+    /* A fresh peer connection in the same slot (rtc.rejoin), same local tracks. */
+    async _rejoin(why) {
+      this._emit("reconnecting", { reason: why });
+      const old = this.pc;
+      this.pc = null;
+      if (old) old.close();
+      this.joinId = null;
+      this._chain = Promise.resolve(); // steps of the dead connection never finish
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await this.connect();
+          this.joinId = this._nextId;
+          const result = await this._call("rtc.rejoin", {
+            room: this.room,
+            participant: this.participant,
+            token: this.rejoinToken,
+          });
+          this._newPeer(result);
+          for (const stream of this._local) this._addTracks(stream);
+          this._addPairs(this._receiverPairs);
+          await this.negotiate();
+          this.rejoins += 1;
+          this._emit("rejoined", { participant: this.participant });
+          return;
+        } catch (err) {
+          const code = (err && err.code) || "unknown";
+          if (code !== "disconnected" && code !== "not_connected" && code !== "unreachable") {
+            this.joinId = null;
+            this.rejoinToken = null;
+            this._teardownPeer();
+            this._emit("bye", { reason: code });
+            return;
+          }
+          if (this._closed || attempt >= 10) return;
+          await new Promise((r) => setTimeout(r, Math.min(500 * (attempt + 1), 3000)));
+        }
+      }
+    }
+
     addStream(stream) {
+      this._local.push(stream);
+      this._addTracks(stream);
+    }
+
+    _addTracks(stream) {
       for (const track of stream.getTracks()) {
         this.pc.addTransceiver(track, { direction: "sendrecv", streams: [stream] });
       }
     }
 
     addReceivers(pairs) {
+      this._receiverPairs += pairs;
+      this._addPairs(pairs);
+    }
+
+    _addPairs(pairs) {
       for (let i = 0; i < pairs; i++) {
         this.pc.addTransceiver("video", { direction: "recvonly" });
         this.pc.addTransceiver("audio", { direction: "recvonly" });
       }
+    }
+
+    _startStats() {
+      clearInterval(this._statsTimer);
+      if (!this.statsIntervalMs) return;
+      this._statsTimer = setInterval(() => {
+        this._reportStats().catch(() => {});
+      }, this.statsIntervalMs);
+    }
+
+    /* Our own getStats() over the last interval: downlink from inbound-rtp, uplink from
+       the server's receiver reports (remote-inbound-rtp), rtt from the candidate pair. */
+    async _reportStats() {
+      const pc = this.pc;
+      if (!pc || pc.connectionState !== "connected" || this.joinId === null) return;
+      const report = await pc.getStats();
+      const now = {
+        at: performance.now(), rxPackets: 0, rxLost: 0, rxBytes: 0, frames: 0, txBytes: 0,
+        encoded: 0,
+      };
+      let downJitter = null;
+      let upLoss = null;
+      let upJitter = null;
+      let rtt = null;
+      report.forEach((s) => {
+        if (s.type === "inbound-rtp") {
+          now.rxPackets += s.packetsReceived || 0;
+          now.rxLost += Math.max(s.packetsLost || 0, 0);
+          now.rxBytes += s.bytesReceived || 0;
+          if (s.kind === "video") {
+            now.frames += s.framesDecoded || 0;
+            if (s.jitter !== undefined) downJitter = Math.max(downJitter || 0, s.jitter * 1000);
+          }
+        } else if (s.type === "outbound-rtp") {
+          now.txBytes += s.bytesSent || 0;
+          if (s.kind === "video") now.encoded += s.framesEncoded || 0;
+        } else if (s.type === "remote-inbound-rtp") {
+          if (s.fractionLost !== undefined) upLoss = Math.max(upLoss || 0, s.fractionLost);
+          if (s.kind === "video" && s.jitter !== undefined) {
+            upJitter = Math.max(upJitter || 0, s.jitter * 1000);
+          }
+        } else if (s.type === "transport" && s.selectedCandidatePairId) {
+          const pair = report.get(s.selectedCandidatePairId);
+          if (pair && pair.currentRoundTripTime !== undefined) {
+            rtt = pair.currentRoundTripTime * 1000;
+          }
+        }
+      });
+      const last = this._lastStats;
+      this._lastStats = now;
+      if (!last) return;
+      const dt = Math.max((now.at - last.at) / 1000, 0.001);
+      const got = now.rxPackets - last.rxPackets;
+      const lost = Math.max(now.rxLost - last.rxLost, 0);
+      const clamp = (v, hi) => (v === null ? null : Math.min(Math.max(v, 0), hi));
+      const round = (v) => (v === null ? null : Math.round(v * 10) / 10);
+      const kbps = (a, b) => clamp(round(((a - b) * 8) / dt / 1000), 1e7);
+      const samples = [
+        {
+          direction: "downlink",
+          loss: got + lost > 0 ? clamp(lost / (got + lost), 1) : null,
+          jitter_ms: clamp(round(downJitter), 1e7),
+          rtt_ms: clamp(round(rtt), 1e7),
+          bitrate_kbps: kbps(now.rxBytes, last.rxBytes),
+          fps: clamp(round((now.frames - last.frames) / dt), 1e7),
+        },
+        {
+          direction: "uplink",
+          loss: clamp(upLoss, 1),
+          jitter_ms: clamp(round(upJitter), 1e7),
+          rtt_ms: clamp(round(rtt), 1e7),
+          bitrate_kbps: kbps(now.txBytes, last.txBytes),
+          fps: clamp(round((now.encoded - last.encoded) / dt), 1e7),
+        },
+      ];
+      await this._call("rtc.stats", { room: this.room, samples });
     }
 
     /* Our offer (all candidates) -> rtc.offer -> the server's answer. */
@@ -230,6 +408,11 @@
           this.participants.delete(data.participant_id);
           break;
         case "bye":
+          if (data.reason === "failed" && this.autoRejoin && this.rejoinToken && !this._closed) {
+            // The server saw our connection die first and holds the slot: take it back.
+            this._rejoinSoon("failed");
+            return;
+          }
           this._teardownPeer();
           break;
         default:
@@ -261,11 +444,18 @@
         waiter.reject({ code: "disconnected", message: `closed (${ev.code})` });
       }
       this._pending.clear();
-      if (this.pc && !this._closed) this._emit("bye", { reason: "disconnected" });
+      if (this._closed || !this.pc) return;
+      if (this.autoRejoin && this.rejoinToken && this.room) {
+        // The server holds our slot for the grace period: reconnect and take it back.
+        this._rejoinSoon("socket");
+        return;
+      }
+      this._emit("bye", { reason: "disconnected" });
       this._teardownPeer();
     }
 
     _teardownPeer() {
+      clearTimeout(this._disconnectedTimer);
       if (this.pc) {
         this.pc.close();
       }
@@ -277,6 +467,8 @@
     }
 
     async leave() {
+      this.rejoinToken = null;
+      clearInterval(this._statsTimer);
       if (this.room && this.joinId !== null) {
         const room = this.room;
         this.joinId = null;
@@ -287,6 +479,7 @@
 
     close() {
       this._closed = true;
+      clearInterval(this._statsTimer);
       this._teardownPeer();
       if (this.ws) this.ws.close(1000, "done");
     }

@@ -217,6 +217,30 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*kept, return_exceptions=True)
 
 
+async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The visit record and its booking rules (prison family visits, issue 14)."""
+    from center.visits.rules import VisitRules
+    from center.visits.service import VisitService
+
+    settings = app[keys.SETTINGS]
+    app[keys.VISITS] = VisitService(
+        app[keys.SESSIONMAKER],
+        app[keys.CLOCK],
+        VisitRules(
+            minutes=settings.visit_minutes,
+            max_relatives=settings.visit_max_relatives,
+            monthly_quota=settings.visit_monthly_quota,
+            lead_working_days=settings.visit_lead_working_days,
+            no_show_minutes=settings.visit_no_show_minutes,
+            rejoin_grace_s=settings.visit_rejoin_grace_s,
+            require_monitor=settings.visit_require_monitor,
+            join_early_minutes=settings.visit_join_early_minutes,
+            tz=settings.tz,
+        ),
+    )
+    yield
+
+
 async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the workflow and the media core: spot-checks ride on both (timers, alarms,
     evidence; rooms and snapshots), and the webhook on the timers."""

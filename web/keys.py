@@ -23,6 +23,7 @@ from center.shifts import ShiftService
 from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from center.timers import TimerService
+from center.visits.service import VisitService
 from config.settings import Settings
 from media.component import MediaService
 
@@ -70,3 +71,4 @@ DASHBOARD = web.AppKey("dashboard", DashboardProjection)
 SPOTCHECKS = web.AppKey("spotchecks", SpotCheckService)
 SPOTCHECK_WEBHOOK = web.AppKey("spotcheck_webhook", SpotCheckWebhook)
 SPOTCHECK_CAMPAIGN = web.AppKey("spotcheck_campaign", SpotCheckCampaign)
+VISITS = web.AppKey("visits", VisitService)

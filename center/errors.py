@@ -47,6 +47,7 @@ EVIDENCE_CORRUPT: Final = "evidence_corrupt"
 BOOKING_REFUSED: Final = "booking_refused"
 CODE_USED: Final = "code_used"
 CODE_NOT_VALID_NOW: Final = "code_not_valid_now"
+MONITOR_REQUIRED: Final = "monitor_required"
 # websocket-only codes
 UNKNOWN_COMMAND: Final = "unknown_command"
 INVALID_FORMAT: Final = "invalid_format"
@@ -217,6 +218,12 @@ class CodeNotValidNow(CenterError):
     visit that no longer takes place)."""
 
     status, code = 403, CODE_NOT_VALID_NOW
+
+
+class MonitorRequired(CenterError):
+    """A visit admitted while no staff monitor watches it (``visit_require_monitor``)."""
+
+    status, code = 409, MONITOR_REQUIRED
 
 
 class Unavailable(CenterError):

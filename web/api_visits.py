@@ -9,14 +9,15 @@ public). Flow, rules and settings: docs/visits.md.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 import msgspec
 from aiohttp import web
 
 from center.authz import Action
 from center.errors import Unavailable
-from center.visits.models import Inmate, VisitPoint, VisitState
+from center.visits.live import VisitLive
+from center.visits.models import Inmate, TerminateReason, VisitPoint, VisitState
 from center.visits.service import VisitService
 from center.visits.view import JoinOut, VisitOut, VisitPage
 from web import keys
@@ -198,6 +199,89 @@ async def join(request: web.Request, *, body: JoinIn) -> JoinOut:
     return await service_of(request.app).join(code=body.code, token=body.token)
 
 
+def live_of(app: web.Application) -> VisitLive:
+    try:
+        return app[keys.VISITS_LIVE]
+    except KeyError:
+        raise Unavailable("visits are not running") from None
+
+
+class WarnIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: Annotated[str, NOT_BLANK, msgspec.Meta(max_length=200)]
+
+
+class MuteIn(msgspec.Struct, forbid_unknown_fields=True):
+    side: Literal["inmate", "relatives"]
+    muted: bool = True
+
+
+class TerminateIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: TerminateReason
+    note: Note = ""
+    ban_months: Annotated[int, msgspec.Meta(ge=0, le=3)] = 0
+    """1–3: the relatives may not visit for that many months (0: no ban)."""
+
+
+@policy(Action.VISITS_RUN, auth=(SESSION,))
+@contract(
+    "Admit the waiting parties",
+    path=VisitPath,
+    body=Empty,
+    response=VisitOut,
+    errors=(404, 409),
+    description="State `live` after staff compared the relatives' faces with the photos on "
+    "file. 409 `monitor_required` while no staff monitor watches (unless privileged or "
+    "`visit_require_monitor` is off). The limit (`visit_minutes`) counts from now; "
+    "`visit.warning` events come at 5 and 1 minute left and the visit ends itself.",
+)
+async def admit(request: web.Request, *, path: VisitPath, body: Empty) -> VisitOut:
+    return await live_of(request.app).admit(principal_of(request), path.visit_id)
+
+
+@policy(Action.VISITS_RUN, auth=(SESSION,))
+@contract(
+    "Send a warning text to both sides",
+    path=VisitPath,
+    body=WarnIn,
+    response=VisitOut,
+    errors=(404, 409, 422),
+    description="Both pages show it at once (`visit.text` event); kept on the record.",
+)
+async def warn(request: web.Request, *, path: VisitPath, body: WarnIn) -> VisitOut:
+    return await live_of(request.app).warn(principal_of(request), path.visit_id, body.text.strip())
+
+
+@policy(Action.VISITS_RUN, auth=(SESSION,))
+@contract(
+    "Mute or unmute one side",
+    path=VisitPath,
+    body=MuteIn,
+    response=VisitOut,
+    errors=(404, 409, 422),
+    description="`visit.mute` event to both pages; kept on the record.",
+)
+async def mute(request: web.Request, *, path: VisitPath, body: MuteIn) -> VisitOut:
+    return await live_of(request.app).mute(
+        principal_of(request), path.visit_id, body.side, body.muted
+    )
+
+
+@policy(Action.VISITS_RUN, auth=(SESSION,))
+@contract(
+    "Terminate a visit",
+    path=VisitPath,
+    body=TerminateIn,
+    response=VisitOut,
+    errors=(404, 409, 422),
+    description="Outcome `terminated` at once with a reason from the rule list; "
+    "`ban_months` 1–3 suspends the relatives' visiting until then.",
+)
+async def terminate(request: web.Request, *, path: VisitPath, body: TerminateIn) -> VisitOut:
+    return await live_of(request.app).terminate(
+        principal_of(request), path.visit_id, body.reason, body.note.strip(), body.ban_months
+    )
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v1/visits", book)
@@ -207,3 +291,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/visits/{visit_id}/approve", approve)
     r.add_post("/api/v1/visits/{visit_id}/refuse", refuse)
     r.add_post("/api/v1/visits/{visit_id}/cancel", cancel)
+    r.add_post("/api/v1/visits/{visit_id}/admit", admit)
+    r.add_post("/api/v1/visits/{visit_id}/warn", warn)
+    r.add_post("/api/v1/visits/{visit_id}/mute", mute)
+    r.add_post("/api/v1/visits/{visit_id}/terminate", terminate)

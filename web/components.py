@@ -219,11 +219,13 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     """The visit record and its booking rules (prison family visits, issue 14)."""
+    from center.visits.live import VisitLive
     from center.visits.rules import VisitRules
     from center.visits.service import VisitService
+    from web.visit_rooms import MediaVisitRooms
 
     settings = app[keys.SETTINGS]
-    app[keys.VISITS] = VisitService(
+    service = VisitService(
         app[keys.SESSIONMAKER],
         app[keys.CLOCK],
         VisitRules(
@@ -237,7 +239,12 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
             join_early_minutes=settings.visit_join_early_minutes,
             tz=settings.tz,
         ),
+        app[TIMERS],
+        app[keys.BUS],
+        MediaVisitRooms(app[MEDIA], app[keys.TREE]),
     )
+    app[keys.VISITS] = service
+    app[keys.VISITS_LIVE] = VisitLive(service)
     yield
 
 

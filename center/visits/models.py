@@ -161,3 +161,38 @@ class VisitParty(Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     guest_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class ItemType(StrEnum):
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    WARNING = "warning"  # the automatic 5- and 1-minute warnings
+    TEXT = "text"  # a staff warning text shown to both sides
+    MUTE = "mute"
+    TERMINATED = "terminated"
+    ENDED = "ended"
+    NO_SHOW = "no_show"
+    RECORDING = "recording"
+
+
+class TerminateReason(StrEnum):
+    """The rule list a monitor terminates a visit by."""
+
+    CODED_SPEECH = "coded_speech"
+    UNAPPROVED_LANGUAGE = "unapproved_language"
+    DEVICE_IN_VIEW = "device_in_view"  # a phone or a recorder in the picture
+    UNAUTHORISED_PERSON = "unauthorised_person"
+    OTHER = "other"
+
+
+class VisitItem(Base):
+    """What happened during a visit, in order (also on the audit chain)."""
+
+    __tablename__ = "visit_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    type: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(96), default="")
+    data: Mapped[str] = mapped_column(Text, default="{}")

@@ -25,6 +25,7 @@ chain in the same transaction as the change.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from center import audit
 from center.authz import Action, Principal, PrincipalKind
+from center.bus import Bus
 from center.clock import Clock
 from center.errors import (
     BookingRefused,
@@ -49,24 +51,31 @@ from center.errors import (
 )
 from center.identity import sha256_hex
 from center.models import Role
+from center.timers import TimerService
+from center.topics import Topic
 from center.visits.models import (
     ACTIVE_STATES,
     Inmate,
+    ItemType,
     PrisonStaff,
     PrisonTerminal,
     Relative,
     RelativeStatus,
     Visit,
+    VisitItem,
     VisitOutcome,
     VisitParty,
     VisitPoint,
     VisitState,
 )
+from center.visits.ports import RoomParty, VisitRooms
 from center.visits.rules import VisitRules, earliest_day, join_window, month_of
-from center.visits.view import JoinCodeOut, JoinOut, VisitOut, VisitPage, visit_out
+from center.visits.view import JoinCodeOut, JoinOut, VisitOut, VisitPage, bus_data, visit_out
 
 _LOGGER = logging.getLogger(__name__)
 
+EVENT_STATE: Final = "visit.state"
+NO_SHOW: Final = "visit.no_show"
 _ALL_PRISONS: Final = frozenset({Role.ADMIN, Role.DUTY})
 _CODE_DIGITS: Final = 6
 JOINABLE: Final = frozenset({VisitState.APPROVED, VisitState.WAITING, VisitState.LIVE})
@@ -87,10 +96,24 @@ class VisitService:
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Clock,
         rules: VisitRules,
+        timers: TimerService,
+        bus: Bus,
+        rooms: VisitRooms,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._clock = clock
         self.rules = rules
+        self.timers = timers
+        self.bus = bus
+        self.rooms = rooms
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessionmaker
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     def __repr__(self) -> str:
         return f"<VisitService {self.rules.minutes}min quota={self.rules.monthly_quota}>"
@@ -117,14 +140,14 @@ class VisitService:
         )
         return frozenset(rows)
 
-    async def _visit(self, session: AsyncSession, principal: Principal, visit_id: int) -> Visit:
+    async def visible(self, session: AsyncSession, principal: Principal, visit_id: int) -> Visit:
         visit = await session.get(Visit, visit_id)
         prisons = await self.prisons_of(session, principal)
         if visit is None or (prisons is not None and visit.prison_id not in prisons):
             raise NotFound("no such visit in your prison")
         return visit
 
-    async def _out(
+    async def out(
         self, session: AsyncSession, visit: Visit, join_codes: list[JoinCodeOut] | None = None
     ) -> VisitOut:
         inmate = await session.get(Inmate, visit.inmate_id)
@@ -136,9 +159,34 @@ class VisitService:
                 .order_by(VisitParty.id)
             )
         ).all()
-        return visit_out(visit, inmate, [(p, r) for p, r in parties], join_codes)
+        items = list(
+            await session.scalars(
+                select(VisitItem).where(VisitItem.visit_id == visit.id).order_by(VisitItem.id)
+            )
+        )
+        return visit_out(visit, inmate, [(p, r) for p, r in parties], items, join_codes)
 
-    async def _move(self, session: AsyncSession, visit: Visit, **values: Any) -> None:
+    async def item(
+        self, session: AsyncSession, visit: Visit, type_: ItemType, actor: str, **data: Any
+    ) -> None:
+        session.add(
+            VisitItem(
+                visit_id=visit.id,
+                at=self._clock.now(),
+                type=type_,
+                actor=actor,
+                data=json.dumps(data, ensure_ascii=False, sort_keys=True, default=str),
+            )
+        )
+        await session.flush()
+
+    async def announce(self, out: VisitOut, *extra: tuple[str, dict[str, Any]]) -> None:
+        """After the commit: the visit's state, then any extra events (warnings, texts)."""
+        await self.bus.notify(Topic.VISITS, EVENT_STATE, bus_data(out))
+        for type_, data in extra:
+            await self.bus.notify(Topic.VISITS, type_, {"visit_id": out.id, **data})
+
+    async def move(self, session: AsyncSession, visit: Visit, **values: Any) -> None:
         """Versioned update: a concurrent change to the same visit makes this one a 409."""
         values.setdefault("updated_at", self._clock.now())
         result = await session.execute(
@@ -151,7 +199,7 @@ class VisitService:
             raise Conflict("the visit changed meanwhile; reload it")
         await session.refresh(visit)
 
-    async def _audit(
+    async def audit_entry(
         self, session: AsyncSession, actor: str, action: str, visit: Visit, **details: Any
     ) -> None:
         await audit.record(
@@ -168,7 +216,7 @@ class VisitService:
 
     async def get(self, principal: Principal, visit_id: int) -> VisitOut:
         async with self._sessionmaker() as session:
-            return await self._out(session, await self._visit(session, principal, visit_id))
+            return await self.out(session, await self.visible(session, principal, visit_id))
 
     async def find(
         self,
@@ -201,7 +249,7 @@ class VisitService:
                 .order_by(Visit.starts_at.desc(), Visit.id.desc())
                 .limit(limit)
             )
-            items = [await self._out(session, v) for v in rows]
+            items = [await self.out(session, v) for v in rows]
             return VisitPage(items=items, total=int(total or 0))
 
     # -- booking --------------------------------------------------------------------------
@@ -317,7 +365,7 @@ class VisitService:
             for rel in relatives:
                 session.add(VisitParty(visit_id=visit.id, relative_id=rel.id))
             await session.flush()
-            await self._audit(
+            await self.audit_entry(
                 session,
                 principal.actor,
                 "visit.book",
@@ -328,8 +376,9 @@ class VisitService:
                 privileged=privileged,
                 emergency=emergency,
             )
-            out = await self._out(session, visit)
+            out = await self.out(session, visit)
             await session.commit()
+        await self.announce(out)
         _LOGGER.info("visit %s booked by %s for %s", visit.id, principal.actor, starts_at)
         return out
 
@@ -396,13 +445,13 @@ class VisitService:
         The final approval answers the join codes, once."""
         now = self._clock.now()
         async with self._sessionmaker() as session:
-            visit = await self._visit(session, principal, visit_id)
+            visit = await self.visible(session, principal, visit_id)
             if visit.state != VisitState.REQUESTED:
                 raise InvalidTransition(f"a visit that is {visit.state} cannot be approved")
             if visit.emergency and not visit.approved_by:
-                await self._move(session, visit, approved_by=principal.actor)
-                await self._audit(session, principal.actor, "visit.approve", visit, step=1)
-                out = await self._out(session, visit)
+                await self.move(session, visit, approved_by=principal.actor)
+                await self.audit_entry(session, principal.actor, "visit.approve", visit, step=1)
+                out = await self.out(session, visit)
                 await session.commit()
                 return out
             if visit.emergency and visit.approved_by == principal.actor:
@@ -414,9 +463,16 @@ class VisitService:
                 if visit.emergency
                 else {"approved_by": principal.actor}
             )
-            await self._move(session, visit, state=VisitState.APPROVED, **fields)
+            await self.move(session, visit, state=VisitState.APPROVED, **fields)
             codes = await self._issue_codes(session, visit, now)
-            await self._audit(
+            await self.timers.schedule(
+                session,
+                kind=NO_SHOW,
+                key=f"visit:{visit.id}:no_show",
+                ref=f"visit:{visit.id}",
+                due_at=visit.starts_at + timedelta(minutes=self.rules.no_show_minutes),
+            )
+            await self.audit_entry(
                 session,
                 principal.actor,
                 "visit.approve",
@@ -424,8 +480,9 @@ class VisitService:
                 step=2 if visit.emergency else 1,
                 relatives=[c.relative_id for c in codes],
             )
-            out = await self._out(session, visit, codes)
+            out = await self.out(session, visit, codes)
             await session.commit()
+        await self.announce(out)
         _LOGGER.info("visit %s approved by %s", visit_id, principal.actor)
         return out
 
@@ -493,10 +550,10 @@ class VisitService:
     ) -> VisitOut:
         now = self._clock.now()
         async with self._sessionmaker() as session:
-            visit = await self._visit(session, principal, visit_id)
+            visit = await self.visible(session, principal, visit_id)
             if visit.state not in allowed:
                 raise InvalidTransition(f"a visit that is {visit.state} cannot be {outcome}")
-            await self._move(
+            await self.move(
                 session,
                 visit,
                 state=VisitState.ENDED,
@@ -504,9 +561,13 @@ class VisitService:
                 reason=reason,
                 ended_at=now,
             )
-            await self._audit(session, principal.actor, action, visit, reason=reason)
-            out = await self._out(session, visit)
+            await self.audit_entry(session, principal.actor, action, visit, reason=reason)
+            await self.timers.cancel(session, ref=f"visit:{visit.id}")
+            out = await self.out(session, visit)
             await session.commit()
+        if out.room_id:  # cancelled while waiting: nobody stays in the room
+            await self.rooms.close(out.room_id, principal.actor)
+        await self.announce(out)
         _LOGGER.info("visit %s %s by %s", visit_id, outcome, principal.actor)
         return out
 
@@ -548,7 +609,7 @@ class VisitService:
             )
             if not getattr(result, "rowcount", 0):
                 raise CodeUsed("this code was used already; ask the prison for help")
-            await self._audit(
+            await self.audit_entry(
                 session,
                 f"guest:relative{party.relative_id}",
                 "visit.join",
@@ -556,16 +617,64 @@ class VisitService:
                 relative_id=party.relative_id,
                 by="code" if code is not None else "link",
             )
+            relative_id = party.relative_id
             await session.commit()
-        return JoinOut(
-            visit_id=visit.id,
-            relative_id=party.relative_id,
-            guest_token=guest,
-            state=visit.state,
-            starts_at=visit.starts_at,
-            ends_at=visit.ends_at,
-            room_id=visit.room_id,
+        await self._open_room(visit.id, f"guest:relative{relative_id}")
+        async with self._sessionmaker() as session:
+            row = await session.get(Visit, visit.id)
+            assert row is not None
+            return JoinOut(
+                visit_id=row.id,
+                relative_id=relative_id,
+                guest_token=guest,
+                state=row.state,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+                room_id=row.room_id,
+            )
+
+    async def _open_room(self, visit_id: int, actor: str) -> None:
+        """The first party in: the call room opens (unrecorded and unmonitored when
+        privileged) and the visit waits for staff to admit it. The room opens outside any
+        write transaction (the media core audits in its own); of two parties racing, the
+        second's room is closed again."""
+        async with self._sessionmaker() as session:
+            visit = await session.get(Visit, visit_id)
+            if visit is None or visit.state != VisitState.APPROVED:
+                return
+            parties = list(
+                await session.scalars(select(VisitParty).where(VisitParty.visit_id == visit_id))
+            )
+            invitees = [
+                RoomParty(f"guest:party:{p.id}", f"relative{p.relative_id}") for p in parties
+            ]
+            terminal = await session.get(PrisonTerminal, visit.terminal_id)
+            if terminal is not None and terminal.credential_id:
+                invitees.append(RoomParty(f"device:{terminal.credential_id}", terminal.name))
+            monitors: list[RoomParty] = []
+            if not visit.privileged:
+                staff = await session.scalars(
+                    select(PrisonStaff.user_id).where(PrisonStaff.prison_id == visit.prison_id)
+                )
+                monitors = [RoomParty(f"user:{uid}", f"staff{uid}") for uid in staff]
+            privileged = visit.privileged
+        room_id = await self.rooms.open(
+            visit_id, parties=invitees, monitors=monitors, record=not privileged
         )
+        async with self._sessionmaker() as session:
+            row = await session.get(Visit, visit_id)
+            try:
+                if row is None or row.state != VisitState.APPROVED:
+                    raise Conflict("the visit moved on meanwhile")
+                await self.move(session, row, state=VisitState.WAITING, room_id=room_id)
+                await self.item(session, row, ItemType.WAITING, actor, room_id=room_id)
+                out = await self.out(session, row)
+                await session.commit()
+            except Conflict:
+                await session.rollback()
+                await self.rooms.close(room_id, actor)
+                return
+        await self.announce(out)
 
     async def guest_principal(self, guest_token: str) -> Principal | None:
         """The family principal of a guest session: this one visit, while it is joinable."""

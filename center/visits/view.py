@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
-from center.visits.models import Inmate, Relative, Visit, VisitParty
+from center.visits.models import Inmate, Relative, Visit, VisitItem, VisitParty
+
+
+class ItemOut(msgspec.Struct):
+    id: int
+    at: datetime
+    type: str
+    actor: str
+    data: dict[str, Any]
 
 
 class PartyOut(msgspec.Struct):
@@ -48,6 +58,8 @@ class VisitOut(msgspec.Struct):
     ended_at: datetime | None
     version: int
     relatives: list[PartyOut]
+    items: list[ItemOut]
+    """What happened, in order: waiting, admitted, warnings, texts, mutes, the end, recordings."""
     join_codes: list[JoinCodeOut] | None = None
 
 
@@ -79,6 +91,7 @@ def visit_out(
     visit: Visit,
     inmate: Inmate | None,
     parties: list[tuple[VisitParty, Relative]],
+    items: list[VisitItem],
     join_codes: list[JoinCodeOut] | None = None,
 ) -> VisitOut:
     return VisitOut(
@@ -112,5 +125,25 @@ def visit_out(
             )
             for party, rel in parties
         ],
+        items=[
+            ItemOut(id=i.id, at=i.at, type=i.type, actor=i.actor, data=json.loads(i.data))
+            for i in items
+        ],
         join_codes=join_codes,
     )
+
+
+def bus_data(out: VisitOut) -> dict[str, Any]:
+    """The ``visit.state`` event: the summary without names (walls listen too)."""
+    return {
+        "id": out.id,
+        "state": out.state,
+        "outcome": out.outcome,
+        "prison_id": out.prison_id,
+        "visit_point_id": out.visit_point_id,
+        "starts_at": out.starts_at.isoformat(),
+        "ends_at": out.ends_at.isoformat(),
+        "privileged": out.privileged,
+        "room_id": out.room_id,
+        "live_at": out.live_at.isoformat() if out.live_at else None,
+    }

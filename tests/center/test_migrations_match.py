@@ -27,6 +27,7 @@ _TABLES = (
     "visit_points",
     "visits",
     "visit_parties",
+    "visit_items",
 )
 
 

@@ -180,10 +180,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_visit_parties_token_hash")),
     )
     _index("visit_parties", "visit_id", "relative_id", "code_hash")
+    op.create_table(
+        "visit_items",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("visit_id", sa.Integer(), nullable=False),
+        sa.Column("at", _TZ, nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("actor", sa.String(length=96), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["visit_id"],
+            ["visits.id"],
+            name=op.f("fk_visit_items_visit_id_visits"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_visit_items")),
+    )
+    _index("visit_items", "visit_id")
 
 
 def downgrade() -> None:
     for table in (
+        "visit_items",
         "visit_parties",
         "visits",
         "visit_points",

@@ -143,7 +143,11 @@ POLICY: Final[dict[Action, tuple[frozenset[Role], Scope]]] = {
     Action.SPOTCHECKS_ANSWER: (frozenset({Role.SUBJECT}), Scope.GLOBAL),
     # prison family visits (issue 14): prisons are not in the jurisdiction tree; the visit
     # service narrows visit staff to the prisons linked to them (center/visits/service.py).
-    Action.VISITS_READ: (frozenset({Role.ADMIN, Role.DUTY, Role.VISIT_STAFF}), Scope.GLOBAL),
+    # a relative's guest session reads its own visit through its "visit:<id>" grant
+    Action.VISITS_READ: (
+        frozenset({Role.ADMIN, Role.DUTY, Role.VISIT_STAFF, Role.FAMILY}),
+        Scope.GLOBAL,
+    ),
     Action.VISITS_BOOK: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
     Action.VISITS_APPROVE: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
     Action.VISITS_RUN: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),

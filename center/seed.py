@@ -27,7 +27,13 @@ from center.models import (
     Subject,
     User,
 )
-from center.visits.demo import PRISON_A, PRISON_B, TERMINAL_TOKEN_NAME, seed_visits
+from center.visits.demo import (
+    PRISON_A,
+    PRISON_B,
+    TERMINAL_TOKEN_NAME,
+    seed_demo_visit,
+    seed_visits,
+)
 from config.demo_city import generate_subjects, load_divisions
 from config.settings import Settings
 
@@ -268,6 +274,14 @@ async def seed_demo(
         if not demo_visits.terminal_token:
             unknown.append(TERMINAL_TOKEN_NAME)
         out["terminal_token"] = demo_visits.terminal_token
+        out["visit"] = await seed_demo_visit(
+            session,
+            now,
+            previous=previous.get("visit"),
+            minutes=settings.visit_minutes,
+            join_early_minutes=settings.visit_join_early_minutes,
+            tz=settings.tz,
+        )
         await session.commit()
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     out["url"] = f"http://{host}:{settings.port}/"

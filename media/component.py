@@ -137,6 +137,7 @@ class MediaService:
         monitors: Iterable[Invitee] = (),
         monitor_self: bool = False,
         record: bool | None = None,
+        rejoin_grace_s: float | None = None,
     ) -> RoomRecord:
         """Open a room. The creator may join it as a party (and as a monitor when
         ``monitor_self``); an echo room admits its creator only and is never recorded."""
@@ -154,7 +155,9 @@ class MediaService:
         else:
             parties, monitors, record = (), (), False
         self._prune()
-        room_id = await self.manager.create_room(kind, allowed=allowed.roles, record=record)
+        room_id = await self.manager.create_room(
+            kind, allowed=allowed.roles, record=record, rejoin_grace_s=rejoin_grace_s
+        )
         rec = RoomRecord(
             id=room_id,
             kind=kind,

@@ -98,8 +98,10 @@ class RoomManager:
         allowed: Mapping[str, Iterable[Role | str]],
         record: bool | None = None,
         room_id: str | None = None,
+        rejoin_grace_s: float | None = None,
     ) -> str:
-        """Open a room; ``allowed`` maps each principal to the roles it may join as."""
+        """Open a room; ``allowed`` maps each principal to the roles it may join as;
+        ``rejoin_grace_s`` overrides the media setting for this room."""
         room_id = room_id or uuid.uuid4().hex
         if room_id in self._rooms:
             raise ValueError(f"room {room_id} exists")
@@ -115,6 +117,7 @@ class RoomManager:
             now=self._now,
             configuration=self._server_configuration,
             on_closed=self._room_closed,
+            rejoin_grace_s=rejoin_grace_s,
         )
         self._rooms[room_id] = room
         _LOGGER.info("room %s (%s) created", room_id, room.kind)

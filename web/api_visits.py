@@ -23,7 +23,7 @@ from center.visits.view import JoinOut, VisitOut, VisitPage
 from web import keys
 from web.contract import contract, in_calendar, validation_error
 from web.fields import NOT_BLANK, PG_INT_MAX, PLAIN, column_length
-from web.policy import SESSION, policy, principal_of, public
+from web.policy import GUEST, SESSION, policy, principal_of, public
 
 _MAX_REASON: Final = 2000
 Id = Annotated[int, msgspec.Meta(ge=1, le=PG_INT_MAX)]
@@ -32,6 +32,7 @@ PointId = Annotated[str, PLAIN, msgspec.Meta(min_length=1, max_length=column_len
 Reason = Annotated[str, NOT_BLANK, msgspec.Meta(max_length=_MAX_REASON)]
 Note = Annotated[str, PLAIN, msgspec.Meta(max_length=_MAX_REASON)]
 Code = Annotated[str, msgspec.Meta(pattern="^[0-9]{6}$")]
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Token = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_-]{16,64}$")]
 
 
@@ -45,7 +46,7 @@ def service_of(app: web.Application) -> VisitService:
 class BookIn(msgspec.Struct, forbid_unknown_fields=True):
     inmate_id: InmateId
     relative_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=10)]
-    starts_at: datetime
+    starts_at: AwareTime
     visit_point_id: PointId | None = None
     privileged: bool = False
     """A lawyer's visit: never recorded, never monitored, not counted in the quota."""
@@ -96,8 +97,6 @@ class JoinIn(msgspec.Struct, forbid_unknown_fields=True):
 )
 async def book(request: web.Request, *, body: BookIn) -> VisitOut:
     in_calendar(body)
-    if body.starts_at.tzinfo is None:
-        raise validation_error({"starts_at": "needs a time zone offset"})
     return await service_of(request.app).book(
         principal_of(request),
         inmate_id=body.inmate_id,
@@ -130,8 +129,15 @@ async def list_visits(request: web.Request, *, query: ListQuery) -> VisitPage:
     )
 
 
-@policy(Action.VISITS_READ, auth=(SESSION,))
-@contract("One visit", path=VisitPath, response=VisitOut, errors=(404,))
+@policy(Action.VISITS_READ, auth=(SESSION, GUEST))
+@contract(
+    "One visit",
+    path=VisitPath,
+    response=VisitOut,
+    errors=(404,),
+    description="Staff: a visit of their prison. A relative's guest session (`Authorization: "
+    "Bearer vg_…` from `POST /api/v1/visits/join`): its own visit only.",
+)
 async def get_visit(request: web.Request, *, path: VisitPath) -> VisitOut:
     return await service_of(request.app).get(principal_of(request), path.visit_id)
 

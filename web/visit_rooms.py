@@ -33,6 +33,7 @@ class MediaVisitRooms:
         parties: list[RoomParty],
         monitors: list[RoomParty],
         record: bool,
+        rejoin_grace_s: float,
     ) -> str:
         creator = Principal(
             kind=PrincipalKind.DEVICE,
@@ -47,6 +48,7 @@ class MediaVisitRooms:
             parties=[Invitee(p.principal_key, p.name) for p in parties],
             monitors=[Invitee(m.principal_key, m.name) for m in monitors],
             record=record,
+            rejoin_grace_s=rejoin_grace_s,
         )
         return rec.id
 

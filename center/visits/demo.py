@@ -6,8 +6,10 @@ Idempotent like the rest of the demo seed: rows that exist are left as they are.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,8 +23,12 @@ from center.visits.models import (
     PrisonTerminal,
     Relative,
     RelativeStatus,
+    Visit,
+    VisitParty,
     VisitPoint,
+    VisitState,
 )
+from center.visits.rules import month_of
 
 PRISON_A = "gd-prison-1"
 PRISON_B = "gd-prison-2"
@@ -120,3 +126,78 @@ async def seed_visits(
         terminal.credential_id = cred.id
     await session.flush()
     return DemoVisits(terminal_token=token)
+
+
+_DEMO_INMATE = "inmate-1003"
+
+
+async def seed_demo_visit(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    previous: object,
+    minutes: int,
+    join_early_minutes: int,
+    tz: ZoneInfo,
+) -> dict[str, object]:
+    """An approved visit that can be joined right after start: its slot begins two minutes
+    after the seed, so its codes work at once. A restart inside the slot keeps it (and the
+    codes in ``demo-credentials.json``); after the slot a new one is made."""
+    if isinstance(previous, dict):
+        visit = (
+            await session.get(Visit, previous.get("id"))
+            if isinstance(previous.get("id"), int)
+            else None
+        )
+        kept = previous.get("join_codes")
+        if (
+            visit is not None
+            and visit.state in (VisitState.APPROVED, VisitState.WAITING, VisitState.LIVE)
+            and visit.ends_at > now
+            and isinstance(kept, list)
+        ):
+            return {"id": visit.id, "join_codes": kept}
+    starts_at = (now + timedelta(minutes=2)).replace(microsecond=0)
+    ends_at = starts_at + timedelta(minutes=minutes)
+    relatives = list(
+        await session.scalars(
+            select(Relative).where(
+                Relative.inmate_id == _DEMO_INMATE, Relative.status == RelativeStatus.APPROVED
+            )
+        )
+    )
+    visit = Visit(
+        prison_id=PRISON_A,
+        inmate_id=_DEMO_INMATE,
+        visit_point_id=None,
+        terminal_id=TERMINAL_A,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        month=month_of(starts_at, tz),
+        state=VisitState.APPROVED,
+        privileged=False,
+        emergency=False,
+        version=1,
+        booked_by="system:demo-seed",
+        approved_by="system:demo-seed",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(visit)
+    await session.flush()
+    codes: list[str] = []
+    for rel in relatives:
+        code = f"{secrets.randbelow(10**6):06d}"
+        codes.append(code)
+        session.add(
+            VisitParty(
+                visit_id=visit.id,
+                relative_id=rel.id,
+                code_hash=sha256_hex(code),
+                token_hash=sha256_hex(secrets.token_urlsafe(24)),
+                valid_from=starts_at - timedelta(minutes=join_early_minutes),
+                valid_until=ends_at,
+            )
+        )
+    await session.flush()
+    return {"id": visit.id, "join_codes": codes}

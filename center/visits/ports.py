@@ -30,8 +30,10 @@ class VisitRooms(Protocol):
         parties: list[RoomParty],
         monitors: list[RoomParty],
         record: bool,
+        rejoin_grace_s: float,
     ) -> str:
-        """A call room for the visit; ``record=False`` and no monitors for a privileged one."""
+        """A call room for the visit; ``record=False`` and no monitors for a privileged one;
+        a dropped party keeps its place for ``rejoin_grace_s``."""
         ...
 
     def has_monitor(self, room_id: str) -> bool: ...

@@ -75,6 +75,8 @@ from center.visits.view import JoinCodeOut, JoinOut, VisitOut, VisitPage, bus_da
 _LOGGER = logging.getLogger(__name__)
 
 EVENT_STATE: Final = "visit.state"
+GUEST_TOKEN_PREFIX: Final = "vg_"
+"""Marks a relative's guest session token (a bearer token like ``ck_`` keys, ``dt_`` tokens)."""
 NO_SHOW: Final = "visit.no_show"
 _ALL_PRISONS: Final = frozenset({Role.ADMIN, Role.DUTY})
 _CODE_DIGITS: Final = 6
@@ -142,6 +144,10 @@ class VisitService:
 
     async def visible(self, session: AsyncSession, principal: Principal, visit_id: int) -> Visit:
         visit = await session.get(Visit, visit_id)
+        if principal.role == Role.FAMILY:
+            if visit is None or f"visit:{visit_id}" not in principal.grants:
+                raise NotFound("no such visit")
+            return visit
         prisons = await self.prisons_of(session, principal)
         if visit is None or (prisons is not None and visit.prison_id not in prisons):
             raise NotFound("no such visit in your prison")
@@ -600,7 +606,7 @@ class VisitService:
                         "state": visit.state,
                     },
                 )
-            guest = secrets.token_urlsafe(32)
+            guest = GUEST_TOKEN_PREFIX + secrets.token_urlsafe(32)
             result = await session.execute(
                 update(VisitParty)
                 .where(VisitParty.id == party.id, VisitParty.used_at.is_(None))
@@ -659,7 +665,11 @@ class VisitService:
                 monitors = [RoomParty(f"user:{uid}", f"staff{uid}") for uid in staff]
             privileged = visit.privileged
         room_id = await self.rooms.open(
-            visit_id, parties=invitees, monitors=monitors, record=not privileged
+            visit_id,
+            parties=invitees,
+            monitors=monitors,
+            record=not privileged,
+            rejoin_grace_s=self.rules.rejoin_grace_s,
         )
         async with self._sessionmaker() as session:
             row = await session.get(Visit, visit_id)

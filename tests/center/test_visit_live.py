@@ -23,7 +23,8 @@ from web.components import MEDIA, TIMERS
 async def approved_visit(
     client: TestClient, fake_clock: FakeClock, csrf: str, **extra: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]], datetime]:
-    start = fake_clock.now() + timedelta(minutes=20)
+    # after the demo visit (the prison's one terminal is its until 01:27 UTC)
+    start = fake_clock.now() + timedelta(minutes=40)
     visit = await book(client, csrf, "inmate-1001", ["王秀英", "王丽"], start.isoformat(), **extra)
     codes = (await post(client, csrf, f"/api/v1/visits/{visit['id']}/approve", {}))["join_codes"]
     return visit, codes, start
@@ -103,6 +104,8 @@ async def test_admit_needs_a_monitor_unless_privileged(
         staff_id = await session.scalar(select(User.id).where(User.username == "visit1"))
     assert room.record is True and f"user:{staff_id}" in {m.principal for m in room.monitors}
     assert {p.principal.split(":")[0] for p in room.parties} == {"guest", "device"}
+    # a dropped party keeps its place for visit_rejoin_grace_s, not the media default
+    assert client.app[MEDIA].manager.room(visit["room_id"]).rejoin_grace_s == 120
     # cancelling the waiting visit closes its room
     await post(client, csrf, f"/api/v1/visits/{visit['id']}/cancel", {"reason": "改期"})
     assert visit["room_id"] not in client.app[MEDIA].rooms
@@ -188,3 +191,48 @@ async def test_texts_mute_and_termination_with_a_ban(
         "visit.mute",
         "visit.terminate",
     ]
+
+
+async def test_the_guest_session_reaches_its_own_visit_only(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True, visit_lead_working_days=0, visit_require_monitor=False)
+    csrf = await login(client, "visit1")
+    visit, codes, start = await approved_visit(client, fake_clock, csrf)
+    other = await book(
+        client, csrf, "inmate-1002", ["李强"], (start + timedelta(hours=1)).isoformat()
+    )
+    await fake_clock.set(start)
+    joined = await post(client, "", "/api/v1/visits/join", {"code": codes[0]["join_code"]})
+    client.session.cookie_jar.clear()  # the relative's phone: no staff login
+    guest = {"Authorization": f"Bearer {joined['guest_token']}"}
+    me = await (await client.get("/api/v1/me", headers=guest)).json()
+    assert me["role"] == "family"
+    mine = await client.get(f"/api/v1/visits/{visit['id']}", headers=guest)
+    assert mine.status == 200 and (await mine.json())["room_id"] == joined["room_id"]
+    assert (await client.get(f"/api/v1/visits/{other['id']}", headers=guest)).status == 404
+    assert (await client.get("/api/v1/visits", headers=guest)).status == 403
+    resp = await client.post(f"/api/v1/visits/{visit['id']}/admit", json={}, headers=guest)
+    assert resp.status == 403
+    # once the visit is over the session is worth nothing
+    csrf = await login(client, "visit1")
+    await post(client, csrf, f"/api/v1/visits/{visit['id']}/terminate", {"reason": "other"})
+    client.session.cookie_jar.clear()
+    await fake_clock.advance(11)  # past the credential cache
+    assert (await client.get("/api/v1/me", headers=guest)).status == 401
+
+
+async def test_the_demo_visit_can_be_joined_right_after_start(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True)
+    creds = client.app[keys.DEMO]
+    assert creds["terminal_token"].startswith("dt_")
+    demo = creds["visit"]
+    assert isinstance(demo["id"], int) and demo["join_codes"]
+    joined = await post(client, "", "/api/v1/visits/join", {"code": demo["join_codes"][0]})
+    assert joined["visit_id"] == demo["id"] and joined["state"] == "waiting"
+    # the terminal's device token is the prison's: it reads that prison's visits
+    terminal = {"Authorization": f"Bearer {creds['terminal_token']}"}
+    me = await (await client.get("/api/v1/me", headers=terminal)).json()
+    assert me["role"] == "visit_staff"

@@ -175,8 +175,8 @@ async def test_emergency_needs_a_second_approval(
     password = await add_staff(client, "visit1b", PRISON_A, fake_clock.now())
     csrf = await login(client, "visit1")
     soon = (fake_clock.now() + timedelta(hours=2)).isoformat()
-    refused(await book(client, csrf, "inmate-1003", ["陈芳"], soon, 409), "lead_time")
-    visit = await book(client, csrf, "inmate-1003", ["陈芳"], soon, emergency=True)
+    refused(await book(client, csrf, "inmate-1002", ["李强"], soon, 409), "lead_time")
+    visit = await book(client, csrf, "inmate-1002", ["李强"], soon, emergency=True)
     assert visit["emergency"] and visit["approvals_needed"] == 2
     step = await post(client, csrf, f"/api/v1/visits/{visit['id']}/approve", {})
     assert step["state"] == "requested" and step["approvals_needed"] == 1
@@ -194,7 +194,7 @@ async def test_join_codes_window_and_single_use(
 ) -> None:
     # no lead time, so the slot is soon (a week on the fake clock runs the whole demo city)
     client = await make_client(demo=True, database_url=database_url, visit_lead_working_days=0)
-    start = fake_clock.now() + timedelta(minutes=20)
+    start = fake_clock.now() + timedelta(minutes=40)  # after the demo visit's slot
     csrf = await login(client, "visit1")
     visit = await book(client, csrf, "inmate-1001", ["王秀英", "王丽", "张敏"], start.isoformat())
     approved = await post(client, csrf, f"/api/v1/visits/{visit['id']}/approve", {})
@@ -241,13 +241,14 @@ async def test_join_codes_window_and_single_use(
         ("visit.book", "user:visit1"),
         ("visit.approve", "user:visit1"),
     ]
-    assert [e.action for e in trail[2:]] == ["visit.join", "visit.join"]
+    # never admitted: it ended as a no-show 10 minutes into the slot
+    assert [e.action for e in trail[2:]] == ["visit.join", "visit.join", "visit.no_show"]
 
 
 async def test_cancelled_codes_and_refusal(make_client: AppFactory, fake_clock: FakeClock) -> None:
     client = await make_client(demo=True, visit_lead_working_days=0)
     csrf = await login(client, "visit1")
-    start = fake_clock.now() + timedelta(minutes=10)
+    start = fake_clock.now() + timedelta(minutes=40)  # after the demo visit's slot
     visit = await book(client, csrf, "inmate-1001", ["王秀英"], start.isoformat())
     codes = (await post(client, csrf, f"/api/v1/visits/{visit['id']}/approve", {}))["join_codes"]
     await post(client, csrf, f"/api/v1/visits/{visit['id']}/cancel", {"reason": "监狱安排调整"})
@@ -297,6 +298,7 @@ async def test_scope_per_prison(demo_client: TestClient) -> None:
     await login(client, "street1")
     assert (await client.get("/api/v1/visits")).status == 403
     await login(client, "duty1")
-    assert (await (await client.get("/api/v1/visits")).json())["total"] == 2
+    everything = await (await client.get("/api/v1/visits")).json()
+    assert everything["total"] == 3  # with the demo visit
     async with client.app[keys.SESSIONMAKER]() as session:
         assert await session.scalar(select(User.id).where(User.username == "visit2"))

@@ -190,7 +190,9 @@ class VisitService:
         """After the commit: the visit's state, then any extra events (warnings, texts)."""
         await self.bus.notify(Topic.VISITS, EVENT_STATE, bus_data(out))
         for type_, data in extra:
-            await self.bus.notify(Topic.VISITS, type_, {"visit_id": out.id, **data})
+            await self.bus.notify(
+                Topic.VISITS, type_, {"visit_id": out.id, "prison_id": out.prison_id, **data}
+            )
 
     async def move(self, session: AsyncSession, visit: Visit, **values: Any) -> None:
         """Versioned update: a concurrent change to the same visit makes this one a 409."""
@@ -257,6 +259,16 @@ class VisitService:
             )
             items = [await self.out(session, v) for v in rows]
             return VisitPage(items=items, total=int(total or 0))
+
+    async def under_way(self) -> list[VisitOut]:
+        """Visits waiting or live, every prison (the ``visits`` topic filters them)."""
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(Visit)
+                .where(Visit.state.in_([VisitState.WAITING, VisitState.LIVE]))
+                .order_by(Visit.starts_at)
+            )
+            return [await self.out(session, v) for v in rows]
 
     # -- booking --------------------------------------------------------------------------
 
@@ -697,7 +709,7 @@ class VisitService:
             visit = await session.get(Visit, party.visit_id)
             if visit is None or visit.state not in JOINABLE:
                 return None
-        grants = {f"visit:{visit.id}", Action.ROOMS_CHECK}
+        grants = {f"visit:{visit.id}", "visits", Action.ROOMS_CHECK}
         if visit.room_id:
             grants.add(f"room:{visit.room_id}")
         return Principal(

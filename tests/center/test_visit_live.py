@@ -14,6 +14,7 @@ from center.bus import BusMessage
 from center.clock import FakeClock
 from center.models import AuditEntry, User
 from center.topics import Topic
+from center.visits.demo import PRISON_A
 from tests.center.test_visits import book, post, refused
 from tests.conftest import AppFactory, login
 from web import keys
@@ -164,7 +165,7 @@ async def test_texts_mute_and_termination_with_a_ban(
     ]
     assert done["items"][-1]["data"]["banned_until"].startswith("2027-01-25")
     texts = [m.data for m in seen if m.type == "visit.text"]
-    assert texts == [{"visit_id": visit["id"], "text": "请使用普通话交谈"}]
+    assert texts == [{"visit_id": visit["id"], "prison_id": PRISON_A, "text": "请使用普通话交谈"}]
     assert [m.data["side"] for m in seen if m.type == "visit.mute"] == ["relatives"]
     await post(client, csrf, f"{url}/warn", {"text": "again"}, 409)
     # the relatives are banned until then: a booking in January is refused, in February not

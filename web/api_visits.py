@@ -16,6 +16,7 @@ from aiohttp import web
 
 from center.authz import Action
 from center.errors import Unavailable
+from center.visits.figures import MonthFigures, visits_csv
 from center.visits.live import VisitLive
 from center.visits.models import Inmate, TerminateReason, VisitPoint, VisitState
 from center.visits.service import VisitService
@@ -205,6 +206,55 @@ async def join(request: web.Request, *, body: JoinIn) -> JoinOut:
     return await service_of(request.app).join(code=body.code, token=body.token)
 
 
+class CsvQuery(msgspec.Struct):
+    prison_id: Annotated[str, PLAIN, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    date: date | None = None
+    state: VisitState | None = None
+
+
+@policy(Action.VISITS_READ, auth=(SESSION,))
+@contract(
+    "Visits (CSV)",
+    query=CsvQuery,
+    media_type="text/csv",
+    errors=(404, 422),
+    description="The list's filters; at most 10,000 rows, latest slot first.",
+)
+async def visits_csv_handler(request: web.Request, *, query: CsvQuery) -> web.Response:
+    if query.date is not None and not 1 < query.date.year < 9999:
+        raise validation_error({"date": "a day between years 2 and 9998"})
+    page = await service_of(request.app).find(
+        principal_of(request),
+        prison_id=query.prison_id,
+        day=query.date,
+        state=query.state,
+        limit=10_000,
+    )
+    return web.Response(
+        text=visits_csv(page.items),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="visits.csv"'},
+    )
+
+
+class FiguresQuery(msgspec.Struct):
+    month: Annotated[str, msgspec.Meta(pattern="^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")]
+
+
+@policy(Action.VISITS_READ, auth=(SESSION,))
+@contract(
+    "The month's figures per prison and visit point",
+    query=FiguresQuery,
+    response=MonthFigures,
+    errors=(422,),
+    description="Booked, held (completed + terminated), completed, terminated, no-show, "
+    "cancelled and refused visits of `month` (YYYY-MM, local), in the caller's prisons.",
+)
+async def figures(request: web.Request, *, query: FiguresQuery) -> MonthFigures:
+    return await service_of(request.app).figures(principal_of(request), query.month)
+
+
 def live_of(app: web.Application) -> VisitLive:
     try:
         return app[keys.VISITS_LIVE]
@@ -292,6 +342,8 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v1/visits", book)
     r.add_get("/api/v1/visits", list_visits)
+    r.add_get("/api/v1/visits.csv", visits_csv_handler)
+    r.add_get("/api/v1/visits/figures", figures)
     r.add_post("/api/v1/visits/join", join)
     r.add_get("/api/v1/visits/{visit_id}", get_visit)
     r.add_post("/api/v1/visits/{visit_id}/approve", approve)

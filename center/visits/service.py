@@ -53,6 +53,7 @@ from center.identity import sha256_hex
 from center.models import Role
 from center.timers import TimerService
 from center.topics import Topic
+from center.visits.figures import MonthFigures, month_figures
 from center.visits.models import (
     ACTIVE_STATES,
     Inmate,
@@ -259,6 +260,20 @@ class VisitService:
             )
             items = [await self.out(session, v) for v in rows]
             return VisitPage(items=items, total=int(total or 0))
+
+    async def figures(self, principal: Principal, month: str) -> MonthFigures:
+        """The month's visits (by slot, local) per prison and visit point, in scope."""
+        async with self._sessionmaker() as session:
+            prisons = await self.prisons_of(session, principal)
+            conds: list[Any] = [Visit.month == month]
+            if prisons is not None:
+                conds.append(Visit.prison_id.in_(sorted(prisons)))
+            rows = (
+                await session.execute(
+                    select(Visit.prison_id, Visit.visit_point_id, Visit.outcome).where(*conds)
+                )
+            ).all()
+        return month_figures(month, [(p, v, o) for p, v, o in rows])
 
     async def under_way(self) -> list[VisitOut]:
         """Visits waiting or live, every prison (the ``visits`` topic filters them)."""

@@ -302,3 +302,41 @@ async def test_scope_per_prison(demo_client: TestClient) -> None:
     assert everything["total"] == 3  # with the demo visit
     async with client.app[keys.SESSIONMAKER]() as session:
         assert await session.scalar(select(User.id).where(User.username == "visit2"))
+
+
+async def test_csv_and_month_figures(demo_client: TestClient) -> None:
+    client = demo_client
+    csrf = await login(client, "visit1")
+    first = await book(client, csrf, "inmate-1001", ["王秀英"], at("2026-12-02"))
+    await post(client, csrf, f"/api/v1/visits/{first['id']}/cancel", {"reason": "=HYPERLINK(1)"})
+    second = await book(client, csrf, "inmate-1003", ["陈芳"], at("2026-12-03"))
+    await post(client, csrf, f"/api/v1/visits/{second['id']}/refuse", {"reason": "材料不全"})
+    third = await book(
+        client, csrf, "inmate-1001", ["王丽"], at("2026-12-04"), visit_point_id="vp-futian-1"
+    )
+    resp = await client.get("/api/v1/visits.csv?state=ended")
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    lines = (await resp.text()).splitlines()
+    assert lines[0].startswith("id,prison_id,inmate_id,visit_point_id,starts_at")
+    assert [line.split(",")[0] for line in lines[1:]] == [str(second["id"]), str(first["id"])]
+    assert lines[2].endswith(",'=HYPERLINK(1)")  # a formula is never run by a spreadsheet
+    figures = await (await client.get("/api/v1/visits/figures?month=2026-12")).json()
+    assert figures["by_prison"] == [
+        {
+            "id": PRISON_A,
+            "booked": 3,
+            "held": 0,
+            "completed": 0,
+            "terminated": 0,
+            "no_show": 0,
+            "cancelled": 1,
+            "refused": 1,
+        }
+    ]
+    assert [(f["id"], f["booked"]) for f in figures["by_visit_point"]] == [("vp-futian-1", 1)]
+    assert third["visit_point_id"] == "vp-futian-1"
+    assert (await client.get("/api/v1/visits/figures?month=2026-13")).status == 422
+    async with browser(client, "visit2") as (other, _):
+        theirs = await (await other.get("/api/v1/visits/figures?month=2026-12")).json()
+        assert theirs["by_prison"] == []
+        assert len((await (await other.get("/api/v1/visits.csv")).text()).splitlines()) == 1

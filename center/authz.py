@@ -92,6 +92,10 @@ class Action(StrEnum):
     SPOTCHECKS_READ = "spotchecks.read"
     SPOTCHECKS_RUN = "spotchecks.run"
     SPOTCHECKS_ANSWER = "spotchecks.answer"
+    VISITS_READ = "visits.read"
+    VISITS_BOOK = "visits.book"
+    VISITS_APPROVE = "visits.approve"
+    VISITS_RUN = "visits.run"
 
 
 _STAFF_READ: Final = frozenset({Role.ADMIN, Role.DUTY, Role.DISTRICT, Role.STREET})
@@ -137,6 +141,16 @@ POLICY: Final[dict[Action, tuple[frozenset[Role], Scope]]] = {
     Action.SPOTCHECKS_READ: (_STAFF_READ | {Role.SUBJECT}, Scope.SUBTREE),
     Action.SPOTCHECKS_RUN: (_OPERATORS, Scope.SUBTREE),
     Action.SPOTCHECKS_ANSWER: (frozenset({Role.SUBJECT}), Scope.GLOBAL),
+    # prison family visits (issue 14): prisons are not in the jurisdiction tree; the visit
+    # service narrows visit staff to the prisons linked to them (center/visits/service.py).
+    # a relative's guest session reads its own visit through its "visit:<id>" grant
+    Action.VISITS_READ: (
+        frozenset({Role.ADMIN, Role.DUTY, Role.VISIT_STAFF, Role.FAMILY}),
+        Scope.GLOBAL,
+    ),
+    Action.VISITS_BOOK: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
+    Action.VISITS_APPROVE: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
+    Action.VISITS_RUN: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
 }
 
 

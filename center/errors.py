@@ -44,6 +44,10 @@ UNAVAILABLE: Final = "unavailable"
 INTERNAL_ERROR: Final = "internal_error"
 HTTP_ERROR: Final = "http_error"
 EVIDENCE_CORRUPT: Final = "evidence_corrupt"
+BOOKING_REFUSED: Final = "booking_refused"
+CODE_USED: Final = "code_used"
+CODE_NOT_VALID_NOW: Final = "code_not_valid_now"
+MONITOR_REQUIRED: Final = "monitor_required"
 # websocket-only codes
 UNKNOWN_COMMAND: Final = "unknown_command"
 INVALID_FORMAT: Final = "invalid_format"
@@ -191,6 +195,35 @@ class EvidenceCorrupt(CenterError):
     """A stored evidence file is missing or no longer matches its recorded SHA-256."""
 
     status, code = 500, EVIDENCE_CORRUPT
+
+
+class BookingRefused(CenterError):
+    """A visit booking that breaks a rule; ``details.rule`` names the rule and the message
+    says what to change (another day, another relative, after the ban)."""
+
+    status, code = 409, BOOKING_REFUSED
+
+    def __init__(self, rule: str, message: str, **details: Any) -> None:
+        super().__init__(message, details={"rule": rule, **details})
+
+
+class CodeUsed(CenterError):
+    """A visit join code that was already exchanged for a session (single use per person)."""
+
+    status, code = 409, CODE_USED
+
+
+class CodeNotValidNow(CenterError):
+    """A visit join code used outside its window (before the slot, after it, or for a
+    visit that no longer takes place)."""
+
+    status, code = 403, CODE_NOT_VALID_NOW
+
+
+class MonitorRequired(CenterError):
+    """A visit admitted while no staff monitor watches it (``visit_require_monitor``)."""
+
+    status, code = 409, MONITOR_REQUIRED
 
 
 class Unavailable(CenterError):

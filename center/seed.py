@@ -27,6 +27,13 @@ from center.models import (
     Subject,
     User,
 )
+from center.visits.demo import (
+    PRISON_A,
+    PRISON_B,
+    TERMINAL_TOKEN_NAME,
+    seed_demo_visit,
+    seed_visits,
+)
 from config.demo_city import generate_subjects, load_divisions
 from config.settings import Settings
 
@@ -52,6 +59,7 @@ def _demo_staff(
         ("street1", Role.STREET, futian_street, "福田司法所一"),
         ("street2", Role.STREET, other_street, "福田司法所二"),
         ("visit1", Role.VISIT_STAFF, CITY_ID, "会见工作人员"),
+        ("visit2", Role.VISIT_STAFF, CITY_ID, "第二监狱会见工作人员"),
     ]
 
 
@@ -253,6 +261,27 @@ async def seed_demo(
                     now=now,
                 )
             out[field] = secret
+        demo_visits = await seed_visits(
+            session,
+            now,
+            street_id=street_a,
+            staff={"visit1": PRISON_A, "visit2": PRISON_B},
+            terminal_token=previous.get("terminal_token")
+            if isinstance(previous.get("terminal_token"), str)
+            else None,
+            actor=DEMO_ACTOR,
+        )
+        if not demo_visits.terminal_token:
+            unknown.append(TERMINAL_TOKEN_NAME)
+        out["terminal_token"] = demo_visits.terminal_token
+        out["visit"] = await seed_demo_visit(
+            session,
+            now,
+            previous=previous.get("visit"),
+            minutes=settings.visit_minutes,
+            join_early_minutes=settings.visit_join_early_minutes,
+            tz=settings.tz,
+        )
         await session.commit()
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     out["url"] = f"http://{host}:{settings.port}/"

@@ -363,6 +363,40 @@ class Settings:
         "the system's random source.",
     )
 
+    # --- prison family visits ---
+    visit_minutes: int = _opt(
+        25, "Length of a family visit in minutes; it ends itself then.", min=1, max=240
+    )
+    visit_max_relatives: int = _opt(3, "Most relatives on one visit.", min=1, max=10)
+    visit_monthly_quota: int = _opt(
+        1, "Visits an inmate may have per calendar month (privileged visits not counted).", min=0
+    )
+    visit_lead_working_days: int = _opt(
+        5,
+        "Working days (Monday to Friday) a visit is booked ahead; emergency visits skip it "
+        "with a second staff approval.",
+        min=0,
+        max=60,
+    )
+    visit_join_early_minutes: int = _opt(
+        15,
+        "Minutes before the slot a join code starts to work (until the slot ends).",
+        min=0,
+        max=240,
+    )
+    visit_rejoin_grace_s: float = _opt(
+        120.0,
+        "Seconds a dropped visit party keeps its place for a rejoin (0: none); time lost is "
+        "not added.",
+        min=0,
+    )
+    visit_no_show_minutes: int = _opt(
+        10, "Minutes after the slot starts without the relatives before it ends as no_show.", min=1
+    )
+    visit_require_monitor: bool = _opt(
+        True, "A visit goes live only while a staff monitor watches (privileged visits excepted)."
+    )
+
     # ---------------------------------------------------------------- derived values
     @property
     def database_url_resolved(self) -> str:

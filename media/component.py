@@ -139,6 +139,7 @@ class MediaService:
         monitor_self: bool = False,
         record: bool | None = None,
         max_video_kbps: int | None = None,
+        rejoin_grace_s: float | None = None,
     ) -> RoomRecord:
         """Open a room. The creator may join it as a party (and as a monitor when
         ``monitor_self``); an echo room admits its creator only and is never recorded."""
@@ -157,7 +158,11 @@ class MediaService:
             parties, monitors, record = (), (), False
         self._prune()
         room_id = await self.manager.create_room(
-            kind, allowed=allowed.roles, record=record, max_video_kbps=max_video_kbps
+            kind,
+            allowed=allowed.roles,
+            record=record,
+            max_video_kbps=max_video_kbps,
+            rejoin_grace_s=rejoin_grace_s,
         )
         rec = RoomRecord(
             id=room_id,

@@ -99,9 +99,11 @@ class RoomManager:
         record: bool | None = None,
         room_id: str | None = None,
         max_video_kbps: int | None = None,
+        rejoin_grace_s: float | None = None,
     ) -> str:
         """Open a room; ``allowed`` maps each principal to the roles it may join as;
-        ``max_video_kbps`` caps its publishers' video (default: the settings')."""
+        ``max_video_kbps`` caps its publishers' video (default: the settings');
+        ``rejoin_grace_s`` overrides the media setting for this room."""
         room_id = room_id or uuid.uuid4().hex
         if room_id in self._rooms:
             raise ValueError(f"room {room_id} exists")
@@ -118,6 +120,7 @@ class RoomManager:
             configuration=self._server_configuration,
             on_closed=self._room_closed,
             max_video_kbps=max_video_kbps,
+            rejoin_grace_s=rejoin_grace_s,
         )
         self._rooms[room_id] = room
         _LOGGER.info("room %s (%s) created", room_id, room.kind)

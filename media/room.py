@@ -75,6 +75,7 @@ class Room:
         configuration: Callable[[], RTCConfiguration],
         on_closed: Callable[[Room], None],
         max_video_kbps: int | None = None,
+        rejoin_grace_s: float | None = None,
     ) -> None:
         self.id = room_id
         self.kind = kind
@@ -86,6 +87,8 @@ class Room:
         self._settings = settings
         kbps = settings.max_video_kbps if max_video_kbps is None else max_video_kbps
         self.max_video_bps = kbps * 1000 if kbps > 0 else None
+        # A room's own grace (a prison visit's ``visit_rejoin_grace_s``), else the media one.
+        self.rejoin_grace_s = settings.rejoin_grace_s if rejoin_grace_s is None else rejoin_grace_s
         self._mode = mode
         self._counters = counters
         self._store = store
@@ -352,11 +355,11 @@ class Room:
                 viewer.notify(event)
 
     def _holds(self, participant: Participant) -> bool:
-        return self.kind is RoomKind.CALL and self._settings.rejoin_grace_s > 0
+        return self.kind is RoomKind.CALL and self.rejoin_grace_s > 0
 
     async def _suspend(self, participant: Participant) -> None:
         """A dropped connection: keep the slot and the recording for the grace period."""
-        grace = self._settings.rejoin_grace_s
+        grace = self.rejoin_grace_s
         self._held[participant.id] = _Held(
             principal=participant.principal,
             role=participant.role,

@@ -25,7 +25,7 @@ from web import keys, revocations
 from web.context import LOGIN_SESSION
 from web.contract import contract, respond
 from web.fields import Text, column_length
-from web.policy import API_KEY, DEVICE, SESSION, policy, principal_of, public
+from web.policy import API_KEY, DEVICE, GUEST, SESSION, policy, principal_of, public
 from web.principals import SESSION_COOKIE, PrincipalView, principal_fields, principal_view
 from web.principals import home_for as home_for  # re-exported for the page handlers
 
@@ -209,7 +209,7 @@ def me_payload(request: web.Request) -> dict[str, Any]:
     return payload
 
 
-@policy(Action.ME_READ, auth=(SESSION, API_KEY, DEVICE))
+@policy(Action.ME_READ, auth=(SESSION, API_KEY, DEVICE, GUEST))
 @contract(
     "Who am I",
     response=MeOut,

@@ -34,6 +34,7 @@ from web.components import (
     media_ctx,
     media_shutdown,
     spotcheck_ctx,
+    visits_ctx,
     workflow_ctx,
 )
 from web.middleware import middlewares
@@ -212,6 +213,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(workflow_ctx)
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(spotcheck_ctx)
+    app.cleanup_ctx.append(visits_ctx)
     app.cleanup_ctx.append(dashboard_ctx)
     app.on_shutdown.append(media_shutdown)
     app.on_shutdown.append(_close_websockets)

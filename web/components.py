@@ -217,6 +217,37 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*kept, return_exceptions=True)
 
 
+async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The visit record and its booking rules (prison family visits, issue 14)."""
+    from center.visits.live import VisitLive
+    from center.visits.rules import VisitRules
+    from center.visits.service import VisitService
+    from web.visit_rooms import MediaVisitRooms
+
+    settings = app[keys.SETTINGS]
+    service = VisitService(
+        app[keys.SESSIONMAKER],
+        app[keys.CLOCK],
+        VisitRules(
+            minutes=settings.visit_minutes,
+            max_relatives=settings.visit_max_relatives,
+            monthly_quota=settings.visit_monthly_quota,
+            lead_working_days=settings.visit_lead_working_days,
+            no_show_minutes=settings.visit_no_show_minutes,
+            rejoin_grace_s=settings.visit_rejoin_grace_s,
+            require_monitor=settings.visit_require_monitor,
+            join_early_minutes=settings.visit_join_early_minutes,
+            tz=settings.tz,
+        ),
+        app[TIMERS],
+        app[keys.BUS],
+        MediaVisitRooms(app[MEDIA], app[keys.TREE]),
+    )
+    app[keys.VISITS] = service
+    app[keys.VISITS_LIVE] = VisitLive(service)
+    yield
+
+
 async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the workflow and the media core: spot-checks ride on both (timers, alarms,
     evidence; rooms and snapshots), and the webhook on the timers."""

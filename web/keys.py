@@ -24,6 +24,8 @@ from center.shifts import ShiftService
 from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from center.timers import TimerService
+from center.visits.live import VisitLive
+from center.visits.service import VisitService
 from config.settings import Settings
 from media.component import MediaService
 
@@ -72,3 +74,5 @@ DASHBOARD = web.AppKey("dashboard", DashboardProjection)
 SPOTCHECKS = web.AppKey("spotchecks", SpotCheckService)
 SPOTCHECK_WEBHOOK = web.AppKey("spotcheck_webhook", SpotCheckWebhook)
 SPOTCHECK_CAMPAIGN = web.AppKey("spotcheck_campaign", SpotCheckCampaign)
+VISITS = web.AppKey("visits", VisitService)
+VISITS_LIVE = web.AppKey("visits_live", VisitLive)

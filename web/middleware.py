@@ -26,7 +26,7 @@ from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
 from web.forbidden import forbidden_page
 from web.jsonio import error_response
-from web.policy import API_KEY, DEVICE, SESSION, get_policy
+from web.policy import API_KEY, DEVICE, GUEST, SESSION, get_policy
 from web.principals import (
     SESSION_COOKIE,
     bearer_token,
@@ -122,6 +122,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             and (
                 (principal.kind == "api_key" and API_KEY not in pol.auth)
                 or (principal.kind == "device" and DEVICE not in pol.auth)
+                or (principal.kind == "guest" and GUEST not in pol.auth)
             )
         ):
             raise Forbidden(f"this endpoint does not accept a {principal.kind.replace('_', ' ')}")

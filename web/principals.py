@@ -21,6 +21,7 @@ from aiohttp import web
 from center.authz import Principal, PrincipalKind, subject_grants
 from center.identity import resolve_credential, resolve_session, sha256_hex
 from center.models import LoginSession, Role
+from center.visits.service import GUEST_TOKEN_PREFIX
 from web import keys
 
 SESSION_COOKIE = "center_session"
@@ -40,7 +41,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def principal_from_secret(app: web.Application, secret: str) -> Principal | None:
-    """An API key's or device token's principal (cached by the secret's hash)."""
+    """An API key's, device token's or visit guest session's principal (cached by the
+    secret's hash)."""
     cache = app[_CACHE]
     clock = app[keys.CLOCK]
     digest = sha256_hex(secret)
@@ -48,9 +50,14 @@ async def principal_from_secret(app: web.Application, secret: str) -> Principal 
     now = clock.monotonic()
     if hit is not None and hit[0] > now:
         return hit[1]
-    async with app[keys.SESSIONMAKER]() as session:
-        cred = await resolve_credential(session, secret)
     principal: Principal | None = None
+    if secret.startswith(GUEST_TOKEN_PREFIX):
+        visits = app.get(keys.VISITS)
+        principal = await visits.guest_principal(secret) if visits is not None else None
+        cred = None
+    else:
+        async with app[keys.SESSIONMAKER]() as session:
+            cred = await resolve_credential(session, secret)
     if cred is not None:
         tree = app[keys.TREE]
         principal = Principal(

@@ -60,6 +60,9 @@ def setup_routes(app: web.Application) -> None:
     api_spotchecks.add_routes(app)
     api_track.add_routes(app)
     spotcheck_pages.add_routes(app)
+    from web import api_visits
+
+    api_visits.add_routes(app)
     rtc.register(app)
     check.add_routes(app)
     r.add_static("/static", STATIC, append_version=False)

@@ -9,11 +9,26 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import alerts.models  # noqa: F401  (registers the alert tables on Base)
-import center.revocation  # noqa: F401
+import center.revocation
+import center.visits.models  # noqa: F401
 from center.db import Base, create_engine, create_sessionmaker
 from center.migrate import migrate
 
-_TABLES = ("revocations", "checkins", "device_events", "location_fixes")
+_TABLES = (
+    "revocations",
+    "checkins",
+    "device_events",
+    "location_fixes",
+    "prisons",
+    "prison_terminals",
+    "prison_staff",
+    "inmates",
+    "relatives",
+    "visit_points",
+    "visits",
+    "visit_parties",
+    "visit_items",
+)
 
 
 async def test_migrations_match_the_models(database_url: str) -> None:

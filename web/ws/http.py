@@ -26,6 +26,7 @@ from center.errors import (
     Unauthorized,
     error_of,
 )
+from center.visits.service import GUEST_TOKEN_PREFIX
 from web import keys
 from web.context import LOGIN_SESSION, PRINCIPAL
 from web.policy import public
@@ -113,7 +114,7 @@ async def _authenticate(conn: Connection, msg: dict[str, Any]) -> Principal:
     token = fields_of(msg, AuthIn, "auth").token
     request = conn.request
     if token:
-        if token.startswith(("dt_", "ck_")):
+        if token.startswith(("dt_", "ck_", GUEST_TOKEN_PREFIX)):
             principal = await principal_from_secret(conn.app, token)
         else:
             found = await principal_from_session(conn.app, token)

@@ -149,8 +149,12 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         DashboardTopic(projection),
         AlarmsTopic(bus, projection, app[keys.TREE], settings.ws_snapshot_alarms),
         BusTopic("duty", Action.ALARMS_READ, bus),
-        BusTopic("visits", Action.ROOMS_READ, bus),
     ]
+    visits = app.get(keys.VISITS)
+    if visits is not None:
+        from web.ws.visits_topic import VisitsTopic
+
+        topics.append(VisitsTopic(bus, visits))
     spotchecks = app.get(keys.SPOTCHECKS)
     if spotchecks is not None:
         from web.ws.spotchecks_topic import SpotchecksTopic

@@ -1,0 +1,41 @@
+"""What a visit needs of the media core: the call room port (implemented in
+``web/visit_rooms.py``; ``center`` never imports ``media``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RoomParty:
+    principal_key: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRef:
+    id: str
+    state: str
+    sha256: str | None
+    size_bytes: int | None
+    duration_s: float | None
+
+
+class VisitRooms(Protocol):
+    async def open(
+        self,
+        visit_id: int,
+        *,
+        parties: list[RoomParty],
+        monitors: list[RoomParty],
+        record: bool,
+        rejoin_grace_s: float,
+    ) -> str:
+        """A call room for the visit; ``record=False`` and no monitors for a privileged one;
+        a dropped party keeps its place for ``rejoin_grace_s``."""
+        ...
+
+    def has_monitor(self, room_id: str) -> bool: ...
+
+    async def close(self, room_id: str, actor: str) -> list[RecordingRef]: ...

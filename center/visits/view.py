@@ -1,0 +1,149 @@
+"""The one serialised form of a visit, used by the API and (later) the ``visits`` topic."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from center.visits.models import Inmate, Relative, Visit, VisitItem, VisitParty
+
+
+class ItemOut(msgspec.Struct):
+    id: int
+    at: datetime
+    type: str
+    actor: str
+    data: dict[str, Any]
+
+
+class PartyOut(msgspec.Struct):
+    relative_id: int
+    name: str
+    relationship: str
+    joined_at: datetime | None
+
+
+class JoinCodeOut(msgspec.Struct):
+    """Shown once, in the answer to the approval that made it (only its hash is kept)."""
+
+    relative_id: int
+    join_code: str
+    join_url: str
+
+
+class VisitOut(msgspec.Struct):
+    id: int
+    state: str
+    outcome: str | None
+    prison_id: str
+    inmate_id: str
+    inmate_name: str
+    visit_point_id: str | None
+    terminal_id: str
+    starts_at: datetime
+    ends_at: datetime
+    privileged: bool
+    emergency: bool
+    booked_by: str
+    approved_by: str
+    second_approved_by: str
+    approvals_needed: int
+    """Approvals still missing before the visit is ``approved`` (an emergency needs two)."""
+    reason: str
+    room_id: str
+    live_at: datetime | None
+    ended_at: datetime | None
+    version: int
+    relatives: list[PartyOut]
+    items: list[ItemOut]
+    """What happened, in order: waiting, admitted, warnings, texts, mutes, the end, recordings."""
+    join_codes: list[JoinCodeOut] | None = None
+
+
+class VisitPage(msgspec.Struct):
+    items: list[VisitOut]
+    total: int
+
+
+class JoinOut(msgspec.Struct):
+    """The guest session a join code buys: for this one visit, until it ends."""
+
+    visit_id: int
+    relative_id: int
+    guest_token: str
+    state: str
+    starts_at: datetime
+    ends_at: datetime
+    room_id: str
+
+
+def approvals_needed(visit: Visit) -> int:
+    if visit.state != "requested":
+        return 0
+    needed = 2 if visit.emergency else 1
+    return needed - (1 if visit.approved_by else 0)
+
+
+def visit_out(
+    visit: Visit,
+    inmate: Inmate | None,
+    parties: list[tuple[VisitParty, Relative]],
+    items: list[VisitItem],
+    join_codes: list[JoinCodeOut] | None = None,
+) -> VisitOut:
+    return VisitOut(
+        id=visit.id,
+        state=visit.state,
+        outcome=visit.outcome,
+        prison_id=visit.prison_id,
+        inmate_id=visit.inmate_id,
+        inmate_name=inmate.name if inmate else "",
+        visit_point_id=visit.visit_point_id,
+        terminal_id=visit.terminal_id,
+        starts_at=visit.starts_at,
+        ends_at=visit.ends_at,
+        privileged=visit.privileged,
+        emergency=visit.emergency,
+        booked_by=visit.booked_by,
+        approved_by=visit.approved_by,
+        second_approved_by=visit.second_approved_by,
+        approvals_needed=approvals_needed(visit),
+        reason=visit.reason,
+        room_id=visit.room_id,
+        live_at=visit.live_at,
+        ended_at=visit.ended_at,
+        version=visit.version,
+        relatives=[
+            PartyOut(
+                relative_id=rel.id,
+                name=rel.name,
+                relationship=rel.relationship,
+                joined_at=party.used_at,
+            )
+            for party, rel in parties
+        ],
+        items=[
+            ItemOut(id=i.id, at=i.at, type=i.type, actor=i.actor, data=json.loads(i.data))
+            for i in items
+        ],
+        join_codes=join_codes,
+    )
+
+
+def bus_data(out: VisitOut) -> dict[str, Any]:
+    """The ``visit.state`` event: the summary without names (walls listen too)."""
+    return {
+        "id": out.id,
+        "state": out.state,
+        "outcome": out.outcome,
+        "prison_id": out.prison_id,
+        "visit_point_id": out.visit_point_id,
+        "starts_at": out.starts_at.isoformat(),
+        "ends_at": out.ends_at.isoformat(),
+        "privileged": out.privileged,
+        "room_id": out.room_id,
+        "live_at": out.live_at.isoformat() if out.live_at else None,
+    }

@@ -92,6 +92,8 @@ class Action(StrEnum):
     SPOTCHECKS_READ = "spotchecks.read"
     SPOTCHECKS_RUN = "spotchecks.run"
     SPOTCHECKS_ANSWER = "spotchecks.answer"
+    FACES_READ = "faces.read"
+    FACES_MANAGE = "faces.manage"
 
 
 _STAFF_READ: Final = frozenset({Role.ADMIN, Role.DUTY, Role.DISTRICT, Role.STREET})
@@ -137,6 +139,10 @@ POLICY: Final[dict[Action, tuple[frozenset[Role], Scope]]] = {
     Action.SPOTCHECKS_READ: (_STAFF_READ | {Role.SUBJECT}, Scope.SUBTREE),
     Action.SPOTCHECKS_RUN: (_OPERATORS, Scope.SUBTREE),
     Action.SPOTCHECKS_ANSWER: (frozenset({Role.SUBJECT}), Scope.GLOBAL),
+    # face verification (issue 15): staff read a subject's baseline and face checks in their
+    # subtree; officers enrol, approve and delete baseline photos.
+    Action.FACES_READ: (_STAFF_READ, Scope.SUBTREE),
+    Action.FACES_MANAGE: (_OPERATORS, Scope.SUBTREE),
 }
 
 

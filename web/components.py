@@ -296,6 +296,30 @@ async def media_shutdown(app: web.Application) -> None:
         await service.manager.close_all()
 
 
+async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The face worker pool (its processes start with the first photo) and the services
+    that use it; the pool closes before the database goes."""
+    from pathlib import Path
+
+    from alerts.face_baseline import FaceBaselines
+    from media.face_pool import FacePool
+
+    settings = app[keys.SETTINGS]
+    pool = FacePool(workers=settings.face_workers, capacity=settings.face_queue_max)
+    directory = Path(settings.faces_dir or Path(settings.data_dir) / "faces")
+    baselines = FaceBaselines(
+        app[keys.SESSIONMAKER], app[keys.CLOCK], app[keys.TREE], pool, directory
+    )
+    app[keys.FACE_BASELINES] = baselines
+    app[keys.METRICS].gauge_fn(
+        "center_face_queue", "Photos waiting for the face workers.", lambda: float(pool.queued)
+    )
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
 async def dashboard_ctx(app: web.Application) -> AsyncIterator[None]:
     """The live dashboard: rebuilt from the database (subjects here, alarms and check-ins
     through the alarm engine's loader), then kept from bus events until shutdown."""

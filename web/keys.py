@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from alerts.engine import AlertEngine
 from alerts.escalation import Escalator
 from alerts.evidence import EvidenceStore
+from alerts.face_baseline import FaceBaselines
 from alerts.spotcheck import SpotCheckService
 from alerts.spotcheck_campaign import SpotCheckCampaign
 from alerts.spotcheck_webhook import SpotCheckWebhook
@@ -70,3 +71,4 @@ DASHBOARD = web.AppKey("dashboard", DashboardProjection)
 SPOTCHECKS = web.AppKey("spotchecks", SpotCheckService)
 SPOTCHECK_WEBHOOK = web.AppKey("spotcheck_webhook", SpotCheckWebhook)
 SPOTCHECK_CAMPAIGN = web.AppKey("spotcheck_campaign", SpotCheckCampaign)
+FACE_BASELINES = web.AppKey("face_baselines", FaceBaselines)

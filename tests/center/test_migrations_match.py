@@ -8,12 +8,20 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import alerts.face_models
 import alerts.models  # noqa: F401  (registers the alert tables on Base)
 import center.revocation  # noqa: F401
 from center.db import Base, create_engine, create_sessionmaker
 from center.migrate import migrate
 
-_TABLES = ("revocations", "checkins", "device_events", "location_fixes")
+_TABLES = (
+    "revocations",
+    "checkins",
+    "device_events",
+    "location_fixes",
+    "face_baselines",
+    "face_checks",
+)
 
 
 async def test_migrations_match_the_models(database_url: str) -> None:

@@ -170,13 +170,13 @@ class FaceBaselines:
             else:
                 assert jpeg is not None
                 photo, source = photo_of(jpeg), BaselineSource.UPLOAD
-            await self._room_for_one(session, subject_id, photo)
+            await self.room_for_one(session, subject_id, photo)
         reading = await self.read(photo.data)
         if reading.reading != "face" or reading.embedding is None:
             raise _unusable(reading)
         path = await self.store_file(subject_id, photo)
         async with self._sessionmaker() as session:
-            await self._room_for_one(session, subject_id, photo)
+            await self.room_for_one(session, subject_id, photo)
             row = await self.insert(
                 session,
                 principal.actor,
@@ -190,7 +190,7 @@ class FaceBaselines:
             await session.commit()
             return baseline_json(row)
 
-    async def _room_for_one(self, session: AsyncSession, subject_id: str, photo: Photo) -> None:
+    async def room_for_one(self, session: AsyncSession, subject_id: str, photo: Photo) -> None:
         count = await session.scalar(
             select(func.count())
             .select_from(FaceBaseline)

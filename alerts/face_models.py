@@ -69,6 +69,7 @@ class FaceCheck(Base):
     distance: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float | None] = mapped_column(Float)
     problem: Mapped[str] = mapped_column(String(200), default="")
+    embedding: Mapped[str | None] = mapped_column(Text)
     alarm_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

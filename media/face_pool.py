@@ -69,6 +69,11 @@ class FacePool:
             raise FaceQueueFull(self.retry_after_s())
         self._reserved += count
 
+    def force_reserve(self, count: int) -> None:
+        """Hold places even beyond capacity: work already recorded (a restart's pending
+        checks, a snapshot an officer waits for) is never refused."""
+        self._reserved += count
+
     def release(self, count: int = 1) -> None:
         self._reserved = max(0, self._reserved - count)
 

@@ -34,7 +34,8 @@ def _resize(img: Image, height: int, width: int) -> Image:
 
 
 def crop() -> Image:
-    return np.ascontiguousarray(astronaut()[0:300, 80:300])
+    # offsets off the 16-px JPEG block grid, so the face is re-encoded, not copied
+    return np.ascontiguousarray(astronaut()[5:305, 83:303])
 
 
 def scaled(factor: float) -> Image:
@@ -84,3 +85,21 @@ def fake_camera(frame: int = 0) -> Image:
 
 def jpeg(img: Image) -> bytes:
     return encode_jpeg(img)
+
+
+def head_turned(degrees: float) -> Image:
+    """A synthetic head turn: her face mapped onto a vertical cylinder rotated by
+    ``degrees`` (the nose moves, the jaw's ends barely), positive towards the image's right."""
+    from scipy.ndimage import map_coordinates
+
+    img = astronaut()
+    cx, r, top, bottom = 223.0, 75.0, 60, 240
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    src = xx.copy()
+    inside = (np.abs(xx - cx) < r) & (yy > top) & (yy < bottom)
+    phi = np.clip(np.arcsin((xx[inside] - cx) / r) - np.radians(degrees), -np.pi / 2, np.pi / 2)
+    fade = np.sin(np.pi * (yy[inside] - top) / (bottom - top))
+    src[inside] = xx[inside] + (cx + r * np.sin(phi) - xx[inside]) * fade
+    planes = [map_coordinates(img[..., c], [yy, src], order=1) for c in range(3)]
+    return np.ascontiguousarray(np.stack(planes, -1).astype(np.uint8))

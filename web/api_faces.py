@@ -8,6 +8,7 @@ jurisdiction is 404, as an unknown one. Accuracy and tuning: docs/faces.md.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -124,9 +125,60 @@ async def delete_face(request: web.Request, *, path: FacePath) -> FaceOut:
     return msgspec.convert(out, FaceOut)
 
 
+class CheckinsQuery(msgspec.Struct):
+    since: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+
+
+class FaceOutcome(msgspec.Struct):
+    outcome: str
+    distance: float | None = None
+
+
+class CheckinOut(msgspec.Struct):
+    id: int
+    event_id: str
+    subject_id: str
+    at: str
+    source: str
+    lat: float | None
+    lon: float | None
+    late: bool
+    face: FaceOutcome | None
+    """None: the check-in carried no photo. ``pending`` until the face workers decide."""
+    face_alarm_id: int | None
+
+
+class CheckinList(msgspec.Struct):
+    checkins: list[CheckinOut]
+
+
+@policy(Action.FACES_READ, auth=(SESSION,))
+@contract(
+    "A subject's check-ins with their face outcomes",
+    path=SubjectPath,
+    query=CheckinsQuery,
+    response=CheckinList,
+    errors=(404, 422),
+    description="Newest first, at or after `since` (RFC 3339 with an offset); each with "
+    "its `face` (`outcome`, `distance`) once decided, and the `face_mismatch` alarm if one "
+    "was raised. Staff in the subject's jurisdiction.",
+)
+async def list_checkins(
+    request: web.Request, *, path: SubjectPath, query: CheckinsQuery
+) -> CheckinList:
+    try:
+        verifier = request.app[keys.FACE_VERIFIER]
+    except KeyError:
+        raise Unavailable("face verification is not running") from None
+    out = await verifier.checkins(principal_of(request), path.subject_id, query.since, query.limit)
+    return CheckinList([msgspec.convert(o, CheckinOut) for o in out])
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v1/subjects/{subject_id}/faces", add_face)
     r.add_get("/api/v1/subjects/{subject_id}/faces", list_faces)
     r.add_post("/api/v1/subjects/{subject_id}/faces/{face_id}/approve", approve_face)
     r.add_delete("/api/v1/subjects/{subject_id}/faces/{face_id}", delete_face)
+    r.add_get("/api/v1/subjects/{subject_id}/checkins", list_checkins)

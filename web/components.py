@@ -302,6 +302,7 @@ async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
     from pathlib import Path
 
     from alerts.face_baseline import FaceBaselines
+    from alerts.face_checks import FaceVerifier
     from media.face_pool import FacePool
 
     settings = app[keys.SETTINGS]
@@ -311,12 +312,31 @@ async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.SESSIONMAKER], app[keys.CLOCK], app[keys.TREE], pool, directory
     )
     app[keys.FACE_BASELINES] = baselines
+    verifier = FaceVerifier(
+        app[keys.SESSIONMAKER],
+        app[keys.CLOCK],
+        baselines,
+        app[ALERTS].raiser,
+        settings.face_match_threshold,
+    )
+    app[keys.FACE_VERIFIER] = verifier
+    app[WORKFLOW].on_resolved.append(verifier.on_resolved)
+    if keys.SPOTCHECKS in app:
+        app[keys.SPOTCHECKS].face_check = verifier.check_now
     app[keys.METRICS].gauge_fn(
         "center_face_queue", "Photos waiting for the face workers.", lambda: float(pool.queued)
     )
+    await verifier.resume()
+    consumers = [
+        app[keys.TASKS].spawn(f"face-checks-{n}", verifier.run())
+        for n in range(settings.face_workers)
+    ]
     try:
         yield
     finally:
+        for task in consumers:
+            task.cancel()
+        await asyncio.gather(*consumers, return_exceptions=True)
         await pool.close()
 
 

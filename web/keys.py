@@ -11,6 +11,7 @@ from alerts.engine import AlertEngine
 from alerts.escalation import Escalator
 from alerts.evidence import EvidenceStore
 from alerts.face_baseline import FaceBaselines
+from alerts.face_checks import FaceVerifier
 from alerts.spotcheck import SpotCheckService
 from alerts.spotcheck_campaign import SpotCheckCampaign
 from alerts.spotcheck_webhook import SpotCheckWebhook
@@ -72,3 +73,4 @@ SPOTCHECKS = web.AppKey("spotchecks", SpotCheckService)
 SPOTCHECK_WEBHOOK = web.AppKey("spotcheck_webhook", SpotCheckWebhook)
 SPOTCHECK_CAMPAIGN = web.AppKey("spotcheck_campaign", SpotCheckCampaign)
 FACE_BASELINES = web.AppKey("face_baselines", FaceBaselines)
+FACE_VERIFIER = web.AppKey("face_verifier", FaceVerifier)

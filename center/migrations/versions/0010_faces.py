@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("distance", sa.Float(), nullable=True),
         sa.Column("threshold", sa.Float(), nullable=True),
         sa.Column("problem", sa.String(length=200), nullable=False),
+        sa.Column("embedding", sa.Text(), nullable=True),
         sa.Column("alarm_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),

@@ -44,6 +44,9 @@ class ActionRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     version: Version
     note: Note = ""
     disposition: Disposition | None = None
+    add_to_baseline: bool = False
+    """Resolving a ``face_mismatch`` as ``excused``: enrol its photo in the subject's face
+    baseline, approved by this officer (audited)."""
 
 
 class BulkItem(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -100,6 +103,8 @@ def check(request: ActionRequest) -> ActionRequest:
         )
     if not rule.needs_disposition and request.disposition is not None:
         raise _invalid("disposition", "not allowed", f"{request.action} takes no disposition")
+    if request.add_to_baseline and request.disposition != Disposition.EXCUSED:
+        raise _invalid("add_to_baseline", "not allowed", "only when resolving as excused")
     return msgspec.structs.replace(request, note=note)
 
 

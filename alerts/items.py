@@ -9,6 +9,7 @@ period) cannot be a static rule; :func:`time_problem` checks it in the ingestor.
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final
 
@@ -21,6 +22,7 @@ MAX_SUBJECT_LEN: Final = 64
 MAX_DEVICE_LEN: Final = 64
 MAX_ACCURACY_M: Final = 1_000_000.0
 FUTURE_SKEW: Final = timedelta(minutes=5)
+MAX_PHOTO_B64: Final = 4 * 1024 * 1024 * 4 // 3 + 4
 
 # Printable text with at least one non-space character: no control characters (NUL, line
 # breaks), no C1 controls, no Unicode line separators.
@@ -70,12 +72,33 @@ class CheckinIn(msgspec.Struct):
     lon: Lon | None = None
     accuracy_m: Accuracy | None = None
     face_verified: bool | None = None
+    photo_jpeg_b64: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=MAX_PHOTO_B64,
+                pattern="^[A-Za-z0-9+/]*={0,2}$",
+                description="The check-in photo, a base64 JPEG: compared with the subject's "
+                "baseline (the result's `face`).",
+            ),
+        ]
+        | None
+    ) = None
+
+    def photo(self) -> bytes | None:
+        """The decoded photo (checked in ``__post_init__``)."""
+        return base64.b64decode(self.photo_jpeg_b64) if self.photo_jpeg_b64 else None
 
     def __post_init__(self) -> None:
         if (self.lat is None) != (self.lon is None):
             missing = "lon" if self.lon is None else "lat"
             raise ValueError(f"'{missing}' is required with {'lat' if missing == 'lon' else 'lon'}")
         self.at = _utc(self.at)
+        if self.photo_jpeg_b64 is not None:
+            try:
+                base64.b64decode(self.photo_jpeg_b64, validate=True)
+            except ValueError:
+                raise ValueError("'photo_jpeg_b64' is not base64") from None
 
 
 class DeviceEventIn(msgspec.Struct):

@@ -24,6 +24,7 @@ summary) and ``spotcheck.challenge`` (the challenge the subject's page shows).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -91,6 +92,7 @@ RESULT_ALARM_KINDS: Final = frozenset(
 
 
 Hook = Callable[[AsyncSession, SpotCheck], Awaitable[None]]
+FaceCheckHook = Callable[..., Awaitable[dict[str, Any]]]
 
 
 def _invalid(field: str, problem: str) -> ValidationFailed:
@@ -125,6 +127,8 @@ class SpotCheckService:
         self.policy = policy
         self.on_ringing: list[Hook] = []
         """Called in the transaction that (re)starts a ring (the webhook schedules here)."""
+        self.face_check: FaceCheckHook | None = None
+        """Compares each snapshot with the subject's face baseline (set by faces_ctx)."""
         timers.register(RING, self._on_ring_due)
         timers.register(RETRY, self._on_retry_due)
         self.missed = 0
@@ -701,9 +705,11 @@ class SpotCheckService:
                 EvidenceKind.SNAPSHOT,
             )
             evidence_id = int(ev["id"])
+        face = await self._face(sc, shot.id, shot.path)
         async with self._sessionmaker() as session:
             sc = await self._load(session, principal, spotcheck_id, Action.SPOTCHECKS_RUN)
             data = {
+                "face": face,
                 "snapshot_id": shot.id,
                 "sha256": shot.sha256,
                 "width": shot.width,
@@ -720,6 +726,20 @@ class SpotCheckService:
             await session.commit()
         await self._publisher(out)()
         return out
+
+    async def _face(self, sc: SpotCheck, snapshot_id: str, path: Path) -> dict[str, Any] | None:
+        """The snapshot's face outcome, or None (no face check configured, or it failed:
+        the officer still sees the snapshot and judges it)."""
+        if self.face_check is None:
+            return None
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+            return await self.face_check(
+                sc.subject_id, data, path, spotcheck_id=sc.id, snapshot_id=snapshot_id
+            )
+        except Exception:
+            _LOGGER.exception("face check of snapshot %s failed", snapshot_id)
+            return None
 
     async def snapshot_file(
         self, principal: Principal, spotcheck_id: int, item_id: int

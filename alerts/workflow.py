@@ -13,7 +13,7 @@ learn that another street's alarm exists.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -46,6 +46,9 @@ from center.timers import TimerService
 from center.topics import Event
 
 _LOGGER = logging.getLogger(__name__)
+ResolvedHook = Callable[
+    [AsyncSession, Principal, Mapping[str, Any], str | None, bool], Awaitable[None]
+]
 
 TOPIC: Final = "alarms"
 UPDATED: Final = Event.ALARM_UPDATED
@@ -141,6 +144,8 @@ class Workflow:
         self.sla = sla
         self.actions = 0
         self.conflicts = 0
+        self.on_resolved: list[ResolvedHook] = []
+        """Called in the transaction that resolves an alarm (the face baseline's excuse)."""
 
     # -- reading --------------------------------------------------------------------------
 
@@ -239,6 +244,15 @@ class Workflow:
                         details={"alarm_id": alarm_id},
                     )
             await self._timers_for(session, row, request.action, values, now)
+            if request.action is Action.RESOLVE:
+                for hook in self.on_resolved:
+                    await hook(
+                        session,
+                        principal,
+                        row,
+                        request.disposition and str(request.disposition),
+                        request.add_to_baseline,
+                    )
             event_data: dict[str, Any] = {"version": values.get("version", row["version"])}
             if request.disposition:
                 event_data["disposition"] = str(request.disposition)

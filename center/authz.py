@@ -96,6 +96,8 @@ class Action(StrEnum):
     VISITS_BOOK = "visits.book"
     VISITS_APPROVE = "visits.approve"
     VISITS_RUN = "visits.run"
+    FACES_READ = "faces.read"
+    FACES_MANAGE = "faces.manage"
 
 
 _STAFF_READ: Final = frozenset({Role.ADMIN, Role.DUTY, Role.DISTRICT, Role.STREET})
@@ -151,6 +153,10 @@ POLICY: Final[dict[Action, tuple[frozenset[Role], Scope]]] = {
     Action.VISITS_BOOK: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
     Action.VISITS_APPROVE: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
     Action.VISITS_RUN: (frozenset({Role.VISIT_STAFF}), Scope.GLOBAL),
+    # face verification (issue 15): staff read a subject's baseline and face checks in their
+    # subtree; officers enrol, approve and delete baseline photos.
+    Action.FACES_READ: (_STAFF_READ, Scope.SUBTREE),
+    Action.FACES_MANAGE: (_OPERATORS, Scope.SUBTREE),
 }
 
 

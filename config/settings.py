@@ -396,6 +396,26 @@ class Settings:
     visit_require_monitor: bool = _opt(
         True, "A visit goes live only while a staff monitor watches (privileged visits excepted)."
     )
+    # --- faces ---
+    face_match_threshold: float = _opt(
+        0.6,
+        "Largest face distance (dlib embeddings, Euclidean) that still counts as the same "
+        "person; lower is stricter. See docs/faces.md for tuning.",
+        min=0.05,
+        max=1.5,
+    )
+    face_workers: int = _opt(
+        1, "Worker processes that read faces (each about 0.1-0.2 s per photo on one core).", min=1
+    )
+    face_queue_max: int = _opt(
+        2000,
+        "Most photos waiting for the face workers; beyond it a check-in batch with photos "
+        "answers 429 with Retry-After (nothing recorded, the client resends).",
+        min=1,
+    )
+    faces_dir: str = _opt(
+        "", "Directory for baseline and check-in face photos (JPEG). Empty: <data_dir>/faces."
+    )
 
     # ---------------------------------------------------------------- derived values
     @property

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from alerts.face_checks import CheckinPhoto
 from alerts.ingest import Result
 from alerts.items import CheckinIn, DeviceEventIn, LocationFixIn
 from center.authz import Action
@@ -31,6 +32,14 @@ class ItemError(msgspec.Struct):
     details: dict[str, Any] | None = None
 
 
+class FaceResult(msgspec.Struct, omit_defaults=True):
+    """``pending`` while the photo waits for the face workers; then ``match``,
+    ``mismatch``, ``no_face``, ``several_faces``, ``poor_quality`` or ``no_baseline``."""
+
+    outcome: str
+    distance: float | None = None
+
+
 class ItemResult(msgspec.Struct, omit_defaults=True):
     """One item's answer: ``accepted``, ``duplicate`` (nothing changed) or ``rejected``."""
 
@@ -40,6 +49,7 @@ class ItemResult(msgspec.Struct, omit_defaults=True):
     window_start: str | None = None
     late: bool | None = None
     error: ItemError | None = None
+    face: FaceResult | None = None
 
 
 class BatchResult(msgspec.Struct):
@@ -56,7 +66,22 @@ async def _ingest(request: web.Request, kind: str, body: BatchBody) -> web.Respo
         raise RateLimited(
             f"this API key is over its rate of {rate:g} items per second", retry_after=wait
         )
-    results: list[Result] = await getattr(engine.ingestor, kind)(principal, body.entries)
+    photos = _photos(principal, body) if kind == "checkins" else []
+    verifier = app.get(keys.FACE_VERIFIER) if photos else None
+    if verifier is not None:
+        verifier.admit(len(photos))  # 429 before anything is recorded
+    try:
+        results: list[Result] = await getattr(engine.ingestor, kind)(principal, body.entries)
+    except BaseException:
+        if verifier is not None:
+            verifier.pool.release(len(photos))
+        raise
+    if verifier is not None:
+        accepted = {str(r["event_id"]) for r in results if r.get("status") == "accepted"}
+        faces = await verifier.record_checkins(photos, accepted)
+        for r in results:
+            if r.get("status") == "accepted" and r.get("event_id") in faces:
+                r["face"] = faces[str(r["event_id"])]
     if body.single:
         result = results[0]
         err = result.get("error")
@@ -69,6 +94,17 @@ async def _ingest(request: web.Request, kind: str, body: BatchBody) -> web.Respo
         if isinstance(err, CenterError):
             result["error"] = error_body(err.code, err.message, err.details)
     return respond({"results": results})
+
+
+def _photos(principal: Any, body: BatchBody) -> list[CheckinPhoto]:
+    """The batch's check-in photos, one per event id (a repeat in the batch is a duplicate)."""
+    seen: dict[str, CheckinPhoto] = {}
+    for item in body.entries:
+        if isinstance(item, CheckinIn) and item.photo_jpeg_b64 and item.event_id not in seen:
+            seen[item.event_id] = CheckinPhoto(
+                item.event_id, principal.id[:32], item.subject_id, item.photo() or b""
+            )
+    return list(seen.values())
 
 
 def _endpoint(

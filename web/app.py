@@ -31,6 +31,7 @@ from web.admin_plans import plans_ctx
 from web.components import (
     alerts_ctx,
     dashboard_ctx,
+    faces_ctx,
     media_ctx,
     media_shutdown,
     spotcheck_ctx,
@@ -214,6 +215,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(spotcheck_ctx)
     app.cleanup_ctx.append(visits_ctx)
+    app.cleanup_ctx.append(faces_ctx)
     app.cleanup_ctx.append(dashboard_ctx)
     app.on_shutdown.append(media_shutdown)
     app.on_shutdown.append(_close_websockets)

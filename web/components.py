@@ -327,6 +327,50 @@ async def media_shutdown(app: web.Application) -> None:
         await service.manager.close_all()
 
 
+async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The face worker pool (its processes start with the first photo) and the services
+    that use it; the pool closes before the database goes."""
+    from pathlib import Path
+
+    from alerts.face_baseline import FaceBaselines
+    from alerts.face_checks import FaceVerifier
+    from media.face_pool import FacePool
+
+    settings = app[keys.SETTINGS]
+    pool = FacePool(workers=settings.face_workers, capacity=settings.face_queue_max)
+    directory = Path(settings.faces_dir or Path(settings.data_dir) / "faces")
+    baselines = FaceBaselines(
+        app[keys.SESSIONMAKER], app[keys.CLOCK], app[keys.TREE], pool, directory
+    )
+    app[keys.FACE_BASELINES] = baselines
+    verifier = FaceVerifier(
+        app[keys.SESSIONMAKER],
+        app[keys.CLOCK],
+        baselines,
+        app[ALERTS].raiser,
+        settings.face_match_threshold,
+    )
+    app[keys.FACE_VERIFIER] = verifier
+    app[WORKFLOW].on_resolved.append(verifier.on_resolved)
+    if keys.SPOTCHECKS in app:
+        app[keys.SPOTCHECKS].face_check = verifier.check_now
+    app[keys.METRICS].gauge_fn(
+        "center_face_queue", "Photos waiting for the face workers.", lambda: float(pool.queued)
+    )
+    await verifier.resume()
+    consumers = [
+        app[keys.TASKS].spawn(f"face-checks-{n}", verifier.run())
+        for n in range(settings.face_workers)
+    ]
+    try:
+        yield
+    finally:
+        for task in consumers:
+            task.cancel()
+        await asyncio.gather(*consumers, return_exceptions=True)
+        await pool.close()
+
+
 async def dashboard_ctx(app: web.Application) -> AsyncIterator[None]:
     """The live dashboard: rebuilt from the database (subjects here, alarms and check-ins
     through the alarm engine's loader), then kept from bus events until shutdown."""

@@ -72,6 +72,14 @@ class Multipart:
 
 
 @dataclass(frozen=True, slots=True)
+class JpegOr:
+    """A body that is a JPEG (``Content-Type: image/jpeg``, handed over as ``bytes``) or the
+    JSON ``model`` (photo uploads that may instead name a stored photo)."""
+
+    model: type[msgspec.Struct]
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     """What one operation takes and answers; read by the wrapper and by the OpenAPI walk."""
 
@@ -79,7 +87,7 @@ class Contract:
     description: str = ""
     path: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
-    body: type[msgspec.Struct] | Batch | Multipart | None = None
+    body: type[msgspec.Struct] | Batch | Multipart | JpegOr | None = None
     response: Any = None
     status: int = 200
     errors: tuple[int, ...] = ()
@@ -415,7 +423,7 @@ def _path(request: web.Request, model: type[T]) -> T:
         raise NotFound("no such resource") from None
 
 
-async def _body_bytes(request: web.Request) -> bytes:
+async def _body_bytes(request: web.Request, *, jpeg: bool = False) -> bytes:
     limit = _settings(request).max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(
@@ -423,6 +431,8 @@ async def _body_bytes(request: web.Request) -> bytes:
             details={"max_body_bytes": limit},
         )
     ctype = request.content_type
+    if jpeg:
+        return await request.read()
     if ctype not in JSON_TYPES and not ctype.endswith("+json"):
         raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
     return await request.read()
@@ -456,7 +466,7 @@ def contract(
     *,
     path: type[msgspec.Struct] | None = None,
     query: type[msgspec.Struct] | None = None,
-    body: type[msgspec.Struct] | Batch | Multipart | None = None,
+    body: type[msgspec.Struct] | Batch | Multipart | JpegOr | None = None,
     response: Any = None,
     status: int = 200,
     errors: tuple[int, ...] = (),
@@ -491,14 +501,17 @@ def contract(
                 kwargs["path"] = _path(request, spec.path)
             if spec.query is not None:
                 kwargs["query"] = in_calendar(_query(request, spec.query))
-            if spec.body is not None and not isinstance(spec.body, Multipart):
+            if isinstance(spec.body, JpegOr) and request.content_type == "image/jpeg":
+                kwargs["body"] = await _body_bytes(request, jpeg=True)
+            elif spec.body is not None and not isinstance(spec.body, Multipart):
                 raw = await _body_bytes(request)
                 if isinstance(spec.body, Batch):
                     # items judge their times against the clock (retention, future skew)
                     limit = getattr(_settings(request), spec.body.max_items_setting)
                     kwargs["body"] = decode_batch(raw, spec.body, limit)
                 else:
-                    kwargs["body"] = in_calendar(decode(raw, spec.body))
+                    model = spec.body.model if isinstance(spec.body, JpegOr) else spec.body
+                    kwargs["body"] = in_calendar(decode(raw, model))
             result = await fn(request, **kwargs)
             if isinstance(result, web.StreamResponse):
                 return result

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from alerts.engine import AlertEngine
 from alerts.escalation import Escalator
 from alerts.evidence import EvidenceStore
+from alerts.face_baseline import FaceBaselines
+from alerts.face_checks import FaceVerifier
 from alerts.spotcheck import SpotCheckService
 from alerts.spotcheck_campaign import SpotCheckCampaign
 from alerts.spotcheck_webhook import SpotCheckWebhook
@@ -76,3 +78,5 @@ SPOTCHECK_WEBHOOK = web.AppKey("spotcheck_webhook", SpotCheckWebhook)
 SPOTCHECK_CAMPAIGN = web.AppKey("spotcheck_campaign", SpotCheckCampaign)
 VISITS = web.AppKey("visits", VisitService)
 VISITS_LIVE = web.AppKey("visits_live", VisitLive)
+FACE_BASELINES = web.AppKey("face_baselines", FaceBaselines)
+FACE_VERIFIER = web.AppKey("face_verifier", FaceVerifier)

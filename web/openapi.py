@@ -19,7 +19,7 @@ from aiohttp import web
 from center.text import PLAIN
 from config.settings import Settings
 from web import keys
-from web.contract import Batch, Contract, Multipart, contract, get_contract
+from web.contract import Batch, Contract, JpegOr, Multipart, contract, get_contract
 from web.policy import API_KEY, DEVICE, SESSION, Policy, get_policy, public
 from web.principals import SESSION_COOKIE
 
@@ -179,6 +179,14 @@ def _body(
         }
     assert index is not None
     schema = schemas[index]
+    if isinstance(body, JpegOr):
+        return {
+            "required": True,
+            "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": schema},
+            },
+        }
     if isinstance(body, Batch):
         limit = getattr(settings, body.max_items_setting)
         schema = {
@@ -228,6 +236,8 @@ def build(app: web.Application) -> dict[str, Any]:
             idx["query"] = reg.ref(spec.query)
         if isinstance(spec.body, Batch):
             idx["body"] = reg.ref(spec.body.item)
+        elif isinstance(spec.body, JpegOr):
+            idx["body"] = reg.ref(spec.body.model)
         elif spec.body is not None and not isinstance(spec.body, Multipart):
             idx["body"] = reg.ref(spec.body)
         if isinstance(spec.response, tuple):  # alternatives (one item, or a batch's results)

@@ -58,6 +58,9 @@ def setup_routes(app: web.Application) -> None:
     from web import api_spotchecks, api_track, spotcheck_pages
 
     api_spotchecks.add_routes(app)
+    from web import api_faces
+
+    api_faces.add_routes(app)
     api_track.add_routes(app)
     spotcheck_pages.add_routes(app)
     from web import api_visits

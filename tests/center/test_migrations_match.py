@@ -8,6 +8,7 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import alerts.face_models
 import alerts.models  # noqa: F401  (registers the alert tables on Base)
 import center.revocation
 import center.visits.models  # noqa: F401
@@ -28,6 +29,8 @@ _TABLES = (
     "visits",
     "visit_parties",
     "visit_items",
+    "face_baselines",
+    "face_checks",
 )
 
 

@@ -18,11 +18,14 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from alerts.face_checks import NO_BASELINE
+from alerts.face_models import PENDING
 from alerts.models import AlarmKind, AlarmState, CheckinSource, LeaveState, Severity
 from alerts.spotcheck_models import TIMELINE_EVENTS, FailReason, ItemType, SpotCheckState
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
+from media.faces import OUTCOMES
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -98,6 +101,7 @@ DYNAMIC: dict[str, set[str]] = {
     "spot.track.": SPOT_TRACK_KINDS,
     "admin.key.kind.": {"api_key", "device_token"},  # center.models.CredentialKind
     "admin.leave.state.": {str(s) for s in LeaveState},
+    "spot.face.": {*OUTCOMES, PENDING, NO_BASELINE},
 }
 
 

@@ -58,10 +58,18 @@
     renderWhere(sc);
     $("snapshots").innerHTML = (sc.snapshots || []).map((s) =>
       `<li data-sha256="${esc(s.data.sha256)}"><a href="${esc(s.data.url)}" target="_blank"><img src="${esc(s.data.url)}" alt=""></a>` +
-      `<code>SHA-256 ${esc(s.data.sha256)}</code>${s.data.challenge_item ? " · " + esc(t("spot.during_challenge")) : ""}</li>`).join("");
+      `<code>SHA-256 ${esc(s.data.sha256)}</code>${s.data.challenge_item ? " · " + esc(t("spot.during_challenge")) : ""}${faceLine(s.data.face)}</li>`).join("");
     $("log").innerHTML = (sc.items || []).map((i) =>
       `<li data-type="${esc(i.type)}">${esc(fmt(i.at))} <b>${esc(t("spot.item." + i.type))}</b> ${esc(i.data.prompt || i.data.result || i.data.sha256 || "")} <span class="who">${esc(i.actor)}</span></li>`).join("");
     if (FINAL.includes(sc.state)) hangUp();
+  }
+
+  /* The server's face check of a snapshot: the outcome and its distance, beside the photo. */
+  function faceLine(face) {
+    if (!face) return "";
+    const distance = face.distance != null ? " · " + t("spot.face.distance", { d: face.distance.toFixed(2) }) : "";
+    return ` <span class="face" data-outcome="${esc(face.outcome)}" data-distance="${esc(face.distance ?? "")}">` +
+      `${esc(t("spot.face", { outcome: t("spot.face." + face.outcome) }) + distance)}</span>`;
   }
 
   function renderWhere(sc) {

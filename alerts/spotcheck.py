@@ -28,7 +28,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -41,6 +41,7 @@ from alerts.alarm_log import dumps, record_alarm_event
 from alerts.directory import SubjectInfo
 from alerts.evidence import EvidenceStore
 from alerts.raising import AlarmRaiser, Fire
+from alerts.spotcheck_liveness import VERDICT_ACTOR, automatic_check, undecided
 from alerts.spotcheck_models import (
     FINAL_STATES,
     OPEN_STATES,
@@ -93,6 +94,10 @@ RESULT_ALARM_KINDS: Final = frozenset(
 
 Hook = Callable[[AsyncSession, SpotCheck], Awaitable[None]]
 FaceCheckHook = Callable[..., Awaitable[dict[str, Any]]]
+LivenessProbe = Callable[..., Awaitable[dict[str, Any]]]
+"""``probe(room_id, login, challenge, spotcheck_id=, item_id=)`` samples the subject's video
+for the challenge window and returns ``{"challenge", "verdict", "evidence"}``."""
+Spawn = Callable[[str, Coroutine[Any, Any, Any]], Any]
 
 
 def _invalid(field: str, problem: str) -> ValidationFailed:
@@ -129,6 +134,9 @@ class SpotCheckService:
         """Called in the transaction that (re)starts a ring (the webhook schedules here)."""
         self.face_check: FaceCheckHook | None = None
         """Compares each snapshot with the subject's face baseline (set by faces_ctx)."""
+        self.liveness_probe: LivenessProbe | None = None
+        self.spawn: Spawn | None = None
+        """Judges head-turn and blink challenges from the live video (set by faces_ctx)."""
         timers.register(RING, self._on_ring_due)
         timers.register(RETRY, self._on_retry_due)
         self.missed = 0
@@ -653,9 +661,20 @@ class SpotCheckService:
                 at=now,
                 timeline="spotcheck_challenge",
             )
+            check, reason = automatic_check(drawn)
+            probe, spawn = self.liveness_probe, self.spawn
+            if check is None or probe is None or spawn is None:
+                challenge = check or str(drawn["kind"])
+                why = reason or "no automatic liveness check is configured"
+                await self._liveness_item(session, sc, item.id, undecided(challenge, why), now)
             await self._move(session, sc, SpotCheckState.LIVE)
             out = await self._out(session, sc)
             await session.commit()
+        if check is not None and probe is not None and spawn is not None:
+            spawn(
+                f"liveness-{sc.id}-{item.id}",
+                self._judge_window(probe, sc.id, sc.room_id, item.id, check),
+            )
         event = {
             "id": sc.id,
             "subject_id": sc.subject_id,
@@ -666,6 +685,56 @@ class SpotCheckService:
         }
         await self._publisher(out, (EVENT_CHALLENGE, event))()
         return out
+
+    async def _liveness_item(
+        self,
+        session: AsyncSession,
+        sc: SpotCheck,
+        challenge_item: int,
+        liveness: dict[str, Any],
+        at: datetime,
+    ) -> SpotCheckItem:
+        data = {"challenge_item": challenge_item, "liveness": liveness}
+        return await self._item(
+            session,
+            sc,
+            ItemType.LIVENESS,
+            VERDICT_ACTOR,
+            data,
+            at=at,
+            timeline="spotcheck_liveness",
+        )
+
+    async def _judge_window(
+        self, probe: LivenessProbe, spotcheck_id: int, room_id: str, item_id: int, check: str
+    ) -> None:
+        """Sample and judge one challenge window (a supervised task), then record the
+        verdict; a failure of the media or the workers is recorded as ``undecided``."""
+        async with self._sessionmaker() as session:
+            sc = await session.get(SpotCheck, spotcheck_id)
+            login = await self._subject_login(session, sc.subject_id) if sc else None
+        try:
+            if login is None:
+                raise RuntimeError("the subject has no login that could be in the call")
+            liveness = await probe(
+                room_id, login, check, spotcheck_id=spotcheck_id, item_id=item_id
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _LOGGER.warning("liveness of spot-check %s failed: %r", spotcheck_id, exc)
+            liveness = undecided(check, f"no video to judge: {exc}")
+        async with self._sessionmaker() as session:
+            sc = await session.get(SpotCheck, spotcheck_id)
+            if sc is None:
+                return
+            await self._liveness_item(session, sc, item_id, liveness, self._clock.now())
+            out = await self._out(session, sc)
+            await session.commit()
+        _LOGGER.info(
+            "liveness of spot-check %s challenge %s: %s", spotcheck_id, item_id, liveness["verdict"]
+        )
+        await self._publisher(out)()
 
     async def snapshot(self, principal: Principal, spotcheck_id: int) -> SpotCheckOut:
         async with self._sessionmaker() as session:

@@ -69,6 +69,7 @@ class ItemType(StrEnum):
     CANCELLED = "cancelled"
     ALARM = "alarm"
     WEBHOOK = "webhook"
+    LIVENESS = "liveness"
 
 
 class SpotCheck(Base):
@@ -128,6 +129,7 @@ TIMELINE_EVENTS: Final = (
     "spotcheck_no_answer",
     "spotcheck_location",
     "spotcheck_challenge",
+    "spotcheck_liveness",
     "spotcheck_result",
     "spotcheck_recording",
     "spotcheck_cancelled",

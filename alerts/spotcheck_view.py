@@ -72,6 +72,9 @@ class SpotCheckOut(msgspec.Struct, kw_only=True):
     version: int
     challenge: dict[str, Any] | None = None
     """The challenge on the subject's screen now (until its time limit), if any."""
+    liveness: dict[str, Any] | None = None
+    """The latest challenge's automatic verdict ``{"challenge_item", "liveness": {"challenge",
+    "verdict", "evidence"}}``, if any (the officer still decides)."""
     attempts: list[ItemOut] = []
     challenges: list[ItemOut] = []
     snapshots: list[ItemOut] = []
@@ -158,6 +161,8 @@ def spotcheck_out(
         out.challenges = [o for o in outs if o.type == ItemType.CHALLENGE]
         out.snapshots = [o for o in outs if o.type == ItemType.SNAPSHOT]
         out.recordings = [o for o in outs if o.type == ItemType.RECORDING]
+        verdicts = [o for o in outs if o.type == ItemType.LIVENESS]
+        out.liveness = verdicts[-1].data if verdicts else None
         if now is not None and sc.state not in FINAL_STATES:
             out.challenge = current_challenge(items, now)
     return out
@@ -169,6 +174,7 @@ def for_subject(out: SpotCheckOut) -> SpotCheckOut:
         out,
         note="",
         reason=None,
+        liveness=None,
         started_by="",
         home=None,
         distance_m=None,
@@ -189,4 +195,12 @@ def bus_data(out: SpotCheckOut) -> dict[str, Any]:
     )
     for key in ("attempts", "challenges", "snapshots", "recordings", "items"):
         data.pop(key, None)
+    liveness = data.get("liveness")
+    if isinstance(liveness, dict) and isinstance(liveness.get("liveness"), dict):
+        # the verdict only: the evidence (series, files) is read from the record
+        verdict = liveness["liveness"]
+        data["liveness"] = {
+            "challenge_item": liveness.get("challenge_item"),
+            "liveness": {"challenge": verdict.get("challenge"), "verdict": verdict.get("verdict")},
+        }
     return data

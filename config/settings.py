@@ -416,6 +416,22 @@ class Settings:
     faces_dir: str = _opt(
         "", "Directory for baseline and check-in face photos (JPEG). Empty: <data_dir>/faces."
     )
+    liveness_window_s: float = _opt(
+        5.0,
+        "Seconds of the subject's video (media time) judged after a head-turn or blink "
+        "challenge is issued.",
+        min=1.0,
+        max=30.0,
+    )
+    liveness_fps: float = _opt(
+        4.0,
+        "Frames a second of the challenge window given to the liveness judge.",
+        min=1.0,
+        max=15.0,
+    )
+    liveness_max_frames: int = _opt(
+        24, "Most frames of one challenge window judged (each costs about 0.1 s).", min=4, max=120
+    )
 
     # ---------------------------------------------------------------- derived values
     @property

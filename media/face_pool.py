@@ -15,10 +15,12 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Final
 
-from media.faces import FaceModels, FaceReading
+from media.faces import FaceModels, FaceReading, decode_jpeg
+from media.liveness import LandmarkModel, Liveness
 
 _LOGGER = logging.getLogger(__name__)
 _MODELS: FaceModels | None = None
+_LANDMARKS: LandmarkModel | None = None
 SECONDS_PER_PHOTO: Final = 0.15
 
 
@@ -32,6 +34,14 @@ def _read(data: bytes) -> FaceReading:
         _init_worker()
     assert _MODELS is not None
     return _MODELS.read_jpeg(data)
+
+
+def _judge(challenge: str, jpegs: list[bytes]) -> Liveness:
+    """A challenge window's verdict; the 68-point model loads with the first window."""
+    global _LANDMARKS
+    if _LANDMARKS is None:
+        _LANDMARKS = LandmarkModel()
+    return _LANDMARKS.judge(challenge, [decode_jpeg(j) for j in jpegs])
 
 
 class FaceQueueFull(Exception):
@@ -95,6 +105,18 @@ class FacePool:
             reading = await loop.run_in_executor(self._pool(), _read, data)
             self.done += 1
             return reading
+        finally:
+            self.release()
+
+    async def judge(self, challenge: str, jpegs: list[bytes]) -> Liveness:
+        """Judge one challenge window in a worker. It holds one place like a photo (never
+        refused: the officer waits for it), released here."""
+        self.force_reserve(1)
+        try:
+            if self._closed:
+                raise RuntimeError("the face pool is closed")
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool(), _judge, challenge, jpegs)
         finally:
             self.release()
 

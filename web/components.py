@@ -354,6 +354,20 @@ async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
     app[WORKFLOW].on_resolved.append(verifier.on_resolved)
     if keys.SPOTCHECKS in app:
         app[keys.SPOTCHECKS].face_check = verifier.check_now
+        media_service = app.get(MEDIA)
+        if media_service is not None:
+            from web.spotcheck_liveness import LivenessProbe
+
+            app[keys.SPOTCHECKS].liveness_probe = LivenessProbe(
+                media_service,
+                pool,
+                directory / "liveness",
+                window_s=settings.liveness_window_s,
+                fps=settings.liveness_fps,
+                max_frames=settings.liveness_max_frames,
+                timeout_s=10.0,
+            )
+            app[keys.SPOTCHECKS].spawn = app[keys.TASKS].spawn
     app[keys.METRICS].gauge_fn(
         "center_face_queue", "Photos waiting for the face workers.", lambda: float(pool.queued)
     )

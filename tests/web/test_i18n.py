@@ -102,6 +102,8 @@ DYNAMIC: dict[str, set[str]] = {
     "admin.key.kind.": {"api_key", "device_token"},  # center.models.CredentialKind
     "admin.leave.state.": {str(s) for s in LeaveState},
     "spot.face.": {*OUTCOMES, PENDING, NO_BASELINE},
+    "spot.liveness.verdict.": {"passed", "failed", "undecided"},  # media/liveness.py Verdict
+    "spot.liveness.challenge.": {"turn_left", "turn_right", "blink", "digits", "gesture"},
 }
 
 

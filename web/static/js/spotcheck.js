@@ -55,6 +55,7 @@
     for (const id of ["snap", "chal-digits", "chal-gesture"]) $(id).disabled = !live;
     $("result-form").hidden = !live;
     $("chal-now").textContent = sc.challenge ? t("spot.challenge.now", { prompt: sc.challenge.prompt }) : "";
+    renderLiveness(sc.liveness);
     renderWhere(sc);
     $("snapshots").innerHTML = (sc.snapshots || []).map((s) =>
       `<li data-sha256="${esc(s.data.sha256)}"><a href="${esc(s.data.url)}" target="_blank"><img src="${esc(s.data.url)}" alt=""></a>` +
@@ -62,6 +63,23 @@
     $("log").innerHTML = (sc.items || []).map((i) =>
       `<li data-type="${esc(i.type)}">${esc(fmt(i.at))} <b>${esc(t("spot.item." + i.type))}</b> ${esc(i.data.prompt || i.data.result || i.data.sha256 || "")} <span class="who">${esc(i.actor)}</span></li>`).join("");
     if (FINAL.includes(sc.state)) hangUp();
+  }
+
+  /* The server's automatic verdict of the latest head-turn or blink challenge, beside the
+     video; the officer still decides (the hint says so). */
+  function renderLiveness(entry) {
+    const box = $("liveness");
+    const v = entry && entry.liveness;
+    box.hidden = !v;
+    box.dataset.verdict = v ? v.verdict : "";
+    if (!v) return;
+    const kind = ["turn_left", "turn_right", "blink", "digits", "gesture"].includes(v.challenge) ? v.challenge : "gesture";
+    const reason = (v.evidence && v.evidence.reason) || "";
+    box.title = reason;
+    box.textContent = t("spot.liveness", {
+      challenge: t("spot.liveness.challenge." + kind),
+      verdict: t("spot.liveness.verdict." + v.verdict),
+    }) + " · " + t("spot.liveness.hint");
   }
 
   /* The server's face check of a snapshot: the outcome and its distance, beside the photo. */

@@ -15,7 +15,6 @@ from typing import Any
 
 import av
 import numpy as np
-import pytest
 from aiohttp.test_utils import TestClient
 from aiortc import VideoStreamTrack
 from sqlalchemy import select
@@ -28,6 +27,7 @@ from tests.web.ws.rtc_peer import WsPeer, wait_for
 from web import keys
 
 FPS = 30
+FAST = {"liveness_window_s": 4.0, "liveness_fps": 3.0}  # 12 frames to judge
 STILL_FRAMES = 45  # 1.5 s facing the camera after the challenge, then the turn
 TURN_FRAMES = 30  # 1 s to turn to 20 degrees, then held
 
@@ -118,10 +118,10 @@ async def challenged(
             verdict.update(got.get("liveness") or {})
             return bool(verdict)
 
-        for _ in range(600):
+        for _ in range(240):
             if await decided():
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.25)
         sc = await (await client.get(f"/api/v1/spotchecks/{sc['id']}")).json()
     finally:
         for closing in (desk, phone, a, b):
@@ -132,17 +132,17 @@ async def challenged(
 
 
 async def test_a_head_turn_to_the_asked_side_passes(make_client: AppFactory) -> None:
-    client = await make_client(demo=True, spotcheck_gestures="请把头转向左边")
+    client = await make_client(demo=True, **FAST, spotcheck_gestures="请把头转向左边")
     sc, got = await challenged(client, kind="gesture", direction=1)
     liveness = got["liveness"]
     assert liveness["challenge"] == "turn_left"
     assert liveness["verdict"] == "passed", liveness["evidence"]
     evidence = liveness["evidence"]
-    assert 4 <= evidence["frames"] <= 24 and len(evidence["yaw"]) == evidence["frames"]
+    assert 4 <= evidence["frames"] <= 12 and len(evidence["yaw"]) == evidence["frames"]
     assert len(evidence["files"]) == evidence["frames"]
     assert all(len(f["sha256"]) == 64 for f in evidence["files"])
     times = [f["at_s"] for f in evidence["files"]]
-    assert times == sorted(times) and times[-1] < 5.0
+    assert times == sorted(times) and times[-1] < 4.0
     assert got["challenge_item"] == sc["challenges"][-1]["id"]
     assert [i["type"] for i in sc["items"]].count("liveness") == 1
     async with client.app[keys.SESSIONMAKER]() as session:
@@ -155,33 +155,31 @@ async def test_a_head_turn_to_the_asked_side_passes(make_client: AppFactory) -> 
 
 
 async def test_the_other_side_fails(make_client: AppFactory) -> None:
-    client = await make_client(demo=True, spotcheck_gestures="请把头转向右边")
+    client = await make_client(demo=True, **FAST, spotcheck_gestures="请把头转向右边")
     _, got = await challenged(client, kind="gesture", direction=1)
     assert got["liveness"]["challenge"] == "turn_right"
     assert got["liveness"]["verdict"] == "failed", got["liveness"]["evidence"]
 
 
 async def test_a_still_photo_fails(make_client: AppFactory) -> None:
-    client = await make_client(demo=True, spotcheck_gestures="请把头转向左边")
+    client = await make_client(demo=True, **FAST, spotcheck_gestures="请把头转向左边")
     _, got = await challenged(client, kind="gesture", direction=0)
     assert got["liveness"]["verdict"] == "failed"
     assert "no motion" in got["liveness"]["evidence"]["reason"]
 
 
 async def test_no_face_is_undecided(make_client: AppFactory) -> None:
-    client = await make_client(demo=True, spotcheck_gestures="请眨三次眼睛")
+    client = await make_client(demo=True, **FAST, spotcheck_gestures="请眨三次眼睛")
     _, got = await challenged(client, kind="gesture", direction=None)
     assert got["liveness"]["challenge"] == "blink"
     assert got["liveness"]["verdict"] == "undecided"
     assert got["liveness"]["evidence"]["yaw"] == [None] * got["liveness"]["evidence"]["frames"]
 
 
-@pytest.mark.parametrize("gesture", ["请举起三根手指"])
-async def test_a_challenge_without_an_automatic_check_is_undecided(
-    make_client: AppFactory, gesture: str
-) -> None:
-    client = await make_client(demo=True, spotcheck_gestures=gesture)
-    _, got = await challenged(client, kind="digits", direction=None)
+async def test_digits_have_no_automatic_check(make_client: AppFactory) -> None:
+    client = await make_client(demo=True, **FAST, spotcheck_gestures="请举起三根手指")
+    sc, got = await challenged(client, kind="digits", direction=None)
     assert got["liveness"]["challenge"] == "digits"
     assert got["liveness"]["verdict"] == "undecided"
     assert "officer" in got["liveness"]["evidence"]["reason"]
+    assert got["challenge_item"] == sc["challenges"][-1]["id"]

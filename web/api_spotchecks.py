@@ -155,7 +155,9 @@ async def get_spotcheck(request: web.Request, *, path: SpotCheckPath) -> SpotChe
     response=SpotCheckOut,
     errors=(404, 409),
     description="The server draws four random digits or a gesture from `spotcheck_gestures`; "
-    "the subject's page shows it for `spotcheck_challenge_s` (`spotcheck.challenge` event).",
+    "the subject's page shows it for `spotcheck_challenge_s` (`spotcheck.challenge` event). "
+    "A head turn or blink is then judged from the subject's video (a `liveness` item a few "
+    "seconds later, and `liveness` on the record); other challenges get `undecided`.",
 )
 async def challenge(
     request: web.Request, *, path: SpotCheckPath, body: ChallengeIn

@@ -2,7 +2,9 @@
 ``.y4m`` clip made from ``skimage.data.astronaut()`` for
 ``--use-file-for-fake-video-capture``); the officer enrols her photo, starts a spot-check,
 the subject's page answers and publishes the clip, the officer takes a snapshot, and the
-record — and the officer's page beside the snapshot — shows ``match`` with its distance."""
+record — and the officer's page beside the snapshot — shows ``match`` with its distance;
+then a head-turn challenge to the still clip shows the automatic verdict ``failed`` beside
+the video."""
 
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ def face_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchedBr
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = start_server(tmp_path_factory.mktemp("face") / "data", env=dict(QUIET_ENV))
+    env = dict(QUIET_ENV, CENTER_SPOTCHECK_GESTURES="请把头转向左边", CENTER_LIVENESS_WINDOW_S="3")
+    srv = start_server(tmp_path_factory.mktemp("face") / "data", env=env)
     yield srv
     srv.stop()
 
@@ -75,7 +78,7 @@ def _login(browser: Any, server: ServerProcess, user: str, lands: str, **ctx: An
     return context, page
 
 
-def test_spot_check_snapshot_of_the_astronaut_clip_matches(
+def test_spot_check_snapshot_matches_and_a_still_clip_fails_liveness(
     face_browser: Any, server: ServerProcess
 ) -> None:
     subject_id = server.credentials()["users"]["subject1"]["subject_id"]
@@ -125,6 +128,14 @@ def test_spot_check_snapshot_of_the_astronaut_clip_matches(
         face = record["snapshots"][0]["data"]["face"]
         assert face["outcome"] == "match" and 0 <= face["distance"] < 0.6
         assert float(shown.get_attribute("data-distance")) == face["distance"]
+
+        # a head-turn challenge to a still clip: the automatic verdict beside the video
+        officer.click("#chal-gesture")
+        officer.wait_for_selector("#liveness[data-verdict='failed']")
+        line = officer.text_content("#liveness") or ""
+        assert "向左转头" in line and "未通过" in line and "由民警判断" in line, line
+        record = officer.request.get(f"{server.url}/api/v1/spotchecks/{spotcheck_id}").json()
+        assert "no motion" in record["liveness"]["liveness"]["evidence"]["reason"]
     finally:
         officer_ctx.close()
         phone_ctx.close()

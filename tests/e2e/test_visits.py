@@ -1,5 +1,5 @@
 """A family visit in three real Chromium contexts with fake cameras: the relative joins by
-code on a phone (/join: code, camera preview, waiting room), the prison terminal's kiosk
+code on a phone (/join: code, camera preview, echo network check, waiting room), the prison terminal's kiosk
 (/terminal?token=) joins the open room, visit staff open it on /visits/monitor and admit;
 both sides decode each other's video, the monitor decodes both and is absent from the
 parties' getStats(), a staff warning shows on both sides, and with a one-minute limit the
@@ -73,6 +73,9 @@ def test_a_visit_from_code_to_its_end(browser: Any, server: ServerProcess) -> No
         relative.click("#code-go")
         relative.wait_for_selector("body[data-step='devices'] #devices-ok:not([hidden])")
         relative.wait_for_function("document.getElementById('preview').videoWidth > 0")
+        # the echo-room network check: our own video and sound made the round trip
+        relative.wait_for_selector("#net[data-state='ok']")
+        assert relative.evaluate("window.joinPage.netFrames") >= 15
         relative.click("#devices-go")
         relative.wait_for_selector("#status[data-state='waiting']")
         assert relative.text_content("#slot")
@@ -158,5 +161,27 @@ def test_a_wrong_code_says_so_in_plain_words(browser: Any, server: ServerProcess
         page.wait_for_selector("#code-problem:not([hidden])")
         assert "not right" in page.text_content("#code-problem")
         assert page.evaluate("window.joinPage.step") == "code"
+    finally:
+        context.close()
+
+
+def test_the_staff_list_and_a_refused_booking(browser: Any, server: ServerProcess) -> None:
+    creds = server.credentials()
+    context = _context(browser)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/login")
+        page.fill("#username", "visit1")
+        page.fill("#password", creds["users"]["visit1"]["password"])
+        page.click("#login-submit")
+        page.wait_for_url("**/visits")
+        page.wait_for_selector(f"#rows tr[data-id='{creds['visit']['id']}']")
+        # a booking that breaks a rule says what to change (here: the slot is in the past)
+        page.fill("#b-inmate", "inmate-1001")
+        page.fill("#b-relatives", "1")
+        page.fill("#b-starts", "2020-01-06T10:00")
+        page.click("#book button[type=submit]")
+        page.wait_for_function("document.getElementById('book-result').textContent.length > 0")
+        assert "pick a later time" in page.text_content("#book-result")
     finally:
         context.close()

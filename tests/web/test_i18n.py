@@ -23,6 +23,7 @@ from alerts.spotcheck_models import TIMELINE_EVENTS, FailReason, ItemType, SpotC
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
+from center.visits.models import TerminateReason, VisitOutcome, VisitState
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -98,6 +99,10 @@ DYNAMIC: dict[str, set[str]] = {
     "spot.track.": SPOT_TRACK_KINDS,
     "admin.key.kind.": {"api_key", "device_token"},  # center.models.CredentialKind
     "admin.leave.state.": {str(s) for s in LeaveState},
+    "visits.vstate.": {str(s) for s in VisitState},
+    "visits.outcome.": {str(o) for o in VisitOutcome},
+    "visits.reason.": {str(r) for r in TerminateReason},
+    "visits.state.": {"waiting", "live", "ended"},  # the call view's three (visit-call.js)
 }
 
 

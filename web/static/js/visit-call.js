@@ -30,7 +30,7 @@
     function setState(state) {
       call.state = state;
       $("status").dataset.state = state;
-      $("status").textContent = t(`visit.state.${state}`);
+      $("status").textContent = t("visits.state." + (state));
     }
 
     function notice(kind, text) {
@@ -45,13 +45,13 @@
 
     function tick() {
       const v = call.visit;
-      $("slot").textContent = t("visit.slot", { from: global.fmtDateTime(v.starts_at), to: global.fmtTime(v.ends_at) });
+      $("slot").textContent = t("visits.slot", { from: global.fmtDateTime(v.starts_at), to: global.fmtTime(v.ends_at) });
       if (call.state === "live" && v.live_at) {
         const end = new Date(v.live_at).getTime() + opts.visitMinutes * 60000;
-        $("countdown").textContent = t("visit.left", { t: mmss(end - Date.now()) });
+        $("countdown").textContent = t("visits.left", { t: mmss(end - Date.now()) });
       } else if (call.state === "waiting") {
         const left = new Date(v.starts_at).getTime() - Date.now();
-        $("countdown").textContent = left > 0 ? t("visit.starts_in", { t: mmss(left) }) : t("visit.admit_soon");
+        $("countdown").textContent = left > 0 ? t("visits.starts_in", { t: mmss(left) }) : t("visits.admit_soon");
       } else {
         $("countdown").textContent = "";
       }
@@ -86,7 +86,7 @@
         rtc = null;
         call.rtc = null;
         $("problem").hidden = false;
-        $("problem").textContent = t("visit.problem.call", { code: (err && err.code) || "" });
+        $("problem").textContent = t("visits.problem.call", { code: (err && err.code) || "" });
       } finally {
         joining = false;
       }
@@ -109,7 +109,7 @@
         setState("ended");
         hangUp();
         $("outcome").hidden = false;
-        $("outcome").textContent = t(`visit.outcome.${v.outcome || "completed"}`);
+        $("outcome").textContent = t("visits.outcome." + (v.outcome || "completed"));
         if (opts.camera) opts.camera.getTracks().forEach((tr) => tr.stop());
         if (opts.onEnd) opts.onEnd(call.visit);
         setTimeout(() => { clearInterval(timer); socket.close(); }, 0);
@@ -129,11 +129,11 @@
         const d = event.data || {};
         if (d.visit_id !== undefined && d.visit_id !== call.visit.id) return;
         if (event.type === "visit.state") show(d);
-        else if (event.type === "visit.warning") notice("warning", t("visit.warning", { n: d.minutes_left }));
-        else if (event.type === "visit.text") notice("text", t("visit.text", { text: d.text }));
+        else if (event.type === "visit.warning") notice("warning", t("visits.warning", { n: d.minutes_left }));
+        else if (event.type === "visit.text") notice("text", t("visits.text", { text: d.text }));
         else if (event.type === "visit.mute" && d.side === opts.side) {
           if (opts.camera) opts.camera.getAudioTracks().forEach((tr) => { tr.enabled = !d.muted; });
-          notice("mute", t(d.muted ? "visit.muted" : "visit.unmuted"));
+          notice("mute", t(d.muted ? "visits.muted" : "visits.unmuted"));
         }
       },
     });

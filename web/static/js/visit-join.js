@@ -1,9 +1,10 @@
 /*
  * The relative's page (/join, /join/<token>): the 6-digit code (or the link's token) buys
  * a guest session (kept in sessionStorage: a code works once, a reload must not lose it),
- * then the camera and microphone preview with plain words when the browser refuses, then
- * the waiting room and the call (visit-call.js). Big buttons, few words: a grandmother's
- * phone. State for tests: window.joinPage = {step, join}.
+ * then the camera and microphone preview with plain words when the browser refuses and the
+ * echo-room network check (advice: what to fix; the relative may go on), then the waiting
+ * room and the call (visit-call.js). Big buttons, few words: a grandmother's phone.
+ * State for tests: window.joinPage = {step, join, net}.
  */
 (function () {
   "use strict";
@@ -14,6 +15,7 @@
   const page = { step: "code", join: null };
   window.joinPage = page;
   let camera = null;
+  const NET_LIMIT_MS = 15000;
 
   function step(name) {
     page.step = name;
@@ -27,16 +29,16 @@
   }
 
   function codeProblem(status, err) {
-    if (status === 429) return t("visit.join.too_many", { s: (err.details && err.details.retry_after_s) || 60 });
+    if (status === 429) return t("visits.join.too_many", { s: (err.details && err.details.retry_after_s) || 60 });
     const code = (err && err.code) || "";
-    if (code === "code_used") return t("visit.join.used");
+    if (code === "code_used") return t("visits.join.used");
     if (code === "code_not_valid_now") {
       const d = err.details || {};
-      if (d.state === "ended" || d.state === "cancelled") return t("visit.join.over");
-      return t("visit.join.not_now", { from: d.valid_from ? window.fmtDateTime(d.valid_from) : "" });
+      if (d.state === "ended" || d.state === "cancelled") return t("visits.join.over");
+      return t("visits.join.not_now", { from: d.valid_from ? window.fmtDateTime(d.valid_from) : "" });
     }
-    if (status === 401 || status === 422) return t("visit.join.wrong");
-    return t("visit.join.failed");
+    if (status === 401 || status === 422) return t("visits.join.wrong");
+    return t("visits.join.failed");
   }
 
   async function redeem(body) {
@@ -53,7 +55,7 @@
   async function submitCode(ev) {
     if (ev) ev.preventDefault();
     const code = $("code").value.replace(/\D/g, "");
-    if (code.length !== 6) return problem("code-problem", t("visit.join.six"));
+    if (code.length !== 6) return problem("code-problem", t("visits.join.six"));
     problem("code-problem", "");
     $("code-go").disabled = true;
     try {
@@ -67,17 +69,17 @@
 
   function joined(join) {
     page.join = join;
-    sessionStorage.setItem("visit.join", JSON.stringify(join));
+    sessionStorage.setItem("center.visitJoin", JSON.stringify(join));
     step("devices");
     preview();
   }
 
   function mediaProblem(err) {
     const name = (err && err.name) || "";
-    if (name === "NotAllowedError" || name === "SecurityError") return t("visit.devices.refused");
-    if (name === "NotFoundError" || name === "OverconstrainedError") return t("visit.devices.none");
-    if (name === "NotReadableError") return t("visit.devices.busy");
-    return t("visit.devices.other");
+    if (name === "NotAllowedError" || name === "SecurityError") return t("visits.devices.refused");
+    if (name === "NotFoundError" || name === "OverconstrainedError") return t("visits.devices.none");
+    if (name === "NotReadableError") return t("visits.devices.busy");
+    return t("visits.devices.other");
   }
 
   async function preview() {
@@ -95,6 +97,57 @@
     $("devices-ok").hidden = false;
     $("devices-go").disabled = false;
     page.devicesOk = true;
+    networkCheck().catch(() => net("failed", t("visits.net.failed")));
+  }
+
+  function net(state, text) {
+    page.net = state;
+    $("net").hidden = false;
+    $("net").dataset.state = state;
+    $("net").textContent = text;
+  }
+
+  /*
+   * The echo-room check (as /check): the server sends our own media back, so decoded echo
+   * frames and sound prove the whole path works. Advice only: the relative may go on.
+   */
+  async function networkCheck() {
+    net("running", t("visits.net.running"));
+    const resp = await fetch("/api/v1/rooms", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${page.join.guest_token}` },
+      body: JSON.stringify({ kind: "echo" }),
+    });
+    if (!resp.ok) return net("failed", t("visits.net.failed"));
+    const room = await resp.json();
+    const rtc = new RtcClient({ token: page.join.guest_token, rejoin: false, statsIntervalMs: 0 });
+    let frames = 0;
+    let audio = 0;
+    let rtt = null;
+    try {
+      await rtc.connect();
+      await rtc.join(room.id);
+      rtc.addStream(camera);
+      await rtc.negotiate();
+      const deadline = Date.now() + NET_LIMIT_MS;
+      while (Date.now() < deadline && !(frames >= 15 && audio >= 10 && rtt !== null)) {
+        await new Promise((r) => setTimeout(r, 250));
+        (await rtc.pc.getStats()).forEach((s) => {
+          if (s.type === "inbound-rtp" && s.kind === "video") frames = s.framesDecoded || 0;
+          if (s.type === "inbound-rtp" && s.kind === "audio") audio = s.packetsReceived || 0;
+          if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
+            rtt = Math.round(s.currentRoundTripTime * 1000);
+          }
+        });
+      }
+    } finally {
+      rtc.leave().catch(() => {}).finally(() => rtc.close());
+    }
+    page.netFrames = frames;
+    if (frames < 15) return net("failed", t(audio ? "visits.net.no_video" : "visits.net.failed"));
+    if (audio < 10) return net("failed", t("visits.net.no_audio"));
+    if (rtt !== null && rtt > 400) return net("slow", t("visits.net.slow"));
+    return net("ok", t("visits.net.ok"));
   }
 
   function enter() {
@@ -106,7 +159,7 @@
       camera,
       visitMinutes: boot.visit_minutes,
       side: "relatives",
-      onEnd: () => sessionStorage.removeItem("visit.join"),
+      onEnd: () => sessionStorage.removeItem("center.visitJoin"),
     });
   }
 
@@ -114,7 +167,7 @@
   $("devices-retry").addEventListener("click", preview);
   $("devices-go").addEventListener("click", enter);
 
-  const kept = sessionStorage.getItem("visit.join");
+  const kept = sessionStorage.getItem("center.visitJoin");
   if (kept) {
     joined(JSON.parse(kept));
   } else if (boot.link_token) {

@@ -49,7 +49,7 @@
       const out = await call("POST", `/api/v1/visits/${v.id}/${path}`, body || {});
       if (out.join_codes) {
         $("book-result").textContent = out.join_codes
-          .map((c) => t("visit.list.code", { relative: c.relative_id, code: c.join_code, url: location.origin + c.join_url }))
+          .map((c) => t("visits.list.code", { relative: c.relative_id, code: c.join_code, url: location.origin + c.join_url }))
           .join("\n");
       }
       load();
@@ -74,21 +74,21 @@
       const tr = document.createElement("tr");
       tr.dataset.id = v.id;
       for (const text of [v.id, `${window.fmtDateTime(v.starts_at)}–${window.fmtTime(v.ends_at)}`, v.inmate_name,
-        t(`visit.vstate.${v.state}`) + (v.outcome ? ` (${t(`visit.outcome.${v.outcome}`)})` : "")]) {
+        t("visits.vstate." + (v.state)) + (v.outcome ? ` (${t("visits.outcome." + (v.outcome))})` : "")]) {
         const td = document.createElement("td");
         td.textContent = text;
         tr.appendChild(td);
       }
       const td = document.createElement("td");
       if (v.state === "requested") {
-        td.appendChild(button(t("visit.list.approve"), () => act(v, "approve")));
-        td.appendChild(button(t("visit.list.refuse"), () => {
-          const reason = prompt(t("visit.list.refuse_reason"));
+        td.appendChild(button(t("visits.list.approve"), () => act(v, "approve")));
+        td.appendChild(button(t("visits.list.refuse"), () => {
+          const reason = prompt(t("visits.list.refuse_reason"));
           if (reason && reason.trim()) act(v, "refuse", { reason: reason.trim() });
         }));
       }
       if (["requested", "approved", "waiting"].includes(v.state)) {
-        td.appendChild(button(t("visit.list.cancel"), () => act(v, "cancel", {})));
+        td.appendChild(button(t("visits.list.cancel"), () => act(v, "cancel", {})));
       }
       tr.appendChild(td);
       rows.appendChild(tr);
@@ -109,7 +109,7 @@
     if ($("b-point").value.trim()) body.visit_point_id = $("b-point").value.trim();
     try {
       const v = await call("POST", "/api/v1/visits", body);
-      $("book-result").textContent = t("visit.book.done", { id: v.id });
+      $("book-result").textContent = t("visits.book.done", { id: v.id });
       load();
     } catch (err) {
       $("book-result").textContent = err.message || err.code;

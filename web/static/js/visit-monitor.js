@@ -15,6 +15,10 @@
   const page = { visits: new Map(), open: null, frames: {}, rtc: null };
   window.monitorPage = page;
   let rtc = null;
+  const MUTE_LABELS = {
+    inmate: ["visits.monitor.mute_inmate", "visits.monitor.unmute_inmate"],
+    relatives: ["visits.monitor.mute_relatives", "visits.monitor.unmute_relatives"],
+  };
 
   async function post(path, body) {
     const resp = await fetch(path, {
@@ -42,8 +46,8 @@
       card.className = "vs-card";
       card.dataset.id = v.id;
       card.dataset.state = v.state;
-      card.textContent = t("visit.monitor.card", {
-        id: v.id, from: window.fmtTime(v.starts_at), to: window.fmtTime(v.ends_at), state: t(`visit.vstate.${v.state}`),
+      card.textContent = t("visits.monitor.card", {
+        id: v.id, from: window.fmtTime(v.starts_at), to: window.fmtTime(v.ends_at), state: t("visits.vstate." + (v.state)),
       });
       if (v.privileged) card.disabled = true;
       card.addEventListener("click", () => openVisit(v.id));
@@ -55,9 +59,9 @@
   function showOpen(v) {
     page.open = v;
     $("open").hidden = false;
-    $("open-title").textContent = t("visit.monitor.open", { id: v.id, inmate: v.inmate_name || "" });
+    $("open-title").textContent = t("visits.monitor.open", { id: v.id, inmate: v.inmate_name || "" });
     $("open-state").dataset.state = v.state;
-    $("open-state").textContent = t(`visit.vstate.${v.state}`);
+    $("open-state").textContent = t("visits.vstate." + (v.state));
     $("admit").disabled = v.state !== "waiting";
   }
 
@@ -65,7 +69,7 @@
     say("");
     closeVisit();
     const resp = await fetch(`/api/v1/visits/${id}`);
-    if (!resp.ok) return say(t("visit.monitor.gone"));
+    if (!resp.ok) return say(t("visits.monitor.gone"));
     const v = await resp.json();
     showOpen(v);
     rtc = new RtcClient({
@@ -92,7 +96,7 @@
       rtc.addReceivers(v.relatives.length + 1);
       await rtc.negotiate();
     } catch (err) {
-      say(t("visit.monitor.join_failed", { code: (err && err.code) || "" }));
+      say(t("visits.monitor.join_failed", { code: (err && err.code) || "" }));
     }
   }
 
@@ -113,7 +117,7 @@
     try {
       showOpen(await post(`/api/v1/visits/${page.open.id}/${path}`, body));
     } catch (err) {
-      say(t("visit.monitor.refused", { message: err.message || err.code || "" }));
+      say(t("visits.monitor.refused", { message: err.message || err.code || "" }));
     }
   }
 
@@ -128,13 +132,13 @@
       const muted = ev.target.dataset.muted !== "1";
       act("mute", { side, muted }).then(() => {
         ev.target.dataset.muted = muted ? "1" : "";
-        ev.target.textContent = t(muted ? `visit.monitor.unmute_${side}` : `visit.monitor.mute_${side}`);
+        ev.target.textContent = t(MUTE_LABELS[side][muted ? 1 : 0]);
       });
     });
   }
   $("terminate-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    if (!confirm(t("visit.monitor.terminate_confirm"))) return;
+    if (!confirm(t("visits.monitor.terminate_confirm"))) return;
     act("terminate", {
       reason: $("terminate-reason").value,
       note: $("terminate-note").value.trim(),

@@ -33,9 +33,9 @@
       const li = document.createElement("li");
       li.dataset.id = v.id;
       li.dataset.state = v.state;
-      li.textContent = t("visit.terminal.row", {
+      li.textContent = t("visits.terminal.row", {
         from: window.fmtTime(v.starts_at), to: window.fmtTime(v.ends_at), inmate: v.inmate_name,
-        state: t(`visit.vstate.${v.state}`),
+        state: t("visits.vstate." + (v.state)),
       });
       ul.appendChild(li);
     }
@@ -45,7 +45,7 @@
   async function refresh() {
     if (!token) {
       $("problem").hidden = false;
-      $("problem").textContent = t("visit.terminal.no_token");
+      $("problem").textContent = t("visits.terminal.no_token");
       return;
     }
     try {
@@ -54,7 +54,7 @@
       $("problem").hidden = true;
     } catch (err) {
       $("problem").hidden = false;
-      $("problem").textContent = t(err.code === "token" ? "visit.terminal.bad_token" : "visit.terminal.offline");
+      $("problem").textContent = t(err.code === "token" ? "visits.terminal.bad_token" : "visits.terminal.offline");
       return;
     }
     render();
@@ -69,7 +69,7 @@
     } catch (err) {
       page.current = null;
       $("problem").hidden = false;
-      $("problem").textContent = t("visit.devices.refused");
+      $("problem").textContent = t("visits.devices.refused");
       return;
     }
     $("schedule-box").hidden = true;

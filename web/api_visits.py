@@ -116,8 +116,9 @@ async def book(request: web.Request, *, body: BookIn) -> VisitOut:
     query=ListQuery,
     response=VisitPage,
     errors=(404, 422),
-    description="Latest slot first, in the caller's prisons; `date` is a local day of the "
-    "center's time zone.",
+    description="Latest slot first, in the caller's prisons (a prison terminal's device "
+    "token: its prison's, for the kiosk's day); `date` is a local day of the center's time "
+    "zone.",
 )
 async def list_visits(request: web.Request, *, query: ListQuery) -> VisitPage:
     if query.date is not None and not 1 < query.date.year < 9999:

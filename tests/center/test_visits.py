@@ -370,3 +370,25 @@ async def test_unknown_codes_are_throttled_per_address(
     resp = await client.post("/api/v1/visits/join", json={"code": code}, headers=guesser)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["guest_token"].startswith("vg_")
+
+
+async def test_the_kiosk_reads_its_day_and_a_guest_may_check_its_network(
+    make_client: AppFactory,
+) -> None:
+    """What the pages stand on: /terminal lists the prison's visits with its device token;
+    /join runs the echo-room check with the guest token (an echo room, never a call)."""
+    client = await make_client(demo=True)
+    creds = client.app[keys.DEMO]
+    terminal = {"Authorization": f"Bearer {creds['terminal_token']}"}
+    page = await (await client.get("/api/v1/visits", headers=terminal)).json()
+    assert creds["visit"]["id"] in [v["id"] for v in page["items"]]
+    resp = await client.post("/api/v1/visits", json={}, headers=terminal)
+    assert resp.status == 403  # a kiosk books nothing
+    joined = await post(
+        client, "", "/api/v1/visits/join", {"code": creds["visit"]["join_codes"][0]}
+    )
+    guest = {"Authorization": f"Bearer {joined['guest_token']}"}
+    resp = await client.post("/api/v1/rooms", json={"kind": "echo"}, headers=guest)
+    assert resp.status == 201, await resp.text()
+    resp = await client.post("/api/v1/rooms", json={"kind": "call"}, headers=guest)
+    assert resp.status == 403

@@ -128,6 +128,11 @@ def test_a_visit_from_code_to_its_end(browser: Any, server: ServerProcess) -> No
             page.wait_for_selector(".vs-notice[data-kind='text']")
             assert "请不要谈论案情" in page.text_content(".vs-notice[data-kind='text']")
 
+        # the monitor shows a quality badge per side, from the room's quality timeline
+        staff.wait_for_function(
+            "document.querySelectorAll('#sides .vs-badge[data-grade]').length === 2"
+        )
+
         # the one-minute limit: the visit ends itself on both pages
         for page in (relative, terminal):
             page.wait_for_selector("#status[data-state='ended']")

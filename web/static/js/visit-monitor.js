@@ -3,7 +3,8 @@
  * prisons (visits topic).
  * Opening one joins its room as a `monitor` — receive-only, never published to the parties,
  * so they neither see nor hear it and it is absent from their getStats() — and shows both
- * sides; then admit, send a warning text, mute a side, or terminate with a reason.
+ * sides, each with a quality badge (its latest uplink grade in the room's timeline); then
+ * admit, send a warning text, mute a side, or terminate with a reason.
  * State for tests: window.monitorPage = {visits, open, frames: {participant: frames}, rtc}.
  */
 (function () {
@@ -78,11 +79,17 @@
         for (const [pid, stream] of streams) {
           let el = box.querySelector(`video[data-pid="${pid}"]`);
           if (!el) {
+            const side = document.createElement("div");
+            side.className = "vs-side";
             el = document.createElement("video");
             el.autoplay = true;
             el.playsInline = true;
             el.dataset.pid = pid;
-            box.appendChild(el);
+            const badge = document.createElement("span");
+            badge.className = "vs-badge";
+            badge.dataset.pid = pid;
+            side.append(el, badge);
+            box.appendChild(side);
           }
           if (el.srcObject !== stream) el.srcObject = stream;
         }
@@ -167,6 +174,24 @@
     },
   });
   socket.start();
+  /* Each side's latest uplink grade (what it sends us) from the room's quality timeline. */
+  async function quality() {
+    if (!page.open || !page.rtc) return;
+    const resp = await fetch(`/api/v1/rooms/${page.open.room_id}/quality`);
+    if (!resp.ok) return;
+    const latest = new Map();
+    for (const q of (await resp.json()).samples) {
+      if (q.direction === "uplink" && q.role !== "monitor") latest.set(q.participant, q.grade);
+    }
+    for (const badge of $("sides").querySelectorAll(".vs-badge")) {
+      const grade = latest.get(badge.dataset.pid);
+      if (!grade) continue;
+      badge.dataset.grade = grade;
+      badge.textContent = t("visits.grade." + grade);
+    }
+  }
+  setInterval(() => { quality().catch(() => {}); }, 3000);
+
   setInterval(() => {
     for (const el of $("sides").querySelectorAll("video")) {
       page.frames[el.dataset.pid] = el.getVideoPlaybackQuality ? el.getVideoPlaybackQuality().totalVideoFrames : 0;

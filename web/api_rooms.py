@@ -44,7 +44,7 @@ from web import keys
 from web.components import media_of
 from web.contract import contract, validation_error
 from web.fields import PG_INT_MAX, PLAIN, Text, column_length
-from web.policy import policy, principal_of
+from web.policy import GUEST, SESSION, policy, principal_of
 
 _MAX_INVITEES: Final = 16
 _USER_PREFIX: Final = "user:"
@@ -246,7 +246,7 @@ def _view(request: web.Request, service: MediaService, rec: RoomRecord) -> RoomO
     )
 
 
-@policy(Action.ROOMS_CHECK)
+@policy(Action.ROOMS_CHECK, auth=(SESSION, GUEST))
 @contract(
     "Open a room",
     body=RoomIn,
@@ -255,7 +255,8 @@ def _view(request: web.Request, service: MediaService, rec: RoomRecord) -> RoomO
     errors=(422,),
     description="`echo`: a device check of one's own (never recorded, no invitees). `call`: "
     f"staff with `rooms.create`; up to {_MAX_INVITEES} `participants` and `monitors` "
-    "(usernames or `user:<id>`) on the creator's line of jurisdiction.",
+    "(usernames or `user:<id>`) on the creator's line of jurisdiction. A relative's guest "
+    "session (`Bearer vg_…`) may open an echo room: the network check before a visit.",
 )
 async def create_room(request: web.Request, *, body: RoomIn) -> RoomOut:
     principal = principal_of(request)

@@ -15,16 +15,17 @@ import msgspec
 from aiohttp import web
 
 from center.authz import Action
-from center.errors import Unavailable
+from center.errors import InvalidCredentials, RateLimited, TooManyAttempts, Unavailable
 from center.visits.figures import MonthFigures, visits_csv
 from center.visits.live import VisitLive
 from center.visits.models import Inmate, TerminateReason, VisitPoint, VisitState
 from center.visits.service import VisitService
 from center.visits.view import JoinOut, VisitOut, VisitPage
 from web import keys
+from web.api_auth import remote_of
 from web.contract import contract, in_calendar, validation_error
 from web.fields import NOT_BLANK, PG_INT_MAX, PLAIN, column_length
-from web.policy import GUEST, SESSION, policy, principal_of, public
+from web.policy import DEVICE, GUEST, SESSION, policy, principal_of, public
 
 _MAX_REASON: Final = 2000
 Id = Annotated[int, msgspec.Meta(ge=1, le=PG_INT_MAX)]
@@ -109,14 +110,15 @@ async def book(request: web.Request, *, body: BookIn) -> VisitOut:
     )
 
 
-@policy(Action.VISITS_READ, auth=(SESSION,))
+@policy(Action.VISITS_READ, auth=(SESSION, DEVICE))
 @contract(
     "Visits",
     query=ListQuery,
     response=VisitPage,
     errors=(404, 422),
-    description="Latest slot first, in the caller's prisons; `date` is a local day of the "
-    "center's time zone.",
+    description="Latest slot first, in the caller's prisons (a prison terminal's device "
+    "token: its prison's, for the kiosk's day); `date` is a local day of the center's time "
+    "zone.",
 )
 async def list_visits(request: web.Request, *, query: ListQuery) -> VisitPage:
     if query.date is not None and not 1 < query.date.year < 9999:
@@ -130,7 +132,7 @@ async def list_visits(request: web.Request, *, query: ListQuery) -> VisitPage:
     )
 
 
-@policy(Action.VISITS_READ, auth=(SESSION, GUEST))
+@policy(Action.VISITS_READ, auth=(SESSION, DEVICE, GUEST))
 @contract(
     "One visit",
     path=VisitPath,
@@ -194,16 +196,36 @@ async def cancel(request: web.Request, *, path: VisitPath, body: CancelIn) -> Vi
     "Join a visit with a code (the relative)",
     body=JoinIn,
     response=JoinOut,
-    errors=(401, 403, 409, 422),
+    errors=(401, 403, 409, 422, 429),
     description="Exchanges the relative's 6-digit `code` (or the link's `token`) for a guest "
     "session of that one visit (`guest_token`, a bearer token). 403 `code_not_valid_now` "
     "outside the code's window (from `visit_join_early_minutes` before the slot to its "
-    "end); 409 `code_used` for a second use; 401 for an unknown code.",
+    "end); 409 `code_used` for a second use; 401 for an unknown code. Unknown codes are "
+    "counted per client address like failed logins (`login_max_failures` within "
+    "`login_window_s`): past them 429 `too_many_attempts` with `Retry-After`, so the "
+    "million codes cannot be walked.",
 )
 async def join(request: web.Request, *, body: JoinIn) -> JoinOut:
     if (body.code is None) == (body.token is None):
         raise validation_error({"code": "give either code or token"})
-    return await service_of(request.app).join(code=body.code, token=body.token)
+    throttle = request.app[keys.THROTTLE]
+    who = ("visit-join", "", remote_of(request))  # per address: a code names nobody
+    wait = await throttle.retry_after(*who)
+    if wait > 0:
+        raise _too_many(wait)
+    try:
+        joined = await service_of(request.app).join(code=body.code, token=body.token)
+    except InvalidCredentials:
+        locked = await throttle.failure(*who)
+        if locked:
+            raise _too_many(locked) from None
+        raise
+    await throttle.success(*who)
+    return joined
+
+
+def _too_many(wait: float) -> RateLimited:
+    return TooManyAttempts("too many wrong visit codes; try again later", retry_after=wait)
 
 
 class CsvQuery(msgspec.Struct):

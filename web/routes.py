@@ -66,6 +66,9 @@ def setup_routes(app: web.Application) -> None:
     from web import api_visits
 
     api_visits.add_routes(app)
+    from web import visit_pages
+
+    visit_pages.add_routes(app)
     rtc.register(app)
     check.add_routes(app)
     r.add_static("/static", STATIC, append_version=False)

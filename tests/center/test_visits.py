@@ -340,3 +340,55 @@ async def test_csv_and_month_figures(demo_client: TestClient) -> None:
         theirs = await (await other.get("/api/v1/visits/figures?month=2026-12")).json()
         assert theirs["by_prison"] == []
         assert len((await (await other.get("/api/v1/visits.csv")).text()).splitlines()) == 1
+
+
+async def test_unknown_codes_are_throttled_per_address(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    """Six digits are a million codes: a phone that keeps guessing is held off (429 with
+    Retry-After), while a relative at another address with the right code gets in."""
+    client = await make_client(
+        demo=True, login_max_failures=3, login_lockout_s=60, trusted_proxies="127.0.0.1"
+    )
+    code = client.app[keys.DEMO]["visit"]["join_codes"][0]
+    guesser = {"X-Forwarded-For": "198.51.100.7"}
+    for expected in (401, 401, 429):
+        resp = await client.post("/api/v1/visits/join", json={"code": "000000"}, headers=guesser)
+        assert resp.status == expected, await resp.text()
+    assert int(resp.headers["Retry-After"]) == 60
+    assert (await resp.json())["error"]["code"] == "too_many_attempts"
+    # locked: even the right code from the guessing address waits, and is not spent
+    resp = await client.post("/api/v1/visits/join", json={"code": code}, headers=guesser)
+    assert resp.status == 429
+    # another address is not held up by the guesser
+    resp = await client.post(
+        "/api/v1/visits/join", json={"code": "000001"}, headers={"X-Forwarded-For": "203.0.113.9"}
+    )
+    assert resp.status == 401
+    # after the lockout the address may try again, and the right code works
+    await fake_clock.advance(61)
+    resp = await client.post("/api/v1/visits/join", json={"code": code}, headers=guesser)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["guest_token"].startswith("vg_")
+
+
+async def test_the_kiosk_reads_its_day_and_a_guest_may_check_its_network(
+    make_client: AppFactory,
+) -> None:
+    """What the pages stand on: /terminal lists the prison's visits with its device token;
+    /join runs the echo-room check with the guest token (an echo room, never a call)."""
+    client = await make_client(demo=True)
+    creds = client.app[keys.DEMO]
+    terminal = {"Authorization": f"Bearer {creds['terminal_token']}"}
+    page = await (await client.get("/api/v1/visits", headers=terminal)).json()
+    assert creds["visit"]["id"] in [v["id"] for v in page["items"]]
+    resp = await client.post("/api/v1/visits", json={}, headers=terminal)
+    assert resp.status == 403  # a kiosk books nothing
+    joined = await post(
+        client, "", "/api/v1/visits/join", {"code": creds["visit"]["join_codes"][0]}
+    )
+    guest = {"Authorization": f"Bearer {joined['guest_token']}"}
+    resp = await client.post("/api/v1/rooms", json={"kind": "echo"}, headers=guest)
+    assert resp.status == 201, await resp.text()
+    resp = await client.post("/api/v1/rooms", json={"kind": "call"}, headers=guest)
+    assert resp.status == 403

@@ -151,3 +151,34 @@ def test_admin_changes_a_plan_and_the_next_deadline_moves(
     spec.wait_for()
     assert spec.input_value() == "daily 00:00-23:40"
     ctx.close()
+
+
+def test_admin_pairs_and_unpairs_a_wall(browser: Any, demo_server: ServerProcess) -> None:
+    ctx = browser.new_context(locale="en")
+    page = ctx.new_page()
+    page.on("dialog", lambda d: d.accept())
+    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
+    page.goto(f"{demo_server.url}/admin?lang=en")
+    page.click('.a-tabs button[data-tab="walls"]')
+    page.fill("#nw-name", "hall-e2e")
+    page.click("#nw-submit")
+    code = _secret(page)
+    assert code.isdigit() and len(code) == 6
+    page.locator("#wall-codes tbody tr", has_text="hall-e2e").wait_for()
+
+    wall_ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    wall = wall_ctx.new_page()
+    wall.goto(f"{demo_server.url}/wall?code={code}")
+    wall.wait_for_function("document.getElementById('conn').dataset.state === 'open'")
+
+    page.click('.a-tabs button[data-tab="walls"]')  # reload the tab
+    row = page.locator('#walls tr[data-name="hall-e2e"]')
+    row.locator(".status", has_text="Online").wait_for()
+    assert page.locator("#wall-codes tbody tr", has_text="hall-e2e").count() == 0
+    row.locator("button.unpair").click()
+    page.locator('#walls tr[data-name="hall-e2e"] .status', has_text="revoked").wait_for()
+    wall.wait_for_function(
+        "document.getElementById('conn').dataset.state !== 'open'", timeout=5_000
+    )
+    wall_ctx.close()
+    ctx.close()

@@ -1,4 +1,5 @@
-// Admin console: users, API keys and device tokens, the audit log (web/admin.py, web/admin_audit.py).
+// Admin console: users, API keys and device tokens, wall screens, plans, suppressions and
+// leaves, the audit log (web/admin*.py).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -60,6 +61,7 @@
     if (b.dataset.tab === "audit") loadAudit(false).catch(fail);
     if (b.dataset.tab === "supervision") loadSupervision().catch(fail);
     if (b.dataset.tab === "plans") loadPlans().catch(fail);
+    if (b.dataset.tab === "walls") loadWalls().catch(fail);
   }));
 
   const placeItems = BOOT.jurisdictions.map((j) => [j.id, j.name]);
@@ -67,6 +69,7 @@
   options($("nu-role"), roleItems);
   options($("nu-jurisdiction"), placeItems);
   options($("nk-jurisdiction"), placeItems);
+  options($("nw-jurisdiction"), placeItems);
 
   // ---- users --------------------------------------------------------------------------
   async function loadUsers() {
@@ -161,6 +164,41 @@
       showSecret(t("admin.key.secret_for", { name: data.key.name }), data.secret);
       ev.target.reset();
       return loadKeys();
+    }).catch(fail);
+  });
+
+  // ---- wall screens: pairing codes, paired screens, unpair (web/admin_walls.py) ---------
+  async function loadWalls() {
+    const data = await api("/api/v1/admin/walls");
+    $("walls").tBodies[0].replaceChildren(...data.items.map((w) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = w.id; tr.dataset.name = w.name;
+      if (w.revoked_at) tr.className = "inactive";
+      cell(tr, w.name); cell(tr, places.get(w.jurisdiction) || w.jurisdiction);
+      cell(tr, when(w.paired_at)); cell(tr, w.paired_by); cell(tr, when(w.last_seen_at), "seen");
+      cell(tr, w.revoked_at ? t("admin.status.revoked") : (w.online ? t("admin.wall.online") : t("admin.status.active")), "status");
+      const actions = cell(tr, "");
+      if (!w.revoked_at) button(actions, t("admin.wall.unpair"), "unpair", () => {
+        if (!window.confirm(t("admin.wall.unpair_confirm", { name: w.name }))) return;
+        api(`/api/v1/admin/walls/${encodeURIComponent(w.id)}`, { method: "DELETE" })
+          .then(() => { toast(t("admin.wall.unpaired", { name: w.name })); return loadWalls(); }).catch(fail);
+      });
+      return tr;
+    }));
+    $("wall-codes").tBodies[0].replaceChildren(...data.pending.map((c) => {
+      const tr = document.createElement("tr");
+      cell(tr, c.name); cell(tr, places.get(c.jurisdiction) || c.jurisdiction);
+      cell(tr, c.created_by); cell(tr, when(c.expires_at));
+      return tr;
+    }));
+  }
+  $("new-wall").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const json = { name: $("nw-name").value.trim(), jurisdiction: $("nw-jurisdiction").value };
+    api("/api/v1/wall/pairing-codes", { method: "POST", json }).then((data) => {
+      showSecret(t("admin.wall.code_for", { name: json.name, until: when(data.expires_at) }), data.code);
+      ev.target.reset();
+      return loadWalls();
     }).catch(fail);
   });
 

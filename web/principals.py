@@ -14,12 +14,14 @@ not after the cache period.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any, Final
 
 import msgspec
 from aiohttp import web
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 
 from center.authz import Principal, PrincipalKind, subject_grants
 from center.identity import resolve_credential, resolve_session, sha256_hex
@@ -27,6 +29,7 @@ from center.models import Credential, LoginSession, Role
 from center.visits.service import GUEST_TOKEN_PREFIX
 from web import keys
 
+_LOGGER = logging.getLogger(__name__)
 SESSION_COOKIE = "center_session"
 _CACHE_TTL = 10.0
 _CACHE = web.AppKey("credential_cache", dict[str, tuple[float, Principal | None]])
@@ -62,12 +65,16 @@ async def principal_from_secret(app: web.Application, secret: str) -> Principal 
         async with app[keys.SESSIONMAKER]() as session:
             cred = await resolve_credential(session, secret)
             if cred is not None:  # "last seen" for the admin page, once per cache period
-                await session.execute(
-                    update(Credential)
-                    .where(Credential.id == cred.id)
-                    .values(last_used_at=clock.now())
-                )
-                await session.commit()
+                try:
+                    await session.execute(
+                        update(Credential)
+                        .where(Credential.id == cred.id)
+                        .values(last_used_at=clock.now())
+                    )
+                    await session.commit()
+                except SQLAlchemyError as exc:  # a busy database must not refuse the caller
+                    _LOGGER.warning("last use of %s not recorded: %s", cred.id, exc)
+                    await session.rollback()
     if cred is not None:
         tree = app[keys.TREE]
         principal = Principal(

@@ -46,6 +46,7 @@ def setup_routes(app: web.Application) -> None:
     revocations.add_routes(app)
     from web import (
         admin,
+        admin_alarm_settings,
         admin_audit,
         admin_plans,
         admin_subjects,
@@ -59,6 +60,7 @@ def setup_routes(app: web.Application) -> None:
     admin_plans.add_routes(app)
     admin_subjects.add_routes(app)
     admin_walls.add_routes(app)
+    admin_alarm_settings.add_routes(app)
     from web import api_rooms, check
     from web.ws import rtc
 

@@ -16,6 +16,7 @@ from center.migrate import migrate
 
 _TABLES = (
     "revocations",
+    "live_settings",
     "checkins",
     "device_events",
     "location_fixes",

@@ -98,6 +98,8 @@ DYNAMIC: dict[str, set[str]] = {
     "spot.track.": SPOT_TRACK_KINDS,
     "admin.key.kind.": {"api_key", "device_token"},  # center.models.CredentialKind
     "admin.leave.state.": {str(s) for s in LeaveState},
+    # web.admin_subjects.RowReport.status
+    "admin.subj.status.": {"created", "updated", "unchanged", "rejected"},
 }
 
 

@@ -103,6 +103,18 @@ class CheckinPlan(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LiveSetting(Base):
+    """An alarm setting changed from the admin page; replaces the start-up setting of the
+    same name (web/admin_alarm_settings.py)."""
+
+    __tablename__ = "live_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2000))
+    updated_by: Mapped[str] = mapped_column(String(96), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class SubjectPlan(Base):
     """Per-subject override of the level's plan."""
 

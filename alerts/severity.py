@@ -32,11 +32,17 @@ _DEFAULTS: Final[Mapping[str, tuple[Severity, Severity, Severity]]] = {
 
 
 class SeverityTable:
-    """``severity(kind, level)``; built once from the setting, then a dict lookup."""
+    """``severity(kind, level)``; built from the setting (or its live value), then a dict
+    lookup."""
 
     __slots__ = ("_table",)
 
     def __init__(self, overrides: str = "") -> None:
+        self.load(overrides)
+
+    def load(self, overrides: str) -> None:
+        """Rebuild from ``overrides`` in place (a live change: every holder sees it); a bad
+        entry raises ValueError and leaves the table as it was."""
         table: dict[tuple[str, str], str] = {}
         for kind, values in _DEFAULTS.items():
             for level, sev in zip(_LEVELS, values, strict=True):

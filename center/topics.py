@@ -36,3 +36,7 @@ class Event(StrEnum):
     DASHBOARD_DELTA = "dashboard.delta"  # on Topic.DASHBOARD (websocket only)
     REVOKED = "revoked"  # on Topic.REVOCATIONS: {"kind", "target"} (center.revocation)
     PLANS_CHANGED = "plans.changed"  # on Topic.SETTINGS: {"plans": [ids]} (web.admin_plans)
+    # on Topic.SETTINGS: {"subjects": [ids]} (web.admin_subjects)
+    SUBJECTS_CHANGED = "subjects.changed"
+    # on Topic.SETTINGS: {"names": [setting names]} (web.admin_alarm_settings)
+    ALARM_SETTINGS_CHANGED = "alarm_settings.changed"

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "CENTER_"
@@ -646,8 +646,22 @@ def parse_ice_servers(value: str) -> list[dict[str, Any]]:
     return servers
 
 
+LIVE_SETTINGS: Final = {
+    "checkin_plan_strict": "the check-in plans tab, per level",
+    "checkin_plan_normal": "the check-in plans tab, per level",
+    "checkin_plan_lenient": "the check-in plans tab, per level",
+    "alarm_severity": "the check-in plans tab",
+    "ack_sla_minutes": "the check-in plans tab",
+    "report_sla_hours": "the check-in plans tab",
+    "loop_hours": "the check-in plans tab",
+}
+"""Settings an administrator changes on ``/admin`` without a restart (on every instance; the
+stored value then replaces the setting). Every other setting is read at start-up only."""
+
+
 def settings_table_markdown() -> str:
-    """The README's configuration table, generated so it never drifts from the code."""
+    """The README's configuration table, generated so it never drifts from the code; the
+    settings that change live are marked, every other one is start-up only."""
     rows = ["| setting | env var | default | description |", "|---|---|---|---|"]
     for name, f in FIELDS.items():
         default = f.default
@@ -658,7 +672,8 @@ def settings_table_markdown() -> str:
             if isinstance(default, bool)
             else str(default)
         )
-        rows.append(
-            f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {f.metadata['description']} |"
-        )
+        text = f.metadata["description"]
+        if name in LIVE_SETTINGS:
+            text += f" **Live:** changed on `/admin` ({LIVE_SETTINGS[name]}) without a restart."
+        rows.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {text} |")
     return "\n".join(rows)

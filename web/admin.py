@@ -22,7 +22,7 @@ from center import audit
 from center.authz import Action
 from center.errors import NotFound, ValidationFailed
 from center.identity import create_credential, create_user, new_password, set_password
-from center.models import AuditEntry, CredentialKind, Role, User
+from center.models import AuditEntry, CredentialKind, Role, SupervisionLevel, User
 from center.revocation import Revoked, RevokedKind, end_user_sessions
 from center.scope import visible_or_404
 from web import keys
@@ -142,7 +142,11 @@ async def admin_page(request: web.Request) -> web.Response:
         for n in tree.by_level(level)
         if tree.path(n.id)[: len(own)] == own
     ]
-    boot = {"jurisdictions": places, "roles": [str(r) for r in STAFF_ROLES]}
+    boot = {
+        "jurisdictions": places,
+        "roles": [str(r) for r in STAFF_ROLES],
+        "levels": [str(v) for v in SupervisionLevel],
+    }
     row = request.get(LOGIN_SESSION)
     return render(
         request,

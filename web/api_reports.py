@@ -17,6 +17,7 @@ from alerts.reports import CSV_COLUMNS, Scope, build_report, report_csv, report_
 from center.authz import Action
 from center.errors import ValidationFailed
 from web import keys
+from web.admin_alarm_settings import loop_hours
 from web.contract import contract
 from web.fields import PLAIN
 from web.i18n import translator
@@ -139,7 +140,7 @@ async def _report(request: web.Request, query: DailyQuery | RangeQuery) -> Repor
             first,
             last,
             settings.tz,
-            timedelta(hours=settings.loop_hours),
+            timedelta(hours=loop_hours(request.app)),
         )
 
 

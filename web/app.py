@@ -27,7 +27,9 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from config.settings import Settings
 from web import keys
+from web.admin_alarm_settings import alarm_settings_ctx
 from web.admin_plans import plans_ctx
+from web.admin_subjects import subjects_ctx
 from web.components import (
     alerts_ctx,
     dashboard_ctx,
@@ -211,7 +213,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_tasks_ctx)
     app.cleanup_ctx.append(revocation_ctx)
     app.cleanup_ctx.append(plans_ctx)
+    app.cleanup_ctx.append(subjects_ctx)
     app.cleanup_ctx.append(workflow_ctx)
+    app.cleanup_ctx.append(alarm_settings_ctx)
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(spotcheck_ctx)
     app.cleanup_ctx.append(visits_ctx)

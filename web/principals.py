@@ -6,24 +6,30 @@ one of them (as :class:`~center.authz.Principal` holds it; key and device ids ar
 
 API keys and device tokens are looked up by SHA-256 and cached for a few seconds, so an
 ingestion client sending thousands of requests a second costs one query per key per cache
-period instead of one per request. A revocation drops the cached entry on every instance
-(:mod:`web.revocations`), so it takes effect on the next request, not after the cache period.
+period instead of one per request; the same lookup stamps the credential's ``last_used_at``
+(the admin page's "last seen"), one write per cache period. A revocation drops the cached
+entry on every instance (:mod:`web.revocations`), so it takes effect on the next request,
+not after the cache period.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any, Final
 
 import msgspec
 from aiohttp import web
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 
 from center.authz import Principal, PrincipalKind, subject_grants
 from center.identity import resolve_credential, resolve_session, sha256_hex
-from center.models import LoginSession, Role
+from center.models import Credential, LoginSession, Role
 from center.visits.service import GUEST_TOKEN_PREFIX
 from web import keys
 
+_LOGGER = logging.getLogger(__name__)
 SESSION_COOKIE = "center_session"
 _CACHE_TTL = 10.0
 _CACHE = web.AppKey("credential_cache", dict[str, tuple[float, Principal | None]])
@@ -58,6 +64,17 @@ async def principal_from_secret(app: web.Application, secret: str) -> Principal 
     else:
         async with app[keys.SESSIONMAKER]() as session:
             cred = await resolve_credential(session, secret)
+            if cred is not None:  # "last seen" for the admin page, once per cache period
+                try:
+                    await session.execute(
+                        update(Credential)
+                        .where(Credential.id == cred.id)
+                        .values(last_used_at=clock.now())
+                    )
+                    await session.commit()
+                except SQLAlchemyError as exc:  # a busy database must not refuse the caller
+                    _LOGGER.warning("last use of %s not recorded: %s", cred.id, exc)
+                    await session.rollback()
     if cred is not None:
         tree = app[keys.TREE]
         principal = Principal(

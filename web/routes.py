@@ -44,13 +44,23 @@ def setup_routes(app: web.Application) -> None:
     api_supervision.add_routes(app)
     openapi.add_routes(app)
     revocations.add_routes(app)
-    from web import admin, admin_audit, admin_plans, admin_subjects, admin_supervision
+    from web import (
+        admin,
+        admin_alarm_settings,
+        admin_audit,
+        admin_plans,
+        admin_subjects,
+        admin_supervision,
+        admin_walls,
+    )
 
     admin.add_routes(app)
     admin_audit.add_routes(app)
     admin_supervision.add_routes(app)
     admin_plans.add_routes(app)
     admin_subjects.add_routes(app)
+    admin_walls.add_routes(app)
+    admin_alarm_settings.add_routes(app)
     from web import api_rooms, check
     from web.ws import rtc
 

@@ -17,6 +17,7 @@ from center.migrate import migrate
 
 _TABLES = (
     "revocations",
+    "live_settings",
     "checkins",
     "device_events",
     "location_fixes",

@@ -151,3 +151,95 @@ def test_admin_changes_a_plan_and_the_next_deadline_moves(
     spec.wait_for()
     assert spec.input_value() == "daily 00:00-23:40"
     ctx.close()
+
+
+def test_admin_pairs_and_unpairs_a_wall(browser: Any, demo_server: ServerProcess) -> None:
+    ctx = browser.new_context(locale="en")
+    page = ctx.new_page()
+    page.on("dialog", lambda d: d.accept())
+    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
+    page.goto(f"{demo_server.url}/admin?lang=en")
+    page.click('.a-tabs button[data-tab="walls"]')
+    page.fill("#nw-name", "hall-e2e")
+    page.click("#nw-submit")
+    code = _secret(page)
+    assert code.isdigit() and len(code) == 6
+    page.locator("#wall-codes tbody tr", has_text="hall-e2e").wait_for()
+
+    wall_ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    wall = wall_ctx.new_page()
+    wall.goto(f"{demo_server.url}/wall?code={code}")
+    wall.wait_for_function("document.getElementById('conn').dataset.state === 'open'")
+
+    page.click('.a-tabs button[data-tab="walls"]')  # reload the tab
+    row = page.locator('#walls tr[data-name="hall-e2e"]')
+    row.locator(".status", has_text="Online").wait_for()
+    assert page.locator("#wall-codes tbody tr", has_text="hall-e2e").count() == 0
+    row.locator("button.unpair").click()
+    page.locator('#walls tr[data-name="hall-e2e"] .status', has_text="revoked").wait_for()
+    wall.wait_for_function(
+        "document.getElementById('conn').dataset.state !== 'open'", timeout=5_000
+    )
+    wall_ctx.close()
+    ctx.close()
+
+
+def test_admin_edits_a_subject_and_imports_a_csv(browser: Any, demo_server: ServerProcess) -> None:
+    import sqlite3
+
+    with sqlite3.connect(demo_server.data_dir / "center.db") as db:
+        sid, level, street = db.execute(
+            "SELECT id, level, street_id FROM subjects WHERE level != 'strict' ORDER BY id DESC"
+        ).fetchone()
+    ctx = browser.new_context(locale="en")
+    page = ctx.new_page()
+    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
+    page.goto(f"{demo_server.url}/admin?lang=en")
+    page.click('.a-tabs button[data-tab="subjects"]')
+    page.locator("#subjects tbody tr").first.wait_for()
+    assert "page 1 of" in page.inner_text("#subj-total")
+    page.fill("#sf-q", sid)
+    page.click("#sf-search")
+    row = page.locator(f'#subjects tr[data-id="{sid}"]')
+    row.wait_for()
+    assert page.locator("#subjects tbody tr").count() == 1
+    assert row.locator("select.level").input_value() == level
+    row.locator("select.level").select_option("strict")
+    row.locator("button.save").click()
+    page.locator("#toast", has_text="takes effect at once").wait_for()
+    with sqlite3.connect(demo_server.data_dir / "center.db") as db:
+        assert db.execute("SELECT level FROM subjects WHERE id = ?", (sid,)).fetchone() == (
+            "strict",
+        )
+
+    text = f"id,name,level,street_id\r\nE2E-1,测试甲,normal,{street}\r\nE2E-2,测试乙,severe,{street}\r\n"
+    page.set_input_files(
+        "#si-file", files=[{"name": "s.csv", "mimeType": "text/csv", "buffer": text.encode()}]
+    )
+    page.click("#si-submit")
+    page.locator("#import-report tr[data-line='3'] .status", has_text="rejected").wait_for()
+    assert "level" in page.inner_text("#import-report tr[data-line='3'] .error")
+    assert "created" in page.inner_text("#import-report tr[data-line='2'] .status")
+    assert page.inner_text("#si-summary").startswith("1 created")
+    href = page.get_attribute("#sf-csv", "href") or ""
+    assert href.startswith("/api/v1/admin/subjects.csv")
+    ctx.close()
+
+
+def test_admin_changes_the_ack_minutes_live(browser: Any, demo_server: ServerProcess) -> None:
+    ctx = browser.new_context(locale="en")
+    page = ctx.new_page()
+    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
+    page.goto(f"{demo_server.url}/admin?lang=en")
+    page.click('.a-tabs button[data-tab="plans"]')
+    page.wait_for_function("document.getElementById('ac-loop').value !== ''")
+    page.fill("#ac-ack", "critical=2,default=20")
+    page.click("#ac-save")
+    page.locator("#toast", has_text="from now on").wait_for()
+    page.reload()
+    page.click('.a-tabs button[data-tab="plans"]')
+    page.wait_for_function("document.getElementById('ac-ack').value === 'critical=2,default=20'")
+    page.fill("#ac-ack", "critical=soon")
+    page.click("#ac-save")
+    page.locator("#toast", has_text="ack_sla_minutes").wait_for()  # refused, named
+    ctx.close()

@@ -283,3 +283,100 @@ async def test_csv_import_reports_each_bad_row_and_keeps_the_good_ones(
         headers={"X-CSRF-Token": csrf},
     )
     assert resp.status == 422
+
+
+async def test_subjects_list_search_page_edit_street_and_export_round_trip(
+    make_client: AppFactory,
+) -> None:
+    from center.models import Subject
+
+    client = await make_client(demo=True)
+    tree = client.app[keys.TREE]
+    csrf = await login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    first = await _json(await client.get("/api/v1/admin/subjects?page_size=10"), 200)
+    second = await _json(await client.get("/api/v1/admin/subjects?page_size=10&page=2"), 200)
+    assert first["total"] == 2000 and len(first["items"]) == 10
+    assert {s["id"] for s in first["items"]}.isdisjoint({s["id"] for s in second["items"]})
+    one = first["items"][0]
+    found = await _json(await client.get(f"/api/v1/admin/subjects?q={one['name']}"), 200)
+    assert one["id"] in {s["id"] for s in found["items"]}
+    nothing = await _json(await client.get("/api/v1/admin/subjects?q=%25_none"), 200)
+    assert nothing["total"] == 0  # LIKE wildcards are matched literally
+    strict = await _json(await client.get("/api/v1/admin/subjects?level=strict"), 200)
+    assert strict["total"] > 0 and {s["level"] for s in strict["items"]} == {"strict"}
+
+    other = next(n.id for n in tree.by_level("street") if n.id != one["street_id"])
+    moved = await _json(
+        await client.patch(
+            f"/api/v1/admin/subjects/{one['id']}", json={"street_id": other}, headers=h
+        ),
+        200,
+    )
+    node = tree.get(other)
+    assert node is not None
+    assert (moved["street_id"], moved["district_id"]) == (other, node.parent_id)
+    info = client.app[keys.ALERTS].directory.get(one["id"])
+    assert info is not None and info.street_id == other  # the engine knows at once
+    page = await _json(await client.get(f"/api/v1/audit?object=subject:{one['id']}"), 200)
+    change = next(e for e in page["items"] if e["action"] == "subject.update")
+    details = json.loads(change["details"])
+    assert (details["before"]["street_id"], details["after"]["street_id"]) == (
+        one["street_id"],
+        other,
+    )
+    district = tree.by_level("district")[0].id
+    resp = await client.patch(
+        f"/api/v1/admin/subjects/{one['id']}", json={"street_id": district}, headers=h
+    )
+    assert resp.status == 404  # a district is not a street
+
+    resp = await client.get(f"/api/v1/admin/subjects.csv?q={one['id']}")
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    text = await resp.text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["id"] for r in rows] == [one["id"]] and rows[0]["street_id"] == other
+    report = await _json(
+        await client.post("/api/v1/admin/subjects/import", json={"csv": text}, headers=h), 200
+    )
+    assert [r["status"] for r in report["rows"]] == ["unchanged"]  # the export re-imports
+    async with client.app[keys.SESSIONMAKER]() as session:
+        row = await session.get(Subject, one["id"])
+        assert row is not None and row.street_id == other
+
+    # an administrator of one district sees and edits only its subjects
+    created = await _json(
+        await client.post(
+            "/api/v1/admin/users",
+            json={"username": "admin_d", "role": "admin", "jurisdiction": district},
+            headers=h,
+        ),
+        201,
+    )
+    csrf_d = await login(client, "admin_d", created["password"])
+    mine = await _json(await client.get("/api/v1/admin/subjects?page_size=500"), 200)
+    streets = set(tree.descendants(district, "street"))
+    assert mine["total"] < 2000 and {s["street_id"] for s in mine["items"]} <= streets
+    outside = next(
+        s
+        for s in first["items"] + second["items"]
+        if s["street_id"] not in streets and s["id"] != one["id"]  # (one was moved)
+    )
+    resp = await client.patch(
+        f"/api/v1/admin/subjects/{outside['id']}",
+        json={"level": "strict"},
+        headers={"X-CSRF-Token": csrf_d},
+    )
+    assert resp.status == 404
+    mine_street = sorted(streets)[0]
+    text = f"id,name,level,street_id\n{outside['id']},x,normal,{mine_street}\n"
+    report = await _json(
+        await client.post(
+            "/api/v1/admin/subjects/import", json={"csv": text}, headers={"X-CSRF-Token": csrf_d}
+        ),
+        200,
+    )
+    assert [r["status"] for r in report["rows"]] == ["rejected"]  # not moved into my district
+    async with client.app[keys.SESSIONMAKER]() as session:
+        row = await session.get(Subject, outside["id"])
+        assert row is not None and row.street_id == outside["street_id"]

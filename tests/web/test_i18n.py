@@ -111,6 +111,8 @@ DYNAMIC: dict[str, set[str]] = {
     "visits.reason.": {str(r) for r in TerminateReason},
     "visits.grade.": {str(g) for g in Grade},
     "visits.state.": {"waiting", "live", "ended"},  # the call view's three (visit-call.js)
+    # web.admin_subjects.RowReport.status
+    "admin.subj.status.": {"created", "updated", "unchanged", "rejected"},
 }
 
 

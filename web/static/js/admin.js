@@ -1,4 +1,5 @@
-// Admin console: users, API keys and device tokens, the audit log (web/admin.py, web/admin_audit.py).
+// Admin console: users, API keys and device tokens, wall screens, plans, suppressions and
+// leaves, the audit log (web/admin*.py).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -59,7 +60,9 @@
     if (b.dataset.tab === "keys") loadKeys().catch(fail);
     if (b.dataset.tab === "audit") loadAudit(false).catch(fail);
     if (b.dataset.tab === "supervision") loadSupervision().catch(fail);
-    if (b.dataset.tab === "plans") loadPlans().catch(fail);
+    if (b.dataset.tab === "plans") { loadPlans().catch(fail); loadAlarmSettings().catch(fail); }
+    if (b.dataset.tab === "walls") loadWalls().catch(fail);
+    if (b.dataset.tab === "subjects") loadSubjects().catch(fail);
   }));
 
   const placeItems = BOOT.jurisdictions.map((j) => [j.id, j.name]);
@@ -67,6 +70,7 @@
   options($("nu-role"), roleItems);
   options($("nu-jurisdiction"), placeItems);
   options($("nk-jurisdiction"), placeItems);
+  options($("nw-jurisdiction"), placeItems);
 
   // ---- users --------------------------------------------------------------------------
   async function loadUsers() {
@@ -164,6 +168,108 @@
     }).catch(fail);
   });
 
+  // ---- subjects: search, page, edit level and street, CSV import and export -----------
+  const streetItems = BOOT.jurisdictions.filter((j) => j.level === "street").map((j) => [j.id, j.name]);
+  const levelItems = BOOT.levels.map((l) => [l, t("supervision." + l)]);
+  options($("sf-level"), [["", t("admin.subj.all_levels")], ...levelItems]);
+  const subj = { page: 1, size: 50 };
+  function subjectParams() {
+    const p = new URLSearchParams();
+    const q = $("sf-q").value.trim();
+    if (q) p.set("q", q);
+    if ($("sf-level").value) p.set("level", $("sf-level").value);
+    return p;
+  }
+  async function loadSubjects() {
+    const p = subjectParams();
+    $("sf-csv").href = "/api/v1/admin/subjects.csv?" + p.toString();
+    p.set("page", String(subj.page)); p.set("page_size", String(subj.size));
+    const data = await api("/api/v1/admin/subjects?" + p.toString());
+    const pages = Math.max(1, Math.ceil(data.total / data.page_size));
+    $("subj-total").textContent = t("admin.subj.total", { n: data.total, page: data.page, pages });
+    $("subj-prev").disabled = data.page <= 1;
+    $("subj-next").disabled = data.page >= pages;
+    $("subjects").tBodies[0].replaceChildren(...data.items.map((s) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = s.id;
+      if (!s.active) tr.className = "inactive";
+      cell(tr, s.id); cell(tr, s.name);
+      const level = document.createElement("select");
+      level.className = "level"; options(level, levelItems); level.value = s.level;
+      cell(tr, "").appendChild(level);
+      const street = document.createElement("select");
+      street.className = "street"; options(street, streetItems); street.value = s.street_id;
+      if (!places.has(s.street_id)) street.appendChild(new Option(s.street_id, s.street_id, true, true));
+      cell(tr, "").appendChild(street);
+      button(cell(tr, ""), t("admin.save"), "save", () => {
+        const change = {};
+        if (level.value !== s.level) change.level = level.value;
+        if (street.value !== s.street_id) change.street_id = street.value;
+        if (!Object.keys(change).length) return;
+        api(`/api/v1/admin/subjects/${encodeURIComponent(s.id)}`, { method: "PATCH", json: change })
+          .then(() => { toast(t("admin.subj.saved", { name: s.name })); return loadSubjects(); }).catch(fail);
+      });
+      return tr;
+    }));
+  }
+  $("subj-filter").addEventListener("submit", (ev) => { ev.preventDefault(); subj.page = 1; loadSubjects().catch(fail); });
+  $("sf-csv").addEventListener("click", () => { $("sf-csv").href = "/api/v1/admin/subjects.csv?" + subjectParams().toString(); });
+  $("subj-prev").addEventListener("click", () => { subj.page -= 1; loadSubjects().catch(fail); });
+  $("subj-next").addEventListener("click", () => { subj.page += 1; loadSubjects().catch(fail); });
+  $("subj-import").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const file = $("si-file").files[0];
+    if (!file) return;
+    try {
+      const report = await api("/api/v1/admin/subjects/import", { method: "POST", json: { csv: await file.text() } });
+      $("si-summary").textContent = t("admin.subj.report", report);
+      const table = $("import-report");
+      table.tBodies[0].replaceChildren(...report.rows.map((r) => {
+        const tr = document.createElement("tr");
+        tr.dataset.line = r.line; tr.className = "row-" + r.status;
+        cell(tr, r.line); cell(tr, r.id); cell(tr, t("admin.subj.status." + r.status), "status"); cell(tr, r.error, "error");
+        return tr;
+      }));
+      table.hidden = false;
+      await loadSubjects();
+    } catch (err) { fail(err); }
+  });
+
+  // ---- wall screens: pairing codes, paired screens, unpair (web/admin_walls.py) ---------
+  async function loadWalls() {
+    const data = await api("/api/v1/admin/walls");
+    $("walls").tBodies[0].replaceChildren(...data.items.map((w) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = w.id; tr.dataset.name = w.name;
+      if (w.revoked_at) tr.className = "inactive";
+      cell(tr, w.name); cell(tr, places.get(w.jurisdiction) || w.jurisdiction);
+      cell(tr, when(w.paired_at)); cell(tr, w.paired_by); cell(tr, when(w.last_seen_at), "seen");
+      cell(tr, w.revoked_at ? t("admin.status.revoked") : (w.online ? t("admin.wall.online") : t("admin.status.active")), "status");
+      const actions = cell(tr, "");
+      if (!w.revoked_at) button(actions, t("admin.wall.unpair"), "unpair", () => {
+        if (!window.confirm(t("admin.wall.unpair_confirm", { name: w.name }))) return;
+        api(`/api/v1/admin/walls/${encodeURIComponent(w.id)}`, { method: "DELETE" })
+          .then(() => { toast(t("admin.wall.unpaired", { name: w.name })); return loadWalls(); }).catch(fail);
+      });
+      return tr;
+    }));
+    $("wall-codes").tBodies[0].replaceChildren(...data.pending.map((c) => {
+      const tr = document.createElement("tr");
+      cell(tr, c.name); cell(tr, places.get(c.jurisdiction) || c.jurisdiction);
+      cell(tr, c.created_by); cell(tr, when(c.expires_at));
+      return tr;
+    }));
+  }
+  $("new-wall").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const json = { name: $("nw-name").value.trim(), jurisdiction: $("nw-jurisdiction").value };
+    api("/api/v1/wall/pairing-codes", { method: "POST", json }).then((data) => {
+      showSecret(t("admin.wall.code_for", { name: json.name, until: when(data.expires_at) }), data.code);
+      ev.target.reset();
+      return loadWalls();
+    }).catch(fail);
+  });
+
   // ---- check-in plans (live: no restart) --------------------------------------------
   async function loadPlans() {
     const data = await api("/api/v1/admin/plans");
@@ -182,6 +288,20 @@
       return tr;
     }));
   }
+
+  // ---- alarm severities, SLA minutes, loop hours (live: web/admin_alarm_settings.py) ---
+  const alarmFields = { "ac-severity": "alarm_severity", "ac-ack": "ack_sla_minutes", "ac-report": "report_sla_hours", "ac-loop": "loop_hours" };
+  async function loadAlarmSettings() {
+    const data = await api("/api/v1/admin/alarm-settings");
+    for (const [id, name] of Object.entries(alarmFields)) $(id).value = data[name];
+  }
+  $("alarm-settings").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const json = {};
+    for (const [id, name] of Object.entries(alarmFields)) json[name] = name === "loop_hours" ? Number($(id).value) : $(id).value.trim();
+    api("/api/v1/admin/alarm-settings", { method: "PUT", json })
+      .then(() => { toast(t("admin.alarmcfg.saved")); return loadAlarmSettings(); }).catch(fail);
+  });
 
   // ---- suppressions and leaves -------------------------------------------------------
   async function loadSupervision() {

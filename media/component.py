@@ -123,6 +123,8 @@ class MediaService:
         # a call's quality after it (GET /api/v1/rooms/{id}/quality). Bounded.
         self.ended: dict[str, tuple[RoomRecord, list[QualitySample]]] = {}
         self.sweeps = 0
+        self.cluster: Any = None
+        """The :class:`media.cluster.RoomCluster` when instances share Redis, else ``None``."""
 
     def __repr__(self) -> str:
         return f"MediaService({self.manager!r}, {len(self.rooms)} records)"
@@ -177,6 +179,13 @@ class MediaService:
             monitors=monitors,
         )
         self.rooms[room_id] = rec
+        if self.cluster is not None:
+            try:
+                await self.cluster.claim(rec)
+            except BaseException:
+                await self.manager.close_room(room_id)
+                self.rooms.pop(room_id, None)
+                raise
         await self._audit(
             creator.actor,
             "media.room_created",
@@ -207,6 +216,8 @@ class MediaService:
         room = self.manager.room(room_id)
         recordings = await self.manager.close_room(room_id)
         self.rooms.pop(room_id, None)
+        if self.cluster is not None:
+            await self.cluster.release(room_id)
         self._keep_ended(rec, list(room.quality))
         await self._audit(
             actor, "media.room_ended", room_id, {"recordings": [r.id for r in recordings]}

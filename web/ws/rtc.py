@@ -35,7 +35,7 @@ from media.component import MediaService, RoomRecord, principal_key
 from media.errors import MediaError, ParticipantNotFoundError, RoomNotFoundError
 from media.manager import JoinResult
 from media.policy import Role
-from web.api_rooms import visible_room
+from web.api_rooms import present_of, visible_room
 from web.components import media_of
 from web.ws.connection import Connection, ConnectionState
 from web.ws.hub import register_command
@@ -447,7 +447,12 @@ def owner_operations(service: MediaService) -> dict[str, Operation]:
     async def drop(args: dict[str, Any], relay: RelayTarget) -> Any:
         await manager.drop(args["participant"])
 
+    async def view(args: dict[str, Any], relay: RelayTarget) -> Any:
+        state, present = present_of(service, args["room"])
+        return {"state": state, "present": msgspec.to_builtins(present)}
+
     return {
+        "view": view,
         "join": join,
         "rejoin": rejoin,
         "offer": offer,

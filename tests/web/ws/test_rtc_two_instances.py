@@ -84,6 +84,13 @@ async def test_parties_on_two_instances_see_each_other_and_owner_loss_ends_it(
         assert joined and joined[0]["data"]["participant_id"] == b.participant
         assert {e["type"] for e in sig_b.event_log(b.join_id)} & {"offer", "tracks", "state"}
 
+        # the room is visible on both instances: the other asks the owner who is present
+        resp = await other.get(f"/api/v1/rooms/{room['id']}")
+        assert resp.status == 200, await resp.text()
+        seen = await resp.json()
+        assert seen["kind"] == "call" and seen["created_by"] == "user:futian"
+        assert {p["participant"] for p in seen["present"]} == {a.participant, b.participant}
+
         # the owner dies: it stops answering and renewing, and its lease lapses in Redis
         cluster = media(owner).cluster
         assert cluster is not None

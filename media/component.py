@@ -5,7 +5,9 @@ One :class:`MediaService` per app (``app[MEDIA]``), made by :func:`media_ctx`:
 * it owns the :class:`~media.manager.RoomManager` (self-test at start, every room closed —
   recordings finished and stored — before the database goes away);
 * it remembers what the HTTP layer needs about each room that the manager does not: its
-  jurisdiction, creator and invitees (:class:`RoomRecord`). Rooms live on this instance;
+  jurisdiction, creator and invitees (:class:`RoomRecord`). Rooms' media lives on this
+  instance; with Redis, :mod:`media.cluster` records them with an owner lease so other
+  instances forward their ``rtc.*`` here;
 * it leaves rooms for connections that went away: a websocket's unsubscribe callback is
   synchronous, so it queues the participant and the service's one kept task awaits the
   leave (a task spawned per leave would be fire-and-forget, and one spawned on the closing

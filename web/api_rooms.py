@@ -1,7 +1,8 @@
 """Rooms API: ``POST /api/v1/rooms``, ``GET`` and ``DELETE /api/v1/rooms/{id}``.
 
 A room is the media session behind a call (and, in later issues, a spot-check or a visit).
-It lives on the instance that created it and ends on ``DELETE``, when an echo room's party
+Its media lives on the instance that created it (``GET`` on another instance asks that
+owner, see media/cluster.py) and it ends on ``DELETE`` (on the owner), when an echo room's party
 leaves, or at shutdown. Media flows over the websocket's ``rtc.*`` commands (web/ws/rtc.py).
 
 Who may do what:

@@ -15,6 +15,10 @@ the same socket: the old join subscription ends quietly and the rejoin counts as
 ``rtc.stats {room, samples}`` carries the page's own ``getStats()`` figures into the room's
 quality timeline (source ``browser``).
 
+A room another instance owns (with Redis) gets a :class:`RelaySession`: the commands go to
+the owner over the bus (media/cluster.py) and its events come back; ``bye`` ``owner_lost``
+when the owner dies.
+
 The server side is not trickle: answers and offers carry every candidate, and the client's
 SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/websocket.md.
 """

@@ -114,3 +114,52 @@ async def test_parties_on_two_instances_see_each_other_and_owner_loss_ends_it(
         await sig_b.close()
         await a.close()
         await b.close()
+
+
+async def test_relayed_drop_rejoin_and_room_end(
+    make_client: AppFactory, pg_url: str, fake_clock: FakeClock
+) -> None:
+    """A relayed party's socket drops: the owner holds its slot and a new socket on the
+    other instance takes it back with the token; ending the room on the owner says
+    ``room_closed`` to the relayed party and removes the room from the directory."""
+    need_redis()
+    common = {
+        "database_url": pg_url,
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": f"rooms2i{next(_seq)}:",
+        "media_room_lease_s": 600.0,
+    }
+    owner = await make_client(demo=True, **common)
+    other = await make_client(demo=True, **common)
+    futian = await user(owner, "futian")
+    street1 = await user(other, "street1")
+    room = await create_room(owner, futian, kind="call", participants=["street1"], record=False)
+    sig_b = await signal_for(other, street1)
+    first = await sig_b.call("rtc.join", room=room["id"])
+    assert first["success"], first
+    participant, token = first["result"]["participant"], first["result"]["rejoin_token"]
+    await sig_b.close()
+    live = media(owner).manager.room(room["id"])
+    await wait_for(lambda: participant in live.held())
+    sig_b = await signal_for(other, street1)
+    try:
+        wrong = await sig_b.call("rtc.rejoin", room=room["id"], participant=participant, token="x")
+        assert wrong["error"]["code"] == "not_allowed"
+        join_id = await sig_b.send(
+            "rtc.rejoin", room=room["id"], participant=participant, token=token
+        )
+        again = await sig_b.result(join_id)
+        assert again["success"], again
+        assert again["result"]["participant"] == participant
+        resp = await owner.delete(
+            f"/api/v1/rooms/{room['id']}", headers={"X-CSRF-Token": futian.csrf}
+        )
+        assert resp.status == 200, await resp.text()
+        await wait_for(lambda: any(e["type"] == "bye" for e in sig_b.event_log(join_id)))
+        assert sig_b.event_log(join_id)[-1]["data"] == {"reason": "room_closed"}
+        assert not media(other).cluster.relays
+        gone = await sig_b.call("rtc.join", room=room["id"])
+        assert gone["error"]["code"] == "room_not_found"
+        assert (await other.get(f"/api/v1/rooms/{room['id']}")).status == 404
+    finally:
+        await sig_b.close()

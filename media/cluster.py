@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from center.bus import Bus, BusMessage, Unsubscribe
 from center.clock import Clock
@@ -66,6 +67,12 @@ class OwnerUnavailable(Outage):
     """The room's owner instance did not answer in time (it may have died)."""
 
     public_message = "the instance holding this room does not answer; retry shortly"
+
+
+class DirectoryUnavailable(Outage):
+    """Redis could not record the room's owner: the room is not opened."""
+
+    public_message = "the room directory (Redis) is unavailable; retry shortly"
 
 
 def record_to_json(rec: RoomRecord) -> dict[str, Any]:
@@ -178,7 +185,12 @@ class RoomCluster:
         """Record a room this instance just opened; its id is fresh, so NX must win."""
         value = json.dumps({"owner": self.me, "record": record_to_json(rec)})
         value = f"{self.me} {value}"
-        ok = await self._redis.set(self._key(rec.id), value, nx=True, px=int(self.lease_s * 1000))
+        try:
+            ok = await self._redis.set(
+                self._key(rec.id), value, nx=True, px=int(self.lease_s * 1000)
+            )
+        except (RedisError, OSError) as exc:
+            raise DirectoryUnavailable(f"cannot record room {rec.id}: {exc}") from exc
         if not ok:
             raise CenterError(f"room {rec.id} is already held", code="conflict", status=409)
         self.owned[rec.id] = value
@@ -203,11 +215,14 @@ class RoomCluster:
             return None
         if raw is None:
             return None
-        _, _, body = raw.decode().partition(" ")
-        data = json.loads(body)
-        if data["owner"] == self.me:
+        try:
+            data = json.loads(raw.decode().partition(" ")[2])
+            if data["owner"] == self.me:
+                return None
+            return RemoteRoom(str(data["owner"]), record_from_json(data["record"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            _LOGGER.warning("room directory: undecodable entry for room %s", room_id)
             return None
-        return RemoteRoom(data["owner"], record_from_json(data["record"]))
 
     async def _owner_of(self, room_id: str) -> str | None:
         raw = await self._redis.get(self._key(room_id))

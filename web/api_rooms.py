@@ -268,7 +268,7 @@ def _out(
     body=RoomIn,
     response=RoomOut,
     status=201,
-    errors=(422,),
+    errors=(422, 503),
     description="`echo`: a device check of one's own (never recorded, no invitees). `call`: "
     f"staff with `rooms.create`; up to {_MAX_INVITEES} `participants` and `monitors` "
     "(usernames or `user:<id>`) on the creator's line of jurisdiction.",

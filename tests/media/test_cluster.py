@@ -19,6 +19,7 @@ from center.clock import FakeClock
 from center.tasks import TaskSupervisor
 from media.cluster import (
     OWNER_LOST,
+    DirectoryUnavailable,
     OwnerUnavailable,
     RoomCluster,
     record_from_json,
@@ -168,3 +169,37 @@ async def test_release_drops_only_its_own_lease(pair: _Pair) -> None:
     finally:
         await r.delete(key)
         await r.aclose()
+
+
+async def test_a_broken_directory_entry_is_no_room(pair: _Pair) -> None:
+    r = aioredis.Redis.from_url(REDIS_URL)
+    key = f"{pair.prefix}rooms:r3"
+    try:
+        for junk in ("other-instance {}", "x not-json", "y [1, 2]"):
+            await r.set(key, junk)
+            assert await pair.asker.lookup("r3") is None
+    finally:
+        await r.delete(key)
+        await r.aclose()
+
+
+async def test_claim_when_redis_is_down_is_an_outage(fake_clock: FakeClock) -> None:
+    need_redis()
+    bus = RedisBus(REDIS_URL, key_prefix="cluster-down:")
+    await bus.start()
+    cluster = RoomCluster(
+        bus,
+        "redis://127.0.0.1:1/0",  # nothing listens there
+        key_prefix="cluster-down:",
+        clock=fake_clock,
+        spawn=TaskSupervisor().spawn,
+        lease_s=30.0,
+    )
+    try:
+        with pytest.raises(DirectoryUnavailable) as caught:
+            await cluster.claim(_record("r4"))
+        assert caught.value.status == 503
+        assert not cluster.owned
+    finally:
+        await cluster.close()
+        await bus.close()

@@ -163,3 +163,33 @@ async def test_relayed_drop_rejoin_and_room_end(
         assert (await other.get(f"/api/v1/rooms/{room['id']}")).status == 404
     finally:
         await sig_b.close()
+
+
+async def test_owner_shutdown_says_so_to_relayed_parties(
+    make_client: AppFactory, pg_url: str, fake_clock: FakeClock
+) -> None:
+    """A graceful owner shutdown ends its rooms with ``server_shutdown``, which reaches the
+    party relayed by the other instance, and gives its leases back."""
+    need_redis()
+    prefix = f"rooms2i{next(_seq)}:"
+    common = {
+        "database_url": pg_url,
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": prefix,
+        "media_room_lease_s": 600.0,
+    }
+    owner = await make_client(demo=True, **common)
+    other = await make_client(demo=True, **common)
+    futian = await user(owner, "futian")
+    street1 = await user(other, "street1")
+    room = await create_room(owner, futian, kind="call", participants=["street1"], record=False)
+    sig_b = await signal_for(other, street1)
+    try:
+        join_id = await sig_b.send("rtc.join", room=room["id"])
+        assert (await sig_b.result(join_id))["success"]
+        await owner.close()
+        await wait_for(lambda: any(e["type"] == "bye" for e in sig_b.event_log(join_id)))
+        assert sig_b.event_log(join_id)[-1]["data"] == {"reason": "server_shutdown"}
+        assert await media(other).cluster.lookup(room["id"]) is None
+    finally:
+        await sig_b.close()

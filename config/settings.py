@@ -298,6 +298,14 @@ class Settings:
         "for a rejoin (0: removed at once).",
         min=0,
     )
+    media_room_lease_s: float = _opt(
+        15.0,
+        "With Redis: seconds of the owner lease on a room, renewed every third of it; "
+        "parties relayed by other instances get bye owner_lost within about this much "
+        "after the owner dies.",
+        min=1,
+        max=3600,
+    )
 
     # --- spot-checks ---
     spotcheck_ring_s: int = _opt(

@@ -5,7 +5,9 @@ One :class:`MediaService` per app (``app[MEDIA]``), made by :func:`media_ctx`:
 * it owns the :class:`~media.manager.RoomManager` (self-test at start, every room closed —
   recordings finished and stored — before the database goes away);
 * it remembers what the HTTP layer needs about each room that the manager does not: its
-  jurisdiction, creator and invitees (:class:`RoomRecord`). Rooms live on this instance;
+  jurisdiction, creator and invitees (:class:`RoomRecord`). Rooms' media lives on this
+  instance; with Redis, :mod:`media.cluster` records them with an owner lease so other
+  instances forward their ``rtc.*`` here;
 * it leaves rooms for connections that went away: a websocket's unsubscribe callback is
   synchronous, so it queues the participant and the service's one kept task awaits the
   leave (a task spawned per leave would be fire-and-forget, and one spawned on the closing
@@ -123,6 +125,8 @@ class MediaService:
         # a call's quality after it (GET /api/v1/rooms/{id}/quality). Bounded.
         self.ended: dict[str, tuple[RoomRecord, list[QualitySample]]] = {}
         self.sweeps = 0
+        self.cluster: Any = None
+        """The :class:`media.cluster.RoomCluster` when instances share Redis, else ``None``."""
 
     def __repr__(self) -> str:
         return f"MediaService({self.manager!r}, {len(self.rooms)} records)"
@@ -177,6 +181,13 @@ class MediaService:
             monitors=monitors,
         )
         self.rooms[room_id] = rec
+        if self.cluster is not None:
+            try:
+                await self.cluster.claim(rec)
+            except BaseException:
+                await self.manager.close_room(room_id)
+                self.rooms.pop(room_id, None)
+                raise
         await self._audit(
             creator.actor,
             "media.room_created",
@@ -207,6 +218,8 @@ class MediaService:
         room = self.manager.room(room_id)
         recordings = await self.manager.close_room(room_id)
         self.rooms.pop(room_id, None)
+        if self.cluster is not None:
+            await self.cluster.release(room_id)
         self._keep_ended(rec, list(room.quality))
         await self._audit(
             actor, "media.room_ended", room_id, {"recordings": [r.id for r in recordings]}

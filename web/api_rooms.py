@@ -1,7 +1,8 @@
 """Rooms API: ``POST /api/v1/rooms``, ``GET`` and ``DELETE /api/v1/rooms/{id}``.
 
 A room is the media session behind a call (and, in later issues, a spot-check or a visit).
-It lives on the instance that created it and ends on ``DELETE``, when an echo room's party
+Its media lives on the instance that created it (``GET`` on another instance asks that
+owner, see media/cluster.py) and it ends on ``DELETE`` (on the owner), when an echo room's party
 leaves, or at shutdown. Media flows over the websocket's ``rtc.*`` commands (web/ws/rtc.py).
 
 Who may do what:
@@ -223,23 +224,38 @@ def _record_of(
     return rec
 
 
+def present_of(service: MediaService, room_id: str) -> tuple[str, list[PresentOut]]:
+    """The room's state and who is in it (the owner answers this for other instances)."""
+    room = service.manager.room(room_id)
+    present = [
+        PresentOut(p.id, str(p.role), p.principal, str(p.state)) for p in room.participants.values()
+    ]
+    return str(room.state), present
+
+
 def _view(request: web.Request, service: MediaService, rec: RoomRecord) -> RoomOut:
+    return _out(request, service, rec, *present_of(service, rec.id))
+
+
+def _out(
+    request: web.Request,
+    service: MediaService,
+    rec: RoomRecord,
+    state: str,
+    present: list[PresentOut],
+) -> RoomOut:
     principal = principal_of(request)
-    room = service.manager.room(rec.id)
     return RoomOut(
         id=rec.id,
         kind=rec.kind,
-        state=str(room.state),
+        state=state,
         record=rec.record,
         jurisdiction=rec.jurisdiction[-1] if rec.jurisdiction else None,
         created_by=rec.created_by_actor,
         created_at=rec.created_at,
         participants=[InviteeOut(i.principal, i.name) for i in rec.parties],
         monitors=[InviteeOut(i.principal, i.name) for i in rec.monitors],
-        present=[
-            PresentOut(p.id, str(p.role), p.principal, str(p.state))
-            for p in room.participants.values()
-        ],
+        present=present,
         ice_servers=ice_servers_for(
             service.manager.settings, principal_key(principal), request.app[keys.CLOCK].now()
         ),
@@ -252,7 +268,7 @@ def _view(request: web.Request, service: MediaService, rec: RoomRecord) -> RoomO
     body=RoomIn,
     response=RoomOut,
     status=201,
-    errors=(422,),
+    errors=(422, 503),
     description="`echo`: a device check of one's own (never recorded, no invitees). `call`: "
     f"staff with `rooms.create`; up to {_MAX_INVITEES} `participants` and `monitors` "
     "(usernames or `user:<id>`) on the creator's line of jurisdiction. A relative's guest "
@@ -288,10 +304,20 @@ async def create_room(request: web.Request, *, body: RoomIn) -> RoomOut:
 
 
 @policy(Action.ROOMS_READ)
-@contract("One room", path=RoomPath, response=RoomOut, errors=(404,))
+@contract("One room", path=RoomPath, response=RoomOut, errors=(404, 503))
 async def get_room(request: web.Request, *, path: RoomPath) -> RoomOut:
+    """A room here, or on the instance that owns it (its presence asked over the bus)."""
     service = media_of(request.app)
-    rec = _record_of(service, principal_of(request), path.room_id, Action.ROOMS_READ)
+    principal = principal_of(request)
+    try:
+        rec = _record_of(service, principal, path.room_id, Action.ROOMS_READ)
+    except RoomNotFoundError:
+        remote = await service.cluster.lookup(path.room_id) if service.cluster else None
+        if remote is None or not visible_room(principal, remote.record, Action.ROOMS_READ):
+            raise
+        seen = await service.cluster.request(remote.owner, "view", {"room": path.room_id})
+        present = [PresentOut(**p) for p in seen["present"]]
+        return _out(request, service, remote.record, seen["state"], present)
     return _view(request, service, rec)
 
 

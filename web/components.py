@@ -14,6 +14,7 @@ app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -208,13 +209,51 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.spawn("media-retention", service.run_retention()),
         tasks.spawn("media-rejoin-deadlines", service.run_rejoin_deadlines()),
     ]
+    cluster = None
+    if settings.redis_url:
+        # Several instances may share this Redis: rooms are recorded there with an owner
+        # lease and rtc.* for another instance's room is forwarded to it (media/cluster.py).
+        from media.cluster import LEASE_LOST, RoomCluster
+        from web.ws.rtc import owner_operations
+
+        cluster = RoomCluster(
+            app[keys.BUS],
+            settings.redis_url,
+            key_prefix=settings.redis_key_prefix,
+            clock=clock,
+            spawn=tasks.spawn,
+            lease_s=settings.media_room_lease_s,
+        )
+        cluster.operations = owner_operations(service)
+        cluster.still_open = lambda room_id: (
+            room_id in service.rooms and any(r.id == room_id for r in manager.rooms())
+        )
+
+        async def lease_lost(room_id: str) -> None:
+            service.rooms.pop(room_id, None)
+            with contextlib.suppress(Exception):
+                await manager.close_room(room_id, LEASE_LOST)
+
+        cluster.on_lease_lost = lease_lost
+        cluster.start()
+        service.cluster = cluster
+        kept += [
+            tasks.spawn("media-cluster-leases", cluster.run()),
+            tasks.spawn("media-cluster-outbox", cluster.run_outbox()),
+        ]
     try:
         yield
     finally:
         await manager.close_all()
+        if cluster is not None:
+            # let the closing rooms' bye events reach relayed sockets on other instances
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cluster.drain(), 2.0)
         for task in kept:
             task.cancel()
         await asyncio.gather(*kept, return_exceptions=True)
+        if cluster is not None:
+            await cluster.close()
 
 
 async def visits_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,6 +15,10 @@ the same socket: the old join subscription ends quietly and the rejoin counts as
 ``rtc.stats {room, samples}`` carries the page's own ``getStats()`` figures into the room's
 quality timeline (source ``browser``).
 
+A room another instance owns (with Redis) gets a :class:`RelaySession`: the commands go to
+the owner over the bus (media/cluster.py) and its events come back; ``bye`` ``owner_lost``
+when the owner dies.
+
 The server side is not trickle: answers and offers carry every candidate, and the client's
 SDP must carry its own (wait for ICE gathering to complete). Protocol: docs/websocket.md.
 """
@@ -29,11 +33,13 @@ import msgspec
 from aiohttp import web
 
 from center.authz import Action, role_allowed
-from center.errors import Conflict, Forbidden
-from media.component import MediaService, principal_key
+from center.errors import CenterError, Conflict, Forbidden
+from media.cluster import Operation, RelayTarget, RoomCluster
+from media.component import MediaService, RoomRecord, principal_key
 from media.errors import MediaError, ParticipantNotFoundError, RoomNotFoundError
+from media.manager import JoinResult
 from media.policy import Role
-from web.api_rooms import visible_room
+from web.api_rooms import present_of, visible_room
 from web.components import media_of
 from web.ws.connection import Connection, ConnectionState
 from web.ws.hub import register_command
@@ -149,7 +155,81 @@ class RtcSession:
             # A socket that closed under us is a drop (held for a rejoin in a call); an
             # unsubscribe on a live socket is a leave.
             dropped = self.conn.state is not ConnectionState.ACTIVE
-            self.service.leave_soon(self.participant_id, dropped=dropped)
+            self.leave_soon(dropped=dropped)
+
+    # What the commands do, here (the room is on this instance) or on its owner --------
+
+    def leave_soon(self, *, dropped: bool) -> None:
+        self.service.leave_soon(self.participant_id, dropped=dropped)
+
+    async def offer(self, sdp: str) -> str:
+        return await self.service.manager.offer(self.participant_id, sdp)
+
+    async def answer(self, sdp: str) -> None:
+        await self.service.manager.answer(self.participant_id, sdp)
+
+    async def stats(self, samples: list[dict[str, Any]]) -> None:
+        _record_stats(self.service, self.participant_id, samples)
+
+    async def leave(self) -> None:
+        with contextlib.suppress(MediaError):
+            await self.service.manager.leave(self.participant_id)
+
+
+class RelaySession(RtcSession):
+    """A session in a room another instance owns: its commands go to the owner over the
+    bus and the owner's events come back through :class:`~media.cluster.RoomCluster`."""
+
+    def __init__(
+        self, conn: Connection, service: MediaService, join_id: int, room: str, owner: str
+    ) -> None:
+        super().__init__(conn, service, join_id, room)
+        self.owner = owner
+        self.cluster = cluster_required(service)
+        self.sid = self.cluster.open_relay(owner, room, self.on_event)
+
+    def end(self) -> None:
+        super().end()
+        self.cluster.close_relay(self.sid)
+
+    def _args(self, **more: Any) -> dict[str, Any]:
+        return {"participant": self.participant_id, **more}
+
+    def leave_soon(self, *, dropped: bool) -> None:
+        self.cluster.tell_soon(self.owner, "drop" if dropped else "leave", self._args())
+
+    async def offer(self, sdp: str) -> str:
+        return str(await self.cluster.request(self.owner, "offer", self._args(sdp=sdp)))
+
+    async def answer(self, sdp: str) -> None:
+        await self.cluster.request(self.owner, "answer", self._args(sdp=sdp))
+
+    async def stats(self, samples: list[dict[str, Any]]) -> None:
+        await self.cluster.request(self.owner, "stats", self._args(samples=samples))
+
+    async def leave(self) -> None:
+        with contextlib.suppress(MediaError):
+            await self.cluster.request(self.owner, "leave", self._args())
+
+
+def cluster_required(service: MediaService) -> RoomCluster:
+    assert service.cluster is not None
+    return service.cluster  # type: ignore[no-any-return]
+
+
+def _record_stats(
+    service: MediaService, participant_id: str, samples: list[dict[str, Any]]
+) -> None:
+    for sample in samples:
+        service.manager.browser_quality(
+            participant_id,
+            str(sample["direction"]),
+            loss=sample.get("loss"),
+            jitter_ms=sample.get("jitter_ms"),
+            rtt_ms=sample.get("rtt_ms"),
+            bitrate_kbps=sample.get("bitrate_kbps"),
+            fps=sample.get("fps"),
+        )
 
 
 def _session(conn: Connection, room: str) -> RtcSession:
@@ -174,6 +254,7 @@ async def rtc_join(conn: Connection, msg_id: int, body: JoinIn) -> Any:
         msg_id,
         body.room,
         lambda on_event: manager.join(body.room, body.role, key, on_event),
+        ("join", {"room": body.room, "role": str(body.role), "principal": key}),
     )
 
 
@@ -188,10 +269,14 @@ async def rtc_rejoin(conn: Connection, msg_id: int, body: RejoinIn) -> Any:
     if (
         old is not None
         and old.participant_id == body.participant
-        and _holds_token(service, body.room, body.participant, body.token)
+        and (
+            isinstance(old, RelaySession)
+            or _holds_token(service, body.room, body.participant, body.token)
+        )
     ):
         # This page's own participant, whose connection the page saw die: end the old
-        # subscription without a leave; the room treats the rejoin as the drop.
+        # subscription without a leave; the room treats the rejoin as the drop. (On a
+        # relayed room the owner checks the token.)
         old.end()
         conn.remove_subscription(old.join_id)
     try:
@@ -202,11 +287,20 @@ async def rtc_rejoin(conn: Connection, msg_id: int, body: RejoinIn) -> Any:
             lambda on_event: manager.rejoin(
                 body.room, body.participant, body.token, on_event, principal=key
             ),
+            (
+                "rejoin",
+                {
+                    "room": body.room,
+                    "participant": body.participant,
+                    "token": body.token,
+                    "principal": key,
+                },
+            ),
         )
-    except MediaError:
+    except CenterError:
         if old is not None and old.ended and old.participant_id == body.participant:
             # Its page gave that connection up: without a subscription it is a drop.
-            service.leave_soon(old.participant_id, dropped=True)
+            old.leave_soon(dropped=True)
         raise
 
 
@@ -219,19 +313,47 @@ def _holds_token(service: MediaService, room: str, participant_id: str, token: s
     return False
 
 
-async def _attach(conn: Connection, msg_id: int, room: str, enter: Any) -> Any:
-    """Open the session for ``room``, enter it (join or rejoin), reply, release events."""
+async def _open(conn: Connection, msg_id: int, room: str) -> tuple[RoomRecord, RtcSession]:
+    """The room's record and a new session: local when the room is here, relayed when
+    another instance owns it (the same visibility rule either way)."""
     service = media_of(conn.app)
     if (conn.id, room) in service.sessions:
         raise Conflict(f"this connection is already in room {room}")
-    record = service.get(room)
+    try:
+        record = service.get(room)
+        remote = None
+    except RoomNotFoundError:
+        remote = await service.cluster.lookup(room) if service.cluster is not None else None
+        if remote is None:
+            raise
+        record = remote.record
     if not visible_room(conn.principal_required, record, Action.ROOMS_READ):
         # the answer HTTP gives: a room one may not see does not exist
         raise RoomNotFoundError(f"no room {room}")
-    session = RtcSession(conn, service, msg_id, room)
+    if (conn.id, room) in service.sessions:
+        raise Conflict(f"this connection is already in room {room}")
+    if remote is None:
+        session = RtcSession(conn, service, msg_id, room)
+    else:
+        session = RelaySession(conn, service, msg_id, room, remote.owner)
     service.sessions[session.key] = session
+    return record, session
+
+
+async def _attach(
+    conn: Connection, msg_id: int, room: str, enter: Any, forward: tuple[str, dict[str, Any]]
+) -> Any:
+    """Open the session for ``room``, enter it (join or rejoin, here or on the owner),
+    reply, release events."""
+    record, session = await _open(conn, msg_id, room)
     try:
-        joined = await enter(session.on_event)
+        if isinstance(session, RelaySession):
+            op, args = forward
+            joined = JoinResult(
+                **await session.cluster.request(session.owner, op, {**args, "sid": session.sid})
+            )
+        else:
+            joined = await enter(session.on_event)
     except BaseException:
         session.end()
         raise
@@ -261,32 +383,20 @@ async def _attach(conn: Connection, msg_id: int, room: str, enter: Any) -> Any:
 async def rtc_offer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     """The client's offer (with its candidates) in, the server's full answer out."""
     session = _session(conn, body.room)
-    sdp = await session.service.manager.offer(session.participant_id, body.sdp)
-    return {"sdp": sdp, "type": "answer"}
+    return {"sdp": await session.offer(body.sdp), "type": "answer"}
 
 
 @command("rtc.answer", SdpIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_answer(conn: Connection, msg_id: int, body: SdpIn) -> Any:
     """The client's answer to an ``offer`` event."""
-    session = _session(conn, body.room)
-    await session.service.manager.answer(session.participant_id, body.sdp)
+    await _session(conn, body.room).answer(body.sdp)
     return None
 
 
 @command("rtc.stats", StatsIn, action=Action.ROOMS_JOIN, concurrent=True)
 async def rtc_stats(conn: Connection, msg_id: int, body: StatsIn) -> Any:
     """The page's ``getStats()`` samples into the room's quality timeline."""
-    session = _session(conn, body.room)
-    for sample in body.samples:
-        session.service.manager.browser_quality(
-            session.participant_id,
-            sample.direction,
-            loss=sample.loss,
-            jitter_ms=sample.jitter_ms,
-            rtt_ms=sample.rtt_ms,
-            bitrate_kbps=sample.bitrate_kbps,
-            fps=sample.fps,
-        )
+    await _session(conn, body.room).stats(msgspec.to_builtins(body.samples))
     return None
 
 
@@ -296,12 +406,65 @@ async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
     session = _session(conn, body.room)
     session.end()
     conn.remove_subscription(session.join_id)
-    with contextlib.suppress(MediaError):
-        await session.service.manager.leave(session.participant_id)
+    await session.leave()
     return None
 
 
 COMMANDS = (rtc_join, rtc_rejoin, rtc_offer, rtc_answer, rtc_stats, rtc_leave)
+
+
+def _joined(result: JoinResult) -> dict[str, Any]:
+    return {
+        "participant_id": result.participant_id,
+        "ice_servers": result.ice_servers,
+        "rejoin_token": result.rejoin_token,
+        "role": result.role,
+    }
+
+
+def owner_operations(service: MediaService) -> dict[str, Operation]:
+    """The owner's side of the forwarded commands. The asking instance has checked the
+    caller may see the room and may take the role; the room checks the invitation."""
+    manager = service.manager
+
+    async def join(args: dict[str, Any], relay: RelayTarget) -> Any:
+        return _joined(await manager.join(args["room"], args["role"], args["principal"], relay))
+
+    async def rejoin(args: dict[str, Any], relay: RelayTarget) -> Any:
+        result = await manager.rejoin(
+            args["room"], args["participant"], args["token"], relay, principal=args["principal"]
+        )
+        return _joined(result)
+
+    async def offer(args: dict[str, Any], relay: RelayTarget) -> Any:
+        return await manager.offer(args["participant"], args["sdp"])
+
+    async def answer(args: dict[str, Any], relay: RelayTarget) -> Any:
+        await manager.answer(args["participant"], args["sdp"])
+
+    async def stats(args: dict[str, Any], relay: RelayTarget) -> Any:
+        _record_stats(service, args["participant"], list(args["samples"])[:4])
+
+    async def leave(args: dict[str, Any], relay: RelayTarget) -> Any:
+        await manager.leave(args["participant"])
+
+    async def drop(args: dict[str, Any], relay: RelayTarget) -> Any:
+        await manager.drop(args["participant"])
+
+    async def view(args: dict[str, Any], relay: RelayTarget) -> Any:
+        state, present = present_of(service, args["room"])
+        return {"state": state, "present": msgspec.to_builtins(present)}
+
+    return {
+        "view": view,
+        "join": join,
+        "rejoin": rejoin,
+        "offer": offer,
+        "answer": answer,
+        "stats": stats,
+        "leave": leave,
+        "drop": drop,
+    }
 
 
 def register(app: web.Application) -> None:

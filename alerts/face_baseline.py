@@ -27,6 +27,8 @@ from alerts.face_models import (
     BaselineState,
     FaceBaseline,
 )
+from alerts.face_pool import FacePool, FaceQueueFull
+from alerts.faces import FaceReading, PhotoError
 from alerts.spotcheck_models import ItemType, SpotCheck, SpotCheckItem
 from center import audit
 from center.authz import Action, Principal
@@ -35,8 +37,6 @@ from center.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from center.jurisdictions import JurisdictionTree
 from center.models import Subject
 from center.scope import visible_or_404
-from media.face_pool import FacePool, FaceQueueFull
-from media.faces import FaceReading, PhotoError
 
 _LOGGER = logging.getLogger(__name__)
 

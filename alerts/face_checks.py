@@ -26,14 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from alerts.directory import SubjectInfo
 from alerts.face_baseline import FaceBaselines, Photo, photo_of
 from alerts.face_models import PENDING, BaselineSource, BaselineState, FaceCheck
+from alerts.face_pool import FaceQueueFull
+from alerts.faces import FaceReading, PhotoError, verdict
 from alerts.models import Checkin
 from alerts.raising import AlarmRaiser, Fire
 from center.authz import Action, Principal
 from center.clock import Clock
 from center.errors import RateLimited
 from center.models import Subject
-from media.face_pool import FaceQueueFull
-from media.faces import FaceReading, PhotoError, verdict
 
 _LOGGER = logging.getLogger(__name__)
 NO_BASELINE: Final = "no_baseline"

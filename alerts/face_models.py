@@ -4,7 +4,7 @@ A baseline photo (``face_baselines``) is ``pending`` until an officer approves i
 approved ones are compared with. Its embedding (128 numbers, JSON) is computed once, when
 the photo arrives. A face check (``face_checks``) is one photo of a check-in or of a
 spot-check snapshot: ``pending`` while queued for the worker pool, then one of the outcomes
-of :mod:`media.faces`, with the distance kept on the record. ``alarm_id`` is set once, by
+of :mod:`alerts.faces`, with the distance kept on the record. ``alarm_id`` is set once, by
 the update that raised the ``face_mismatch`` alarm, so a check never raises two.
 """
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from aiohttp.test_utils import TestClient, TestServer
 
-from media.faces import FaceModels, encode_jpeg, verdict
+from alerts.faces import FaceModels, encode_jpeg, verdict
 
 
 def _photos() -> list[bytes]:

@@ -11,7 +11,7 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-from media.faces import encode_jpeg
+from alerts.faces import encode_jpeg
 
 Image = NDArray[np.uint8]
 # Where the HOG detector finds her face in the 512x512 photo (left, top, width).

@@ -373,7 +373,7 @@ async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
 
     from alerts.face_baseline import FaceBaselines
     from alerts.face_checks import FaceVerifier
-    from media.face_pool import FacePool
+    from alerts.face_pool import FacePool
 
     settings = app[keys.SETTINGS]
     pool = FacePool(workers=settings.face_workers, capacity=settings.face_queue_max)

@@ -3,7 +3,7 @@
 The media core samples the challenge window (:mod:`media.challenge_window`: media time, a
 few frames a second, bounded), the kept frames are stored as JPEG with their SHA-256 (the
 evidence of what was judged), and the face pool's workers judge them with
-:mod:`media.liveness` — never on the event loop. ``alerts`` records the verdict.
+:mod:`alerts.liveness` — never on the event loop. ``alerts`` records the verdict.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from alerts.face_pool import FacePool
+from alerts.faces import encode_jpeg
 from alerts.spotcheck_ports import SubjectLogin
 from media.challenge_window import WindowFrame, sample_window
 from media.component import MediaService
 from media.errors import NoMediaError, RoomNotFoundError
-from media.face_pool import FacePool
-from media.faces import encode_jpeg
 
 
 class LivenessProbe:

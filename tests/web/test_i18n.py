@@ -20,13 +20,13 @@ from aiohttp.test_utils import TestClient
 
 from alerts.face_checks import NO_BASELINE
 from alerts.face_models import PENDING
+from alerts.faces import OUTCOMES
 from alerts.models import AlarmKind, AlarmState, CheckinSource, LeaveState, Severity
 from alerts.spotcheck_models import TIMELINE_EVENTS, FailReason, ItemType, SpotCheckState
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
 from center.visits.models import TerminateReason, VisitOutcome, VisitState
-from media.faces import OUTCOMES
 from media.quality import Grade
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 
@@ -104,7 +104,7 @@ DYNAMIC: dict[str, set[str]] = {
     "admin.key.kind.": {"api_key", "device_token"},  # center.models.CredentialKind
     "admin.leave.state.": {str(s) for s in LeaveState},
     "spot.face.": {*OUTCOMES, PENDING, NO_BASELINE},
-    "spot.liveness.verdict.": {"passed", "failed", "undecided"},  # media/liveness.py Verdict
+    "spot.liveness.verdict.": {"passed", "failed", "undecided"},  # alerts/liveness.py Verdict
     "spot.liveness.challenge.": {"turn_left", "turn_right", "blink", "digits", "gesture"},
     "visits.vstate.": {str(s) for s in VisitState},
     "visits.outcome.": {str(o) for o in VisitOutcome},

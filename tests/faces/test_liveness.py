@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media.liveness import LandmarkModel, Pose, judge
+from alerts.liveness import LandmarkModel, Pose, judge
 from tests import face_images as fi
 
 

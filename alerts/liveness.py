@@ -8,7 +8,7 @@ A still photo held to the camera does neither: every reading stays where it star
 the verdict is ``failed``. Too few frames with one face is ``undecided``. The officer sees
 the verdict and the series (``evidence``) beside the video, and still decides.
 
-Synchronous and CPU-bound, like :mod:`media.faces`: run it in the face worker pool.
+Synchronous and CPU-bound, like :mod:`alerts.faces`: run it in the face worker pool.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Final
 
-from media.faces import FaceModels, FaceReading, decode_jpeg
-from media.liveness import LandmarkModel, Liveness
+from alerts.faces import FaceModels, FaceReading, decode_jpeg
+from alerts.liveness import LandmarkModel, Liveness
 
 _LOGGER = logging.getLogger(__name__)
 _MODELS: FaceModels | None = None

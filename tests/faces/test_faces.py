@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from media import faces
-from media.face_pool import FacePool, FaceQueueFull
-from media.faces import FaceModels, FaceReading, PhotoError, decode_jpeg, verdict
+from alerts import faces
+from alerts.face_pool import FacePool, FaceQueueFull
+from alerts.faces import FaceModels, FaceReading, PhotoError, decode_jpeg, verdict
 from tests import face_images as fi
 
 

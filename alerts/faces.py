@@ -4,7 +4,7 @@ dlib's HOG detector finds faces, its 5-point shape predictor aligns the face, an
 ResNet model (``face_recognition_models``, shipped in the package, no download) turns the
 aligned face into a 128-number embedding; two photos of one person lie closer than about
 0.6 (Euclidean). Everything here is synchronous and CPU-bound — it runs in the worker
-processes of :mod:`media.face_pool`, never on the event loop (dlib holds the GIL).
+processes of :mod:`alerts.face_pool`, never on the event loop (dlib holds the GIL).
 
 Detector settings, chosen on ``skimage.data.astronaut()`` (tests/media/test_faces.py):
 

@@ -39,6 +39,7 @@ from media.component import (
 )
 from media.errors import RoomNotFoundError
 from media.ice import IceServerDict, ice_servers_for
+from media.owner import presence
 from media.policy import RoomKind
 from media.quality import Grade, degraded_spans
 from web import keys
@@ -226,11 +227,8 @@ def _record_of(
 
 def present_of(service: MediaService, room_id: str) -> tuple[str, list[PresentOut]]:
     """The room's state and who is in it (the owner answers this for other instances)."""
-    room = service.manager.room(room_id)
-    present = [
-        PresentOut(p.id, str(p.role), p.principal, str(p.state)) for p in room.participants.values()
-    ]
-    return str(room.state), present
+    state, present = presence(service, room_id)
+    return state, [msgspec.convert(p, PresentOut) for p in present]
 
 
 def _view(request: web.Request, service: MediaService, rec: RoomRecord) -> RoomOut:

@@ -214,7 +214,7 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
         # Several instances may share this Redis: rooms are recorded there with an owner
         # lease and rtc.* for another instance's room is forwarded to it (media/cluster.py).
         from media.cluster import LEASE_LOST, RoomCluster
-        from web.ws.rtc import owner_operations
+        from media.owner import owner_operations
 
         cluster = RoomCluster(
             app[keys.BUS],

@@ -34,12 +34,13 @@ from aiohttp import web
 
 from center.authz import Action, role_allowed
 from center.errors import CenterError, Conflict, Forbidden
-from media.cluster import Operation, RelayTarget, RoomCluster
+from media.cluster import RoomCluster
 from media.component import MediaService, RoomRecord, principal_key
 from media.errors import MediaError, ParticipantNotFoundError, RoomNotFoundError
 from media.manager import JoinResult
+from media.owner import record_stats
 from media.policy import Role
-from web.api_rooms import present_of, visible_room
+from web.api_rooms import visible_room
 from web.components import media_of
 from web.ws.connection import Connection, ConnectionState
 from web.ws.hub import register_command
@@ -169,7 +170,7 @@ class RtcSession:
         await self.service.manager.answer(self.participant_id, sdp)
 
     async def stats(self, samples: list[dict[str, Any]]) -> None:
-        _record_stats(self.service, self.participant_id, samples)
+        record_stats(self.service, self.participant_id, samples)
 
     async def leave(self) -> None:
         with contextlib.suppress(MediaError):
@@ -215,21 +216,6 @@ class RelaySession(RtcSession):
 def cluster_required(service: MediaService) -> RoomCluster:
     assert service.cluster is not None
     return service.cluster  # type: ignore[no-any-return]
-
-
-def _record_stats(
-    service: MediaService, participant_id: str, samples: list[dict[str, Any]]
-) -> None:
-    for sample in samples:
-        service.manager.browser_quality(
-            participant_id,
-            str(sample["direction"]),
-            loss=sample.get("loss"),
-            jitter_ms=sample.get("jitter_ms"),
-            rtt_ms=sample.get("rtt_ms"),
-            bitrate_kbps=sample.get("bitrate_kbps"),
-            fps=sample.get("fps"),
-        )
 
 
 def _session(conn: Connection, room: str) -> RtcSession:
@@ -411,60 +397,6 @@ async def rtc_leave(conn: Connection, msg_id: int, body: RoomIn) -> Any:
 
 
 COMMANDS = (rtc_join, rtc_rejoin, rtc_offer, rtc_answer, rtc_stats, rtc_leave)
-
-
-def _joined(result: JoinResult) -> dict[str, Any]:
-    return {
-        "participant_id": result.participant_id,
-        "ice_servers": result.ice_servers,
-        "rejoin_token": result.rejoin_token,
-        "role": result.role,
-    }
-
-
-def owner_operations(service: MediaService) -> dict[str, Operation]:
-    """The owner's side of the forwarded commands. The asking instance has checked the
-    caller may see the room and may take the role; the room checks the invitation."""
-    manager = service.manager
-
-    async def join(args: dict[str, Any], relay: RelayTarget) -> Any:
-        return _joined(await manager.join(args["room"], args["role"], args["principal"], relay))
-
-    async def rejoin(args: dict[str, Any], relay: RelayTarget) -> Any:
-        result = await manager.rejoin(
-            args["room"], args["participant"], args["token"], relay, principal=args["principal"]
-        )
-        return _joined(result)
-
-    async def offer(args: dict[str, Any], relay: RelayTarget) -> Any:
-        return await manager.offer(args["participant"], args["sdp"])
-
-    async def answer(args: dict[str, Any], relay: RelayTarget) -> Any:
-        await manager.answer(args["participant"], args["sdp"])
-
-    async def stats(args: dict[str, Any], relay: RelayTarget) -> Any:
-        _record_stats(service, args["participant"], list(args["samples"])[:4])
-
-    async def leave(args: dict[str, Any], relay: RelayTarget) -> Any:
-        await manager.leave(args["participant"])
-
-    async def drop(args: dict[str, Any], relay: RelayTarget) -> Any:
-        await manager.drop(args["participant"])
-
-    async def view(args: dict[str, Any], relay: RelayTarget) -> Any:
-        state, present = present_of(service, args["room"])
-        return {"state": state, "present": msgspec.to_builtins(present)}
-
-    return {
-        "view": view,
-        "join": join,
-        "rejoin": rejoin,
-        "offer": offer,
-        "answer": answer,
-        "stats": stats,
-        "leave": leave,
-        "drop": drop,
-    }
 
 
 def register(app: web.Application) -> None:

@@ -28,7 +28,7 @@ from alerts.models import (
     SubjectPlan,
     Suppression,
 )
-from alerts.plans import PlanBook, PlanSettings
+from alerts.plans import PlanBook, plan_settings
 from alerts.raising import AlarmRaiser, Fire
 from alerts.ratelimit import TokenBuckets
 from alerts.rules_device import DeviceRules
@@ -49,23 +49,6 @@ from config.settings import Settings
 _LOGGER = logging.getLogger(__name__)
 _MAINTENANCE_S = 60.0
 _RETENTION_EVERY = 60  # maintenance rounds between retention purges
-
-
-def plan_settings(settings: Settings) -> PlanSettings:
-    """Level plans from settings; with the demo simulator, short windows for everyone."""
-    grace, lateness = settings.checkin_grace_s, settings.checkin_lateness_s
-    specs = {
-        "strict": settings.checkin_plan_strict,
-        "normal": settings.checkin_plan_normal,
-        "lenient": settings.checkin_plan_lenient,
-    }
-    if settings.demo and settings.simulator and settings.demo_window_s > 0:
-        period = settings.demo_window_s
-        open_s = max(1, period * 2 // 3)
-        grace = min(grace, (period - open_s) // 2)
-        lateness = min(lateness, period - open_s - grace)
-        specs = dict.fromkeys(specs, f"every {period}s open {open_s}s")
-    return PlanSettings(specs, grace, lateness, settings.tz)
 
 
 class AlertEngine:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from config.settings import Settings
+
 DAY = 86_400
 WEEK = 7 * DAY
 # Local-time origin of every cycle: a Monday at midnight, so weekly plans start on Mondays.
@@ -275,3 +277,20 @@ class PlanBook:
             idx = self._by_id.get(plan_id)
             if idx is not None:
                 self.overrides[subject_id] = idx
+
+
+def plan_settings(settings: Settings) -> PlanSettings:
+    """Level plans from settings; with the demo simulator, short windows for everyone."""
+    grace, lateness = settings.checkin_grace_s, settings.checkin_lateness_s
+    specs = {
+        "strict": settings.checkin_plan_strict,
+        "normal": settings.checkin_plan_normal,
+        "lenient": settings.checkin_plan_lenient,
+    }
+    if settings.demo and settings.simulator and settings.demo_window_s > 0:
+        period = settings.demo_window_s
+        open_s = max(1, period * 2 // 3)
+        grace = min(grace, (period - open_s) // 2)
+        lateness = min(lateness, period - open_s - grace)
+        specs = dict.fromkeys(specs, f"every {period}s open {open_s}s")
+    return PlanSettings(specs, grace, lateness, settings.tz)

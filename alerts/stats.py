@@ -38,7 +38,7 @@ def set_active_plans(book: PlanBook) -> None:
 def _default_plans() -> PlanBook:
     if _active is not None:
         return _active
-    from alerts.engine import plan_settings
+    from alerts.plans import plan_settings
     from config.settings import Settings
 
     return PlanBook(plan_settings(Settings()))

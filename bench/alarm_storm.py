@@ -196,8 +196,7 @@ def rss_child(n: int) -> None:
     import psutil
 
     from alerts.directory import SubjectDirectory
-    from alerts.engine import plan_settings
-    from alerts.plans import PlanBook
+    from alerts.plans import PlanBook, plan_settings
 
     settings = load_settings(env={}, overrides={"data_dir": tempfile.gettempdir()})
     directory = SubjectDirectory(PlanBook(plan_settings(settings)))

@@ -87,7 +87,11 @@ def _apply(app: web.Application, values: dict[str, str]) -> None:
     _, sla = _parse(values)  # all checked before anything changes
     app[ALERTS].severity.load(values["alarm_severity"])  # in place: the raiser holds it
     app[keys.WORKFLOW].sla = sla
-    app[_VALUES] = values
+    # One dict, made before the app starts, changed in place: a started app's state is not
+    # replaced (aiohttp deprecates that).
+    held = app[_VALUES]
+    held.clear()
+    held.update(values)
 
 
 def _out(values: dict[str, str]) -> AlarmSettings:
@@ -201,5 +205,6 @@ async def alarm_settings_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def add_routes(app: web.Application) -> None:
+    app[_VALUES] = {}
     app.router.add_get("/api/v1/admin/alarm-settings", get_settings)
     app.router.add_put("/api/v1/admin/alarm-settings", put_settings)

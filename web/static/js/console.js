@@ -180,7 +180,7 @@
   }
 
   // ---- live -------------------------------------------------------------------------
-  let ws = null, wsId = 0, alarmsSub = null, since = null, retry = 500;
+  let ws = null, wsId = 0, alarmsSub = null, since = null, retry = 500, leaving = false;
   function connect() {
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
     ws = new WebSocket(url);
@@ -217,6 +217,8 @@
     };
     ws.onclose = (ev) => {
       // 4001: this login was revoked (disabled user, reset password, logout elsewhere)
+      // (not while this page logs out itself: its own logout ends the session too)
+      if (leaving) return;
       if (ev.code === 4001) { location.href = "/login?next=/console"; return; }
       $("live").classList.add("off");
       setTimeout(connect, retry); retry = Math.min(retry * 2, 10000);
@@ -331,6 +333,7 @@
         try { await signOff($("signoff-note").value.trim()); } catch (err) { toast(t("console.error", { msg: reason(err) })); return; }
       }
     }
+    leaving = true;
     await api("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
     location.href = "/login?signed_out=1";
   }

@@ -13,7 +13,7 @@ transaction), results per item in order, and a bad item never loses the good one
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol
 
 import msgspec
 
@@ -23,7 +23,6 @@ from center.errors import CenterError, ValidationFailed, error_body
 from center.text import PLAIN
 
 if TYPE_CHECKING:
-    from alerts.workflow import Workflow
     from center.authz import Principal
 
 MAX_NOTE: Final = 4000
@@ -108,6 +107,17 @@ def check(request: ActionRequest) -> ActionRequest:
     return msgspec.structs.replace(request, note=note)
 
 
+class Actor(Protocol):
+    """What a batch needs of the workflow: one action on one alarm.
+
+    A protocol rather than :class:`alerts.workflow.Workflow` itself, which imports this
+    module for the request's rules: the batch stays below the workflow it drives."""
+
+    async def act(
+        self, principal: Principal, alarm_id: int, request: ActionRequest
+    ) -> AlarmOut: ...
+
+
 def _failed(item_id: int | None, err: CenterError) -> BulkResult:
     return BulkResult(
         id=item_id,
@@ -117,7 +127,7 @@ def _failed(item_id: int | None, err: CenterError) -> BulkResult:
     )
 
 
-async def act_many(workflow: Workflow, principal: Principal, body: BulkRequest) -> BulkOut:
+async def act_many(workflow: Actor, principal: Principal, body: BulkRequest) -> BulkOut:
     """Each item in its own transaction, in order; a refusal costs only its own item."""
     results: list[BulkResult] = []
     for raw in body.items:

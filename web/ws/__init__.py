@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from web.ws.bus_topic import BusTopic
 from web.ws.connection import Connection
-from web.ws.hub import HUB, Hub, hub_of, register_command, setup_ws
+from web.ws.hub import HUB, Hub, hub_of, register_command
 from web.ws.registry import NO_REPLY, NoFields, command
+from web.ws.setup import setup_ws
 from web.ws.topics import SubscribeRequest, Topic, masked_for, subscribe_result
 
 __all__ = [

@@ -171,16 +171,3 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
                 await topic.close()
             except Exception:
                 _LOGGER.exception("closing topic %r failed", topic)
-
-
-def setup_ws(app: web.Application) -> None:
-    """Create the hub, register the built-in commands, add ``/ws`` and the live context."""
-    from web.ws.commands import BUILTIN
-    from web.ws.http import websocket_handler
-
-    hub = Hub(app)
-    app[HUB] = hub
-    for handler in BUILTIN:
-        hub.commands.register(handler)
-    app.router.add_get("/ws", websocket_handler)
-    app.cleanup_ctx.append(live_ctx)

@@ -15,6 +15,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Final
@@ -386,6 +387,16 @@ class Settings:
         min=0,
         max=60,
     )
+    visit_holidays: str = _opt(
+        "",
+        "Public holidays that are not working days for the lead time, comma-separated "
+        "YYYY-MM-DD dates or YYYY-MM-DD..YYYY-MM-DD ranges (e.g. 2026-10-01..2026-10-08).",
+    )
+    visit_working_weekends: str = _opt(
+        "",
+        "Make-up working days (调休) on a Saturday or Sunday that count as working days, "
+        "comma-separated YYYY-MM-DD dates.",
+    )
     visit_join_early_minutes: int = _opt(
         15,
         "Minutes before the slot a join code starts to work (until the slot ends).",
@@ -460,6 +471,16 @@ class Settings:
             for part in self.trusted_proxies.split(",")
             if part.strip()
         )
+
+    @property
+    def visit_holiday_days(self) -> frozenset[date]:
+        """:attr:`visit_holidays` parsed (``ValueError`` for a bad entry)."""
+        return parse_days(self.visit_holidays, ranges=True)
+
+    @property
+    def visit_working_weekend_days(self) -> frozenset[date]:
+        """:attr:`visit_working_weekends` parsed (``ValueError`` for a bad entry)."""
+        return parse_days(self.visit_working_weekends, ranges=False)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -597,6 +618,19 @@ def load_settings(
             f"Setting 'redis_url' is {settings.redis_url!r}; it must start with redis://, "
             "rediss:// or unix://."
         )
+    for name in ("visit_holidays", "visit_working_weekends"):
+        try:
+            parse_days(getattr(settings, name), ranges=name == "visit_holidays")
+        except ValueError as exc:
+            raise SettingsError(
+                f"Setting {name!r} is {getattr(settings, name)!r}: {exc}. Give dates as "
+                "YYYY-MM-DD separated by commas"
+                + (
+                    ", or ranges such as 2026-10-01..2026-10-08."
+                    if name == "visit_holidays"
+                    else "."
+                )
+            ) from None
     try:
         parse_ice_servers(settings.ice_servers)
     except ValueError as exc:
@@ -606,6 +640,31 @@ def load_settings(
             "URLs, or leave it empty for host candidates only."
         ) from None
     return settings
+
+
+_MAX_RANGE_DAYS: Final = 366
+
+
+def parse_days(text: str, *, ranges: bool) -> frozenset[date]:
+    """Dates separated by commas (and, with ``ranges``, ``first..last`` inclusive).
+
+    A range longer than a year is refused: it is a typo, not a holiday."""
+    out: set[date] = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        first_text, sep, last_text = part.partition("..")
+        if sep and not ranges:
+            raise ValueError(f"{part!r} is a range; give single dates")
+        try:
+            first = date.fromisoformat(first_text.strip())
+            last = date.fromisoformat(last_text.strip()) if sep else first
+        except ValueError:
+            raise ValueError(f"{part!r} is not a YYYY-MM-DD date") from None
+        if last < first or (last - first).days >= _MAX_RANGE_DAYS:
+            raise ValueError(f"{part!r} must run forwards and span less than a year")
+        out.update(first + timedelta(days=i) for i in range((last - first).days + 1))
+    return frozenset(out)
 
 
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")

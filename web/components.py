@@ -277,6 +277,8 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
             require_monitor=settings.visit_require_monitor,
             join_early_minutes=settings.visit_join_early_minutes,
             tz=settings.tz,
+            holidays=settings.visit_holiday_days,
+            working_weekends=settings.visit_working_weekend_days,
         ),
         app[TIMERS],
         app[keys.BUS],

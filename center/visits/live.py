@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from center.authz import Principal
@@ -217,7 +217,17 @@ class VisitLive:
         visit = await self._timer_visit(session, timer)
         if visit is None or visit.state not in (VisitState.APPROVED, VisitState.WAITING):
             return None
-        await self.visits.item(session, visit, ItemType.NO_SHOW, SYSTEM_ACTOR)
+        # whose absence it was: a visit whose relatives came but was never admitted is the
+        # prison's no-show (terminal, staff), not the family's — and must not read as theirs
+        came = await session.scalar(
+            select(func.count())
+            .select_from(VisitParty)
+            .where(VisitParty.visit_id == visit.id, VisitParty.used_at.is_not(None))
+        )
+        why = "not_admitted" if came else "relatives_absent"
+        await self.visits.item(
+            session, visit, ItemType.NO_SHOW, SYSTEM_ACTOR, why=why, relatives_joined=came or 0
+        )
         await self.visits.audit_entry(session, SYSTEM_ACTOR, "visit.no_show", visit)
         finish = await self._finish(session, visit, VisitOutcome.NO_SHOW, SYSTEM_ACTOR)
 

@@ -128,8 +128,23 @@ async def test_no_show(make_client: AppFactory, fake_clock: FakeClock) -> None:
     done = await get(client, visit["id"])
     assert (done["state"], done["outcome"]) == ("ended", "no_show")
     assert [i["type"] for i in done["items"]] == ["no_show"]
+    assert done["items"][0]["data"] == {"why": "relatives_absent", "relatives_joined": 0}
     late = await post(client, "", "/api/v1/visits/join", {"code": codes[1]["join_code"]}, 403)
     assert late["error"]["code"] == "code_not_valid_now"
+
+
+async def test_a_family_that_came_but_was_never_admitted_is_not_their_no_show(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    client = await make_client(demo=True, visit_lead_working_days=0)
+    _, visit, start = await waiting(client, fake_clock)
+    await tick(client, fake_clock, start + timedelta(minutes=10))
+    done = await get(client, visit["id"])
+    assert (done["state"], done["outcome"]) == ("ended", "no_show")
+    assert done["items"][-1]["type"] == "no_show"
+    assert done["items"][-1]["data"] == {"why": "not_admitted", "relatives_joined": 1}
+    # the room the relative waited in is closed with the visit
+    assert visit["room_id"] not in client.app[MEDIA].rooms
 
 
 async def test_texts_mute_and_termination_with_a_ban(

@@ -259,6 +259,7 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
 async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     """The visit record and its booking rules (prison family visits, issue 14)."""
     from center.visits.live import VisitLive
+    from center.visits.records import VisitRecords
     from center.visits.rules import VisitRules
     from center.visits.service import VisitService
     from web.visit_rooms import MediaVisitRooms
@@ -286,6 +287,9 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.VISITS] = service
     app[keys.VISITS_LIVE] = VisitLive(service)
+    app[keys.VISIT_RECORDS] = VisitRecords(
+        app[keys.SESSIONMAKER], app[keys.CLOCK], service, app[EVIDENCE]
+    )
     yield
 
 

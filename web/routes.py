@@ -73,8 +73,9 @@ def setup_routes(app: web.Application) -> None:
     api_faces.add_routes(app)
     api_track.add_routes(app)
     spotcheck_pages.add_routes(app)
-    from web import api_visits
+    from web import api_visit_records, api_visits
 
+    api_visit_records.add_routes(app)  # before /api/v1/visits/{visit_id}
     api_visits.add_routes(app)
     from web import visit_pages
 

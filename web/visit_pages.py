@@ -1,6 +1,6 @@
 """Pages of family visits: ``/join`` (the relative's phone: code, device check, waiting
 room, the call), ``/terminal?token=`` (the prison's kiosk), ``/visits/monitor`` (visit
-staff watch, warn, mute, terminate and admit) and ``/visits`` (the staff's list).
+staff watch, warn, mute, terminate and admit) ``/visits`` (the staff's list) and ``/visits/records`` (inmates and relatives).
 
 ``/join`` and ``/terminal`` are public shells: the relative earns a guest token from the
 join code, the kiosk brings its device token; both then speak the API and ``/ws`` with a
@@ -65,9 +65,19 @@ async def list_page(request: web.Request) -> web.Response:
     return render(request, "visit_list.html", boot_json=_boot(csrf_token=me.get("csrf_token", "")))
 
 
+@policy(Action.VISITS_READ, page=True)
+async def records_page(request: web.Request) -> web.Response:
+    """Inmates and relatives: register, attach photo and proof, verify, lift a ban."""
+    me = me_payload(request)
+    return render(
+        request, "visit_records.html", boot_json=_boot(csrf_token=me.get("csrf_token", ""))
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/join", join_page)
     app.router.add_get("/join/{token}", join_page)
     app.router.add_get("/terminal", terminal_page)
     app.router.add_get("/visits/monitor", monitor_page)
     app.router.add_get("/visits", list_page)
+    app.router.add_get("/visits/records", records_page)

@@ -24,6 +24,8 @@ class PartyOut(msgspec.Struct):
     name: str
     relationship: str
     joined_at: datetime | None
+    photo_url: str | None = None
+    """The photo on file (visit staff only), to compare with the live face before admitting."""
 
 
 class JoinCodeOut(msgspec.Struct):
@@ -122,6 +124,7 @@ def visit_out(
                 name=rel.name,
                 relationship=rel.relationship,
                 joined_at=party.used_at,
+                photo_url=f"/api/v1/visits/relatives/{rel.id}/photo" if rel.photo_path else None,
             )
             for party, rel in parties
         ],

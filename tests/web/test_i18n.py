@@ -26,7 +26,7 @@ from alerts.spotcheck_models import TIMELINE_EVENTS, FailReason, ItemType, SpotC
 from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
-from center.visits.models import TerminateReason, VisitOutcome, VisitState
+from center.visits.models import RelativeStatus, TerminateReason, VisitOutcome, VisitState
 from media.quality import Grade
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 
@@ -108,6 +108,7 @@ DYNAMIC: dict[str, set[str]] = {
     "spot.liveness.challenge.": {"turn_left", "turn_right", "blink", "digits", "gesture"},
     "visits.vstate.": {str(s) for s in VisitState},
     "visits.outcome.": {str(o) for o in VisitOutcome},
+    "visits.relstatus.": {str(s) for s in RelativeStatus},
     "visits.reason.": {str(r) for r in TerminateReason},
     "visits.grade.": {str(g) for g in Grade},
     "visits.state.": {"waiting", "live", "ended"},  # the call view's three (visit-call.js)

@@ -136,13 +136,16 @@ def _schemathesis(srv: ServerProcess, tmp: Path, name: str, *args: str) -> None:
     assert not suite.findall(".//failure") and not suite.findall(".//error"), out[-3000:]
 
 
+# the suite's 300 s cap is for one test; a fuzz run grows with every operation
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_schemathesis_with_an_integration_key(server: ServerProcess, tmp_path: Path) -> None:
     key = server.credentials()["integration_key"]
     _schemathesis(server, tmp_path, "key", "-H", f"Authorization: Bearer {key}")
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_schemathesis_with_a_duty_session(server: ServerProcess, tmp_path: Path) -> None:
     cookie, csrf = _login(server)
     _schemathesis(

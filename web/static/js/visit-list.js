@@ -95,6 +95,10 @@
     }
   }
 
+  // from /visits/records: "book for the ticked relatives" fills the form in
+  const asked = new URLSearchParams(location.search);
+  if (asked.get("inmate")) $("b-inmate").value = asked.get("inmate");
+  if (asked.get("relatives")) $("b-relatives").value = asked.get("relatives");
   $("f-date").value = window.centerToday();
   $("filter").addEventListener("change", load);
   $("book").addEventListener("submit", async (ev) => {

@@ -20,7 +20,13 @@ from alerts.evidence import sniff
 from center.authz import Action
 from center.errors import BadRequest, Unavailable
 from center.visits.models import Inmate, Relative
-from center.visits.records import FileKind, InmateRecord, RelativeRecord, VisitRecords
+from center.visits.records import (
+    FileKind,
+    InmateRecord,
+    PrisonRules,
+    RelativeRecord,
+    VisitRecords,
+)
 from web import keys
 from web.contract import Multipart, contract
 from web.fields import NOT_BLANK, PG_INT_MAX, PLAIN, column_length
@@ -72,6 +78,31 @@ class RegisterIn(msgspec.Struct, forbid_unknown_fields=True):
     SHA-256 and its last four digits."""
     phone: Phone | None = None
     """For the webhook notices (SMS); digits, spaces, dashes, an optional leading +."""
+
+
+class PrisonPath(msgspec.Struct):
+    prison_id: Annotated[str, PLAIN, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class PrisonList(msgspec.Struct):
+    prisons: list[PrisonRules]
+
+
+class RulesIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Only the rules named change; ``null`` returns one to its setting."""
+
+    visit_minutes: Annotated[int, msgspec.Meta(ge=1, le=240)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    visit_max_relatives: Annotated[int, msgspec.Meta(ge=1, le=10)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    visit_monthly_quota: Annotated[int, msgspec.Meta(ge=0, le=31)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    visit_lead_working_days: (
+        Annotated[int, msgspec.Meta(ge=0, le=60)] | msgspec.UnsetType | None
+    ) = msgspec.UNSET
 
 
 class UnbanIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -239,11 +270,42 @@ async def unban(request: web.Request, *, path: RelativePath, body: UnbanIn) -> R
     return record
 
 
+@policy(Action.VISITS_READ, auth=(SESSION,))
+@contract(
+    "The visit rules of one's prisons",
+    response=PrisonList,
+    description="Per prison, `own` (what it has set; null: the `visit_*` setting) and "
+    "`effective` (what bookings follow).",
+)
+async def list_prisons(request: web.Request) -> PrisonList:
+    return PrisonList(await records_of(request.app).prisons(principal_of(request)))
+
+
+@policy(Action.VISITS_APPROVE, auth=(SESSION,))
+@contract(
+    "Set a prison's visit rules",
+    path=PrisonPath,
+    body=RulesIn,
+    response=PrisonRules,
+    errors=(404, 422),
+    description="Length (minutes), relatives per visit, visits per month and lead time in "
+    "working days; null returns a rule to its setting. New bookings follow them at once; "
+    "booked visits keep the length they were booked with. Audited with before and after.",
+)
+async def put_rules(request: web.Request, *, path: PrisonPath, body: RulesIn) -> PrisonRules:
+    changes = {
+        f: getattr(body, f) for f in body.__struct_fields__ if getattr(body, f) is not msgspec.UNSET
+    }
+    return await records_of(request.app).set_rules(principal_of(request), path.prison_id, changes)
+
+
 def add_routes(app: web.Application) -> None:
     """Before :mod:`web.api_visits`: ``/api/v1/visits/inmates`` must not be read as a
     visit id."""
     r = app.router
     r.add_get("/api/v1/visits/inmates", list_inmates)
+    r.add_get("/api/v1/visits/prisons", list_prisons)
+    r.add_put("/api/v1/visits/prisons/{prison_id}/rules", put_rules)
     r.add_post("/api/v1/visits/inmates/{inmate_id}/relatives", register)
     r.add_get("/api/v1/visits/relatives/{relative_id}", get_relative)
     r.add_put("/api/v1/visits/relatives/{relative_id}/photo", put_photo)

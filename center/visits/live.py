@@ -35,7 +35,7 @@ from center.visits.models import (
     VisitState,
 )
 from center.visits.service import NO_SHOW, VisitService
-from center.visits.view import VisitOut
+from center.visits.view import VisitOut, booked_minutes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,9 +89,11 @@ class VisitLive:
                     "open the visit in the monitor first: it goes live only while staff watch"
                 )
             await self.visits.move(session, visit, state=VisitState.LIVE, live_at=now)
-            end = now + timedelta(minutes=rules.minutes)
+            # the length booked (the prison's rule when it was booked), counted from now
+            minutes = booked_minutes(visit)
+            end = now + timedelta(minutes=minutes)
             for minutes_left in WARN_AT_MINUTES:
-                if minutes_left < rules.minutes:
+                if minutes_left < minutes:
                     await self.visits.timers.schedule(
                         session,
                         kind=WARN,

@@ -48,10 +48,18 @@ class RelativeStatus(StrEnum):
 
 
 class Prison(Base):
+    """A prison; its visit rules override the ``visit_*`` settings where set (None: the
+    setting), since each prison's rules in force differ (Guangdong's lead time is not
+    Hunan's)."""
+
     __tablename__ = "prisons"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
+    visit_minutes: Mapped[int | None] = mapped_column(Integer)
+    visit_max_relatives: Mapped[int | None] = mapped_column(Integer)
+    visit_monthly_quota: Mapped[int | None] = mapped_column(Integer)
+    visit_lead_working_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class PrisonTerminal(Base):

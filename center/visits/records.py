@@ -85,6 +85,24 @@ class InmateRecord(msgspec.Struct):
     relatives: list[RelativeRecord]
 
 
+RULE_FIELDS: Final = (
+    "visit_minutes",
+    "visit_max_relatives",
+    "visit_monthly_quota",
+    "visit_lead_working_days",
+)
+
+
+class PrisonRules(msgspec.Struct):
+    """A prison's visit rules: ``own`` what the prison has set (None: the setting), and the
+    ``effective`` values bookings follow."""
+
+    id: str
+    name: str
+    own: dict[str, int | None]
+    effective: dict[str, int]
+
+
 class ChunkSource(Protocol):
     async def read_chunk(self, size: int = ...) -> bytes: ...
 
@@ -320,6 +338,60 @@ class VisitRecords:
             )
             await session.commit()
             return self._record(rel, self._clock.now())
+
+    # -- prisons' rules -------------------------------------------------------------------
+
+    async def prisons(self, principal: Principal) -> list[PrisonRules]:
+        async with self._sessionmaker() as session:
+            visible = await self._visits.prisons_of(session, principal)
+            stmt = select(Prison).order_by(Prison.id)
+            if visible is not None:
+                stmt = stmt.where(Prison.id.in_(sorted(visible)))
+            return [self._rules_of(p) for p in await session.scalars(stmt)]
+
+    async def set_rules(
+        self, principal: Principal, prison_id: str, changes: dict[str, int | None]
+    ) -> PrisonRules:
+        """Set (a number) or clear (None: back to the setting) the named rules; bookings
+        from now on follow them, booked visits keep the length they were booked with."""
+        unknown = set(changes) - set(RULE_FIELDS)
+        if unknown:
+            raise ValidationFailed.of({sorted(unknown)[0]: "is not a visit rule"})
+        async with self._sessionmaker() as session:
+            visible = await self._visits.prisons_of(session, principal)
+            prison = await session.get(Prison, prison_id)
+            if prison is None or (visible is not None and prison_id not in visible):
+                raise NotFound("no such prison of yours")
+            before = {name: getattr(prison, name) for name in RULE_FIELDS}
+            for name, value in changes.items():
+                setattr(prison, name, value)
+            after = {name: getattr(prison, name) for name in RULE_FIELDS}
+            if after != before:
+                await audit.record(
+                    session,
+                    actor=principal.actor,
+                    action="visit.prison.rules",
+                    target_type="prison",
+                    target_id=prison.id,
+                    details={"before": before, "after": after},
+                    at=self._clock.now(),
+                )
+            await session.commit()
+            return self._rules_of(prison)
+
+    def _rules_of(self, prison: Prison) -> PrisonRules:
+        rules = self._visits.rules_for(prison)
+        return PrisonRules(
+            id=prison.id,
+            name=prison.name,
+            own={name: getattr(prison, name) for name in RULE_FIELDS},
+            effective={
+                "visit_minutes": rules.minutes,
+                "visit_max_relatives": rules.max_relatives,
+                "visit_monthly_quota": rules.monthly_quota,
+                "visit_lead_working_days": rules.lead_working_days,
+            },
+        )
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ chain in the same transaction as the change.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -58,6 +59,7 @@ from center.visits.models import (
     ACTIVE_STATES,
     Inmate,
     ItemType,
+    Prison,
     PrisonStaff,
     PrisonTerminal,
     Relative,
@@ -120,6 +122,23 @@ class VisitService:
 
     def __repr__(self) -> str:
         return f"<VisitService {self.rules.minutes}min quota={self.rules.monthly_quota}>"
+
+    def rules_for(self, prison: Prison | None) -> VisitRules:
+        """The settings' rules with ``prison``'s own where it has set them."""
+        if prison is None:
+            return self.rules
+        base = self.rules
+
+        def own(value: int | None, default: int) -> int:
+            return default if value is None else value
+
+        return dataclasses.replace(
+            base,
+            minutes=own(prison.visit_minutes, base.minutes),
+            max_relatives=own(prison.visit_max_relatives, base.max_relatives),
+            monthly_quota=own(prison.visit_monthly_quota, base.monthly_quota),
+            lead_working_days=own(prison.visit_lead_working_days, base.lead_working_days),
+        )
 
     # -- scope ----------------------------------------------------------------------------
 
@@ -298,18 +317,9 @@ class VisitService:
         privileged: bool = False,
         emergency: bool = False,
     ) -> VisitOut:
-        rules = self.rules
         now = self._clock.now()
         if len(set(relative_ids)) != len(relative_ids):
             raise _invalid("relative_ids", "names a relative twice")
-        if len(relative_ids) > rules.max_relatives:
-            raise BookingRefused(
-                "max_relatives",
-                f"at most {rules.max_relatives} relatives per visit; book the others for "
-                "another visit",
-                max_relatives=rules.max_relatives,
-            )
-        ends_at = starts_at + timedelta(minutes=rules.minutes)
         if starts_at <= now:
             raise BookingRefused("in_past", "the time is already past; pick a later time")
         async with self._sessionmaker() as session:
@@ -317,6 +327,15 @@ class VisitService:
             inmate = await session.get(Inmate, inmate_id)
             if inmate is None or (prisons is not None and inmate.prison_id not in prisons):
                 raise NotFound("no such inmate in your prison", details={"field": "inmate_id"})
+            rules = self.rules_for(await session.get(Prison, inmate.prison_id))
+            if len(relative_ids) > rules.max_relatives:
+                raise BookingRefused(
+                    "max_relatives",
+                    f"at most {rules.max_relatives} relatives per visit; book the others for "
+                    "another visit",
+                    max_relatives=rules.max_relatives,
+                )
+            ends_at = starts_at + timedelta(minutes=rules.minutes)
             relatives = list(
                 await session.scalars(
                     select(Relative).where(
@@ -347,7 +366,7 @@ class VisitService:
                 self._check_relative(rel, starts_at)
             month = month_of(starts_at, rules.tz)
             if not privileged:
-                await self._check_quota(session, inmate, month)
+                await self._check_quota(session, inmate, month, rules.monthly_quota)
             busy = await self._overlapping(session, starts_at, ends_at)
             if any(v.inmate_id == inmate_id for v in busy):
                 raise BookingRefused(
@@ -435,7 +454,9 @@ class VisitService:
                 banned_until=rel.banned_until.isoformat() if rel.banned_until else None,
             )
 
-    async def _check_quota(self, session: AsyncSession, inmate: Inmate, month: str) -> None:
+    async def _check_quota(
+        self, session: AsyncSession, inmate: Inmate, month: str, quota: int
+    ) -> None:
         held = await session.scalar(
             select(func.count())
             .select_from(Visit)
@@ -449,13 +470,12 @@ class VisitService:
                 ),
             )
         )
-        if (held or 0) >= self.rules.monthly_quota:
+        if (held or 0) >= quota:
             raise BookingRefused(
                 "monthly_quota",
-                f"the inmate has had {self.rules.monthly_quota} visit(s) in {month} already; "
-                "book a day next month",
+                f"the inmate has had {quota} visit(s) in {month} already; book a day next month",
                 month=month,
-                quota=self.rules.monthly_quota,
+                quota=quota,
             )
 
     async def _overlapping(

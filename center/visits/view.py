@@ -47,6 +47,8 @@ class VisitOut(msgspec.Struct):
     terminal_id: str
     starts_at: datetime
     ends_at: datetime
+    minutes: int
+    """Its length, its prison's rule when booked: once live it ends at ``live_at`` + this."""
     privileged: bool
     emergency: bool
     booked_by: str
@@ -82,6 +84,11 @@ class JoinOut(msgspec.Struct):
     room_id: str
 
 
+def booked_minutes(visit: Visit) -> int:
+    """The length the visit was booked for (the slot), whatever the rules are now."""
+    return max(1, round((visit.ends_at - visit.starts_at).total_seconds() / 60))
+
+
 def approvals_needed(visit: Visit) -> int:
     if visit.state != "requested":
         return 0
@@ -107,6 +114,7 @@ def visit_out(
         terminal_id=visit.terminal_id,
         starts_at=visit.starts_at,
         ends_at=visit.ends_at,
+        minutes=booked_minutes(visit),
         privileged=visit.privileged,
         emergency=visit.emergency,
         booked_by=visit.booked_by,

@@ -12,6 +12,7 @@ import aiohttp
 from sqlalchemy import select
 
 from center.models import AuditEntry
+from center.visits.demo import PRISON_A
 from tests.alerts.workflow_support import browser
 from tests.center.test_visits import at, post, relatives
 from tests.conftest import AppFactory, login
@@ -188,3 +189,76 @@ async def test_scope_files_and_bans(make_client: AppFactory) -> None:
             headers={"X-CSRF-Token": csrf},
         )
         assert resp.status == 422, (body, await resp.text())
+
+
+async def test_each_prison_has_its_own_rules(make_client: AppFactory) -> None:
+    client = await make_client(demo=True)
+    csrf = await login(client, "visit1")
+    listed = await (await client.get("/api/v1/visits/prisons")).json()
+    assert [p["id"] for p in listed["prisons"]] == [PRISON_A]
+    assert set(listed["prisons"][0]["own"].values()) == {None}
+    assert listed["prisons"][0]["effective"]["visit_lead_working_days"] == 5
+    url = f"/api/v1/visits/prisons/{PRISON_A}/rules"
+    for bad in (
+        {"visit_minutes": 0},
+        {"visit_max_relatives": 11},
+        {"lead": 1},
+        {"visit_monthly_quota": "2"},
+    ):
+        resp = await client.put(url, json=bad, headers={"X-CSRF-Token": csrf})
+        assert resp.status == 422, (bad, await resp.text())
+    resp = await client.put(
+        url,
+        json={"visit_lead_working_days": 0, "visit_max_relatives": 1, "visit_minutes": 15},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status == 200, await resp.text()
+    rules = await resp.json()
+    assert rules["own"]["visit_minutes"] == 15 and rules["own"]["visit_monthly_quota"] is None
+    assert rules["effective"]["visit_monthly_quota"] == 1
+
+    rel = await relatives(client, "inmate-1001")
+    tomorrow = at("2026-11-26")  # the fake clock stands on Wednesday 2026-11-25
+    two = {
+        "inmate_id": "inmate-1001",
+        "relative_ids": [rel["王秀英"], rel["王丽"]],
+        "starts_at": tomorrow,
+    }
+    refused = await post(client, csrf, "/api/v1/visits", two, 409)
+    assert refused["error"]["details"]["rule"] == "max_relatives"
+    visit = await post(
+        client, csrf, "/api/v1/visits", {**two, "relative_ids": [rel["王秀英"]]}, 201
+    )
+    assert visit["minutes"] == 15  # and the lead time of 0 working days let tomorrow through
+
+    # the other prison keeps the settings' rules, and cannot change this prison's
+    async with browser(client, "visit2") as (other, other_csrf):
+        resp = await other.put(
+            url, json={"visit_minutes": 60}, headers={"X-CSRF-Token": other_csrf}
+        )
+        assert resp.status == 404
+        b_rel = await relatives(client, "inmate-2001")
+        resp = await other.post(
+            "/api/v1/visits",
+            json={
+                "inmate_id": "inmate-2001",
+                "relative_ids": [b_rel["赵红"]],
+                "starts_at": tomorrow,
+            },
+            headers={"X-CSRF-Token": other_csrf},
+        )
+        assert resp.status == 409 and (await resp.json())["error"]["details"]["rule"] == "lead_time"
+
+    cleared = await client.put(url, json={"visit_minutes": None}, headers={"X-CSRF-Token": csrf})
+    assert (await cleared.json())["effective"]["visit_minutes"] == 25
+    async with client.app[keys.SESSIONMAKER]() as session:
+        entries = (
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "visit.prison.rules")
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert len(entries) == 2
+    assert json.loads(entries[1].details)["before"]["visit_minutes"] == 15
+    assert json.loads(entries[1].details)["after"]["visit_minutes"] is None

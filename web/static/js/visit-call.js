@@ -47,7 +47,7 @@
       const v = call.visit;
       $("slot").textContent = t("visits.slot", { from: global.fmtDateTime(v.starts_at), to: global.fmtTime(v.ends_at) });
       if (call.state === "live" && v.live_at) {
-        const end = new Date(v.live_at).getTime() + opts.visitMinutes * 60000;
+        const end = new Date(v.live_at).getTime() + (v.minutes || opts.visitMinutes) * 60000;
         $("countdown").textContent = t("visits.left", { t: mmss(end - Date.now()) });
       } else if (call.state === "waiting") {
         const left = new Date(v.starts_at).getTime() - Date.now();

@@ -262,6 +262,7 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     from center.visits.rules import VisitRules
     from center.visits.service import VisitService
     from web.visit_rooms import MediaVisitRooms
+    from web.visit_sockets import VisitSocketCloser
 
     settings = app[keys.SETTINGS]
     service = VisitService(
@@ -284,7 +285,16 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.VISITS] = service
     app[keys.VISITS_LIVE] = VisitLive(service)
-    yield
+    # a relative's websockets close (4002) when its visit ends, on every instance
+    closer = VisitSocketCloser(app)
+    closer.start()
+    closing = app[keys.TASKS].spawn("visit-sockets", closer.run())
+    try:
+        yield
+    finally:
+        closer.stop()
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
 
 
 async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:

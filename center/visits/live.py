@@ -152,7 +152,9 @@ class VisitLive:
         """How one side is named in the call room: each relative's guest session
         (``guest:party:<party id>``), or the prison terminal (``device:<credential>``)."""
         if side == "relatives":
-            ids = await session.scalars(select(VisitParty.id).where(VisitParty.visit_id == visit.id))
+            ids = await session.scalars(
+                select(VisitParty.id).where(VisitParty.visit_id == visit.id)
+            )
             return [f"guest:party:{party_id}" for party_id in ids]
         terminal = await session.get(PrisonTerminal, visit.terminal_id)
         if terminal is None or not terminal.credential_id:

@@ -48,6 +48,7 @@ async def test_severity_and_sla_change_live_on_both_instances_and_persist(
     # an SOS raised on B from now on is "high" with the new acknowledgement deadline
     subject = await subject_of_level(b, "normal")
     assert await post_event(b, subject.id, "sos", fake_clock.now()) in (200, 201, 202)
+
     async def deadline_set() -> bool:
         return all(x.ack_due_at for x in await alarms_for(b, subject.id) if x.kind == "sos")
 

@@ -78,7 +78,11 @@ async def more_video(viewer: WsPeer, publisher: WsPeer, frames: int = 30) -> Non
 
 async def more_audio(listener: WsPeer, frames: int = 25) -> None:
     start = listener.audio_frames()
-    await wait_for(lambda: listener.audio_frames() >= start + frames)
+    try:
+        await wait_for(lambda: listener.audio_frames() >= start + frames)
+    except AssertionError as exc:  # say whether the peer connection itself went away
+        events = [e["type"] for e in listener.signal.event_log(listener.join_id)]
+        raise AssertionError(f"{exc}; {listener.pc.connectionState}, events {events}") from None
 
 
 async def test_a_visit_with_the_relative_and_the_terminal_on_two_instances(

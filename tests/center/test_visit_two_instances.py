@@ -71,9 +71,17 @@ def video(viewer: WsPeer, publisher: WsPeer) -> int:
     return len(got.valid) if got is not None else 0
 
 
+def state_of(peer: WsPeer) -> str:
+    events = [e["type"] for e in peer.signal.event_log(peer.join_id)]
+    return f"{peer.pc.connectionState}, events {events[-8:]}"
+
+
 async def more_video(viewer: WsPeer, publisher: WsPeer, frames: int = 30) -> None:
     start = video(viewer, publisher)
-    await wait_for(lambda: video(viewer, publisher) >= start + frames)
+    try:
+        await wait_for(lambda: video(viewer, publisher) >= start + frames)
+    except AssertionError as exc:  # say whether a peer connection itself went away
+        raise AssertionError(f"{exc}; {state_of(viewer)}; {state_of(publisher)}") from None
 
 
 async def more_audio(listener: WsPeer, frames: int = 25) -> None:
@@ -81,8 +89,7 @@ async def more_audio(listener: WsPeer, frames: int = 25) -> None:
     try:
         await wait_for(lambda: listener.audio_frames() >= start + frames)
     except AssertionError as exc:  # say whether the peer connection itself went away
-        events = [e["type"] for e in listener.signal.event_log(listener.join_id)]
-        raise AssertionError(f"{exc}; {listener.pc.connectionState}, events {events}") from None
+        raise AssertionError(f"{exc}; {state_of(listener)}") from None
 
 
 async def test_a_visit_with_the_relative_and_the_terminal_on_two_instances(

@@ -30,12 +30,13 @@ from typing import Any
 from center import audit
 from center.authz import JurisdictionPath, Principal
 from center.clock import Clock
+from center.errors import CenterError
 from config.settings import Settings, parse_ice_servers
-from media.errors import MediaError, RoomNotFoundError
+from media.errors import ROOM_NOT_FOUND, MediaError, RoomNotFoundError
 from media.manager import RoomManager
 from media.policy import Role, RoomKind
 from media.quality import QualitySample
-from media.recorder import RecordingInfo
+from media.recorder import RecordingInfo, recording_from_json
 from media.settings import ForwardingPreference, IceServerConfig, MediaSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -225,6 +226,51 @@ class MediaService:
             actor, "media.room_ended", room_id, {"recordings": [r.id for r in recordings]}
         )
         return recordings
+
+    # On whichever instance owns the room ---------------------------------------------------
+    #
+    # With Redis a visit's room lives where its first party joined, and a staff action or a
+    # timer may run on another instance: these ask the owner (media/owner.py) when the room
+    # is not here. ``room_not_found`` when no instance holds it.
+
+    async def _on_owner(self, room_id: str, op: str, args: dict[str, Any]) -> Any:
+        remote = await self.cluster.lookup(room_id) if self.cluster is not None else None
+        if remote is None:
+            raise RoomNotFoundError(f"no room {room_id}")
+        try:
+            return await self.cluster.request(remote.owner, op, args)
+        except CenterError as exc:
+            if exc.code == ROOM_NOT_FOUND:
+                raise RoomNotFoundError(str(exc)) from None
+            raise
+
+    async def end_anywhere(self, room_id: str, actor: str) -> list[RecordingInfo]:
+        """:meth:`end` here, or on the owner instance."""
+        try:
+            return await self.end(room_id, actor)
+        except RoomNotFoundError:
+            pass
+        found = await self._on_owner(room_id, "end", {"room": room_id, "actor": actor})
+        return [recording_from_json(r) for r in found]
+
+    async def mute(self, room_id: str, principals: Iterable[str], muted: bool) -> int:
+        """Staff mute: no viewer gets these principals' audio (the recording keeps it),
+        here or on the owner instance; returns the present participants it touched."""
+        keys = list(principals)
+        try:
+            return self.manager.mute(room_id, keys, muted)
+        except RoomNotFoundError:
+            args = {"room": room_id, "principals": keys, "muted": muted}
+            return int(await self._on_owner(room_id, "mute", args))
+
+    async def monitored(self, room_id: str) -> bool:
+        """Whether a monitor is in the room now, here or on the owner instance."""
+        try:
+            room = self.manager.room(room_id)
+        except RoomNotFoundError:
+            seen = await self._on_owner(room_id, "view", {"room": room_id})
+            return any(p.get("role") == str(Role.MONITOR) for p in seen["present"])
+        return any(p.role is Role.MONITOR for p in room.participants.values())
 
     def _keep_ended(self, rec: RoomRecord, quality: list[QualitySample]) -> None:
         self.ended[rec.id] = (rec, quality)

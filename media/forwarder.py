@@ -85,6 +85,9 @@ class TrackForwarder:
         self._closed = False
         # Frames received from the publisher (the quality meter's frame rate).
         self.frames = 0
+        # Staff muted the publisher (``Room.mute``): subscriber slots drop this audio, the
+        # recorder still gets it (the recording is evidence of what was said).
+        self.muted = False
         # Bitrate control (video): the room's cap, each subscriber's latest REMB and the
         # server's own estimate of the publisher's uplink, each with its arrival time.
         self.max_video_bps = max_video_bps

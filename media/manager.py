@@ -212,6 +212,10 @@ class RoomManager:
         room = self._room_of(participant_id)
         await room.drop(participant_id)
 
+    def mute(self, room_id: str, principals: Iterable[str], muted: bool) -> int:
+        """Staff mute: no viewer of the room gets these principals' audio (still recorded)."""
+        return self.room(room_id).mute(principals, muted)
+
     def browser_quality(self, participant_id: str, direction: str, **values: float | None) -> None:
         """Record a sample the participant's page measured itself (``rtc.stats``)."""
         self._room_of(participant_id).browser_quality(participant_id, direction, **values)

@@ -21,6 +21,8 @@ class MediaCounters:
     # Video withheld from a new subscriber until its first keyframe.
     frames_gated: int = 0
     frames_transcoded: int = 0
+    # Audio frames of a muted publisher not sent to a subscriber (still recorded).
+    frames_muted: int = 0
     peers_failed: int = 0
     # Dropped participants that took their slot back within the grace period.
     rejoins: int = 0

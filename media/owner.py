@@ -16,6 +16,7 @@ from typing import Any
 from media.cluster import Operation, RelayTarget
 from media.component import MediaService
 from media.manager import JoinResult
+from media.recorder import recording_to_json
 
 
 def joined(result: JoinResult) -> dict[str, Any]:
@@ -85,6 +86,13 @@ def owner_operations(service: MediaService) -> dict[str, Operation]:
         state, present = presence(service, args["room"])
         return {"state": state, "present": present}
 
+    async def mute(args: dict[str, Any], relay: RelayTarget) -> Any:
+        return manager.mute(args["room"], [str(p) for p in args["principals"]], bool(args["muted"]))
+
+    async def end(args: dict[str, Any], relay: RelayTarget) -> Any:
+        recordings = await service.end(str(args["room"]), str(args["actor"]))
+        return [recording_to_json(r) for r in recordings]
+
     return {
         "view": view,
         "join": join,
@@ -94,4 +102,6 @@ def owner_operations(service: MediaService) -> dict[str, Operation]:
         "stats": stats,
         "leave": leave,
         "drop": drop,
+        "mute": mute,
+        "end": end,
     }

@@ -74,6 +74,38 @@ class RecordingInfo:
     sha256: str | None = None
 
 
+def recording_to_json(info: RecordingInfo) -> dict[str, Any]:
+    """A recording's facts as plain JSON (an owner instance answers a forwarded ``end``)."""
+    return {
+        "id": info.id,
+        "room_id": info.room_id,
+        "participant_id": info.participant_id,
+        "path": str(info.path),
+        "started_at": info.started_at.isoformat(),
+        "state": str(info.state),
+        "ended_at": info.ended_at.isoformat() if info.ended_at else None,
+        "size_bytes": info.size_bytes,
+        "duration_s": info.duration_s,
+        "sha256": info.sha256,
+    }
+
+
+def recording_from_json(data: dict[str, Any]) -> RecordingInfo:
+    ended = data.get("ended_at")
+    return RecordingInfo(
+        id=str(data["id"]),
+        room_id=str(data["room_id"]),
+        participant_id=data.get("participant_id"),
+        path=Path(data["path"]),
+        started_at=datetime.fromisoformat(data["started_at"]),
+        state=RecordingState(data["state"]),
+        ended_at=datetime.fromisoformat(ended) if ended else None,
+        size_bytes=data.get("size_bytes"),
+        duration_s=data.get("duration_s"),
+        sha256=data.get("sha256"),
+    )
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -14,7 +14,7 @@ import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -97,6 +97,8 @@ class Room:
         self._on_closed = on_closed
         self._active_recordings: dict[str, ParticipantRecording] = {}
         self._held: dict[str, _Held] = {}
+        # Principals whose audio no viewer gets (staff mute); kept across rejoins.
+        self._muted: set[str] = set()
         # The call's quality timeline (bounded); kept after the room closes for the API.
         self.quality: deque[QualitySample] = deque(maxlen=settings.quality_timeline_max)
         self._grades: dict[tuple[str, str, str], Grade] = {}
@@ -221,6 +223,7 @@ class Room:
                 pli_min_interval_s=self._settings.pli_min_interval_s,
                 max_video_bps=self.max_video_bps,
             )
+            forwarder.muted = forwarder.kind == "audio" and participant.principal in self._muted
             participant.publications.append(forwarder)
             new.append(forwarder)
         if self._record:
@@ -430,6 +433,31 @@ class Room:
         await participant.close(reason)
         for forwarder in participant.publications:
             await forwarder.close()
+
+    # Mute -------------------------------------------------------------------------------
+
+    def mute(self, principals: Iterable[str], muted: bool) -> int:
+        """Staff mute (or unmute) these principals: no viewer gets their audio, now and
+        after a rejoin; their recording keeps it. Returns how many present participants
+        it touched (a principal not in yet is muted when it publishes)."""
+        keys = set(principals)
+        if muted:
+            self._muted |= keys
+        else:
+            self._muted -= keys
+        touched = 0
+        for participant in self.participants.values():
+            if participant.principal not in keys:
+                continue
+            touched += 1
+            for forwarder in participant.publications:
+                if forwarder.kind == "audio":
+                    forwarder.muted = muted
+        _LOGGER.info("%r: %s %s", self, "muted" if muted else "unmuted", sorted(keys))
+        return touched
+
+    def is_muted(self, principal: str) -> bool:
+        return principal in self._muted
 
     # Snapshots --------------------------------------------------------------------------
 

@@ -98,6 +98,11 @@ class SlotTrack(MediaStreamTrack):
     def push(self, item: MediaItem) -> None:
         if self.readyState != "live":
             return
+        if self.kind == "audio" and self._source is not None and self._source.muted:
+            # Muted by staff: this viewer hears nothing (no packets: the browser plays
+            # silence); the recorder, another sink, still gets every frame.
+            self._counters.frames_muted += 1
+            return
         if (
             isinstance(item, EncodedFrame)
             and item.discontinuity

@@ -336,7 +336,9 @@ async def warn(request: web.Request, *, path: VisitPath, body: WarnIn) -> VisitO
     body=MuteIn,
     response=VisitOut,
     errors=(404, 409, 422),
-    description="`visit.mute` event to both pages; kept on the record.",
+    description="The server stops passing that side's sound to everyone else in the call "
+    "(video goes on; the recording keeps the sound); `visit.mute` event to both pages; kept "
+    "on the record.",
 )
 async def mute(request: web.Request, *, path: VisitPath, body: MuteIn) -> VisitOut:
     return await live_of(request.app).mute(

@@ -263,6 +263,7 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     from center.visits.rules import VisitRules
     from center.visits.service import VisitService
     from web.visit_rooms import MediaVisitRooms
+    from web.visit_sockets import VisitSocketCloser
 
     settings = app[keys.SETTINGS]
     service = VisitService(
@@ -290,7 +291,16 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.VISIT_RECORDS] = VisitRecords(
         app[keys.SESSIONMAKER], app[keys.CLOCK], service, app[EVIDENCE]
     )
-    yield
+    # a relative's websockets close (4002) when its visit ends, on every instance
+    closer = VisitSocketCloser(app)
+    closer.start()
+    closing = app[keys.TASKS].spawn("visit-sockets", closer.run())
+    try:
+        yield
+    finally:
+        closer.stop()
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
 
 
 async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -200,3 +200,11 @@ def principal_fields(app: web.Application, principal: Principal) -> dict[str, An
     """:func:`principal_view` as plain JSON values, for replies that add their own keys."""
     fields: dict[str, Any] = msgspec.to_builtins(principal_view(app, principal))
     return fields
+
+
+def forget_grant(app: web.Application, grant: str) -> None:
+    """Drop cached principals holding ``grant`` (a visit's guest sessions when it ends), so
+    the next request or websocket auth is looked up — and refused — at once."""
+    cache = app[_CACHE]
+    for digest in [d for d, (_, p) in cache.items() if p is not None and grant in p.grants]:
+        del cache[digest]

@@ -8,14 +8,18 @@ monitors are never published to the parties, so they are absent from the parties
 
 from __future__ import annotations
 
+import logging
+
 from center.authz import JurisdictionPath, Principal, PrincipalKind
+from center.errors import Outage
 from center.jurisdictions import JurisdictionTree
 from center.models import Role
 from center.visits.ports import RecordingRef, RoomParty
 from media.component import Invitee, MediaService
 from media.errors import RoomNotFoundError
-from media.policy import Role as MediaRole
 from media.policy import RoomKind
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class MediaVisitRooms:
@@ -57,17 +61,28 @@ class MediaVisitRooms:
         roots = self._tree.roots()
         return (roots[0].id,) if roots else ()
 
-    def has_monitor(self, room_id: str) -> bool:
+    async def has_monitor(self, room_id: str) -> bool:
+        """Asked of the room's owner: staff may watch through any instance."""
         try:
-            room = self._service.manager.room(room_id)
+            return await self._service.monitored(room_id)
         except RoomNotFoundError:
             return False
-        return any(p.role == MediaRole.MONITOR for p in room.participants.values())
+
+    async def mute(self, room_id: str, principal_keys: list[str], muted: bool) -> None:
+        try:
+            await self._service.mute(room_id, principal_keys, muted)
+        except RoomNotFoundError:
+            _LOGGER.info("mute of room %s: the room is gone", room_id)
 
     async def close(self, room_id: str, actor: str) -> list[RecordingRef]:
+        """Close the room on whichever instance owns it (a timer fires on any instance)."""
         try:
-            recordings = await self._service.end(room_id, actor)
+            recordings = await self._service.end_anywhere(room_id, actor)
         except RoomNotFoundError:
+            return []
+        except Outage:
+            # the owner died with its room: there is nothing left to close from here
+            _LOGGER.warning("room %s: its owner instance does not answer", room_id)
             return []
         return [
             RecordingRef(r.id, str(r.state), r.sha256, r.size_bytes, r.duration_s)

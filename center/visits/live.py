@@ -26,6 +26,7 @@ from center.errors import InvalidTransition, MonitorRequired, NotFound, Validati
 from center.timers import AfterCommit, FiredTimer
 from center.visits.models import (
     ItemType,
+    PrisonTerminal,
     Relative,
     RelativeStatus,
     TerminateReason,
@@ -83,7 +84,7 @@ class VisitLive:
             if (
                 rules.require_monitor
                 and not visit.privileged
-                and not self.visits.rooms.has_monitor(visit.room_id)
+                and not await self.visits.rooms.has_monitor(visit.room_id)
             ):
                 raise MonitorRequired(
                     "open the visit in the monitor first: it goes live only while staff watch"
@@ -133,6 +134,11 @@ class VisitLive:
             raise ValidationFailed.of({"side": f"one of {', '.join(MUTE_SIDES)}"})
         async with self._sessionmaker() as session:
             visit = await self._live(session, principal, visit_id)
+            if visit.room_id:
+                # Enforced by the media core before it goes on the record: a mute that
+                # could not be applied is not recorded as done.
+                keys = await self._side_keys(session, visit, side)
+                await self.visits.rooms.mute(visit.room_id, keys, muted)
             await self.visits.item(
                 session, visit, ItemType.MUTE, principal.actor, side=side, muted=muted
             )
@@ -143,6 +149,19 @@ class VisitLive:
             await session.commit()
         await self.visits.announce(out, (EVENT_MUTE, {"side": side, "muted": muted}))
         return out
+
+    async def _side_keys(self, session: AsyncSession, visit: Visit, side: str) -> list[str]:
+        """How one side is named in the call room: each relative's guest session
+        (``guest:party:<party id>``), or the prison terminal (``device:<credential>``)."""
+        if side == "relatives":
+            ids = await session.scalars(
+                select(VisitParty.id).where(VisitParty.visit_id == visit.id)
+            )
+            return [f"guest:party:{party_id}" for party_id in ids]
+        terminal = await session.get(PrisonTerminal, visit.terminal_id)
+        if terminal is None or not terminal.credential_id:
+            return []
+        return [f"device:{terminal.credential_id}"]
 
     async def terminate(
         self,

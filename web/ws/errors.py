@@ -19,5 +19,8 @@ CLOSE_TOO_BIG: Final = WSCloseCode.MESSAGE_TOO_BIG
 CLOSE_REVOKED: Final = 4001
 """4001, reason ``revoked``: the key, token, user or session it authenticated with was
 revoked (or the user logged out); reconnecting with it fails."""
+CLOSE_VISIT_ENDED: Final = 4002
+"""4002, reason ``visit_ended``: the relative's visit ended (its guest session is refused
+from now on); the page shows the end and does not reconnect."""
 CLOSE_GOING_AWAY: Final = WSCloseCode.GOING_AWAY
 """1001: server shutdown (web.app closes every websocket with it)."""

@@ -3,14 +3,16 @@ staff's warning text, the state), visit staff their own prison's visits only."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from center.clock import FakeClock
 from tests.alerts.workflow_support import browser
 from tests.center.test_visits import book, post, relatives
 from tests.conftest import AppFactory, login
-from tests.web.ws.conftest import authed, wall_token
+from tests.web.ws.conftest import authed, connect, wall_token
 from tests.web.ws.test_dashboard import dashboard, wait_section
+from web.ws.errors import CLOSE_VISIT_ENDED
 
 
 async def test_both_sides_hear_the_text_and_staff_only_their_prison(
@@ -81,3 +83,55 @@ async def test_the_wall_counts_visits_live_and_today(
     media = await wait_section(wall, sub, "media", snap, lambda m: m["visits"]["live"] == 0)
     assert media["visits"]["today"] == 1
     await wall.close()
+
+
+async def test_a_relatives_socket_closes_with_4002_after_the_last_state(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    """When the visit ends, the relative's open sockets get the final ``visit.state`` and
+    then close with 4002 (the page does not reconnect); staff and other visits' relatives
+    stay connected, and the guest token no longer opens a socket."""
+    client = await make_client(demo=True, visit_lead_working_days=0, visit_require_monitor=False)
+    csrf = await login(client, "visit1")
+    start = fake_clock.now() + timedelta(minutes=40)
+    visit = await book(client, csrf, "inmate-1001", ["王秀英"], start.isoformat())
+    codes = (await post(client, csrf, f"/api/v1/visits/{visit['id']}/approve", {}))["join_codes"]
+    async with browser(client, "visit2") as (other_prison, csrf2):  # another prison's visit
+        rel = await relatives(client, "inmate-2001")
+        body = {
+            "inmate_id": "inmate-2001",
+            "relative_ids": list(rel.values())[:1],
+            "starts_at": start.isoformat(),
+        }
+        other = await post(other_prison, csrf2, "/api/v1/visits", body, 201)
+        approved = await post(other_prison, csrf2, f"/api/v1/visits/{other['id']}/approve", {})
+    await fake_clock.set(start - timedelta(minutes=1))
+    joined = await post(client, "", "/api/v1/visits/join", {"code": codes[0]["join_code"]})
+    stranger = await post(
+        client, "", "/api/v1/visits/join", {"code": approved["join_codes"][0]["join_code"]}
+    )
+
+    relative = await authed(client, joined["guest_token"])
+    second = await authed(client, joined["guest_token"])  # a second tab: closed too
+    unrelated = await authed(client, stranger["guest_token"])
+    staff = await authed(client)
+    sub_id = await relative.send("subscribe", topic="visits")
+    assert (await relative.result(sub_id))["success"]
+    await post(client, csrf, f"/api/v1/visits/{visit['id']}/admit", {})
+    await post(client, csrf, f"/api/v1/visits/{visit['id']}/terminate", {"reason": "other"})
+
+    await asyncio.wait_for(relative.closed.wait(), 10)
+    await asyncio.wait_for(second.closed.wait(), 10)
+    assert relative.ws.close_code == CLOSE_VISIT_ENDED == 4002
+    assert second.ws.close_code == 4002
+    last = relative.events(sub_id)[-1]
+    assert last["type"] == "visit.state" and last["data"]["state"] == "ended"
+    assert last["data"]["outcome"] == "terminated"
+    for ws in (unrelated, staff):
+        assert not ws.closed.is_set()
+        assert (await ws.call("ping"))["success"]
+    again = await connect(client)
+    res = await again.call("auth", token=joined["guest_token"])
+    assert not res["success"]
+    for ws in (unrelated, staff, again):
+        await ws.close()

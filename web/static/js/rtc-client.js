@@ -445,6 +445,13 @@
       }
       this._pending.clear();
       if (this._closed || !this.pc) return;
+      if (ev.code === 4002) {
+        // The visit ended: the server will not take us back; no rejoin.
+        this.rejoinToken = null;
+        this._emit("bye", { reason: "visit_ended" });
+        this._teardownPeer();
+        return;
+      }
       if (this.autoRejoin && this.rejoinToken && this.room) {
         // The server holds our slot for the grace period: reconnect and take it back.
         this._rejoinSoon("socket");

@@ -120,7 +120,16 @@
       tick();
     }
 
-    const socket = new CenterSocket({ token: opts.token });
+    const socket = new CenterSocket({
+      token: opts.token,
+      onState(state, detail) {
+        // 4002: the server closed our socket because the visit ended (normally right
+        // after its last visit.state, which already showed the end).
+        if (state === "closed" && detail && detail.code === 4002 && !ended) {
+          show(Object.assign({}, call.visit, { state: "ended" }));
+        }
+      },
+    });
     socket.subscribe("visits", {
       onSnapshot(snap) {
         for (const v of (snap && snap.visits) || []) show(v);

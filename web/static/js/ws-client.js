@@ -25,6 +25,9 @@
   "use strict";
 
   const FATAL_AUTH = new Set(["unauthorized", "forbidden", "invalid_credentials"]);
+  // Close codes after which reconnecting is pointless: 4002, the relative's visit ended
+  // (its guest session is refused from now on). The state goes to "closed" with the code.
+  const FINAL_CLOSE = new Set([4002]);
 
   class CenterSocket {
     constructor(options) {
@@ -208,6 +211,7 @@
       }
       this._pending.clear();
       for (const sub of this._subs) sub._id = null;
+      if (FINAL_CLOSE.has(ev.code)) this._stopped = true;
       if (this._stopped) {
         if (this.state !== "auth_failed") this._setState("closed", { code: ev.code });
         return;

@@ -11,11 +11,12 @@ from __future__ import annotations
 from center.authz import JurisdictionPath, Principal, PrincipalKind
 from center.jurisdictions import JurisdictionTree
 from center.models import Role
-from center.visits.ports import RecordingRef, RoomParty
+from center.visits.ports import ClosedRoom, RecordingRef, RoomParty
 from media.component import Invitee, MediaService
 from media.errors import RoomNotFoundError
 from media.policy import Role as MediaRole
 from media.policy import RoomKind
+from media.quality import QualitySample
 
 
 class MediaVisitRooms:
@@ -64,12 +65,38 @@ class MediaVisitRooms:
             return False
         return any(p.role == MediaRole.MONITOR for p in room.participants.values())
 
-    async def close(self, room_id: str, actor: str) -> list[RecordingRef]:
+    def latest_grades(self, room_id: str) -> dict[str, str]:
         try:
+            room = self._service.manager.room(room_id)
+        except RoomNotFoundError:
+            return {}
+        latest: dict[str, str] = {}
+        for q in room.quality:
+            principal = room.principals.get(q.participant_id)
+            if principal and _graded(q) and q.direction == "uplink":
+                latest[principal] = str(q.grade)
+        return latest
+
+    async def close(self, room_id: str, actor: str) -> ClosedRoom:
+        try:
+            room = self._service.manager.room(room_id)
             recordings = await self._service.end(room_id, actor)
         except RoomNotFoundError:
-            return []
-        return [
-            RecordingRef(r.id, str(r.state), r.sha256, r.size_bytes, r.duration_s)
-            for r in recordings
-        ]
+            return ClosedRoom()
+        grades: dict[str, list[str]] = {}
+        for q in room.quality:
+            principal = room.principals.get(q.participant_id)
+            if principal and _graded(q):
+                grades.setdefault(principal, []).append(str(q.grade))
+        return ClosedRoom(
+            [
+                RecordingRef(r.id, str(r.state), r.sha256, r.size_bytes, r.duration_s)
+                for r in recordings
+            ],
+            grades,
+        )
+
+
+def _graded(sample: QualitySample) -> bool:
+    """A party's sample as the server measured it (a page's own getStats() may be absent)."""
+    return sample.source == "server" and sample.role != MediaRole.MONITOR

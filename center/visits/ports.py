@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -22,6 +22,15 @@ class RecordingRef:
     duration_s: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedRoom:
+    """What a closed room leaves: its recordings, and the grades the server measured per
+    party principal (both directions, in time order) for the record's side quality."""
+
+    recordings: list[RecordingRef] = field(default_factory=list)
+    grades: dict[str, list[str]] = field(default_factory=dict)
+
+
 class VisitRooms(Protocol):
     async def open(
         self,
@@ -38,4 +47,8 @@ class VisitRooms(Protocol):
 
     def has_monitor(self, room_id: str) -> bool: ...
 
-    async def close(self, room_id: str, actor: str) -> list[RecordingRef]: ...
+    def latest_grades(self, room_id: str) -> dict[str, str]:
+        """Each party principal's latest uplink grade while the room is open here."""
+        ...
+
+    async def close(self, room_id: str, actor: str) -> ClosedRoom: ...

@@ -81,6 +81,8 @@ class Room:
         self.kind = kind
         self.state = RoomState.OPEN
         self.participants: dict[str, Participant] = {}
+        # Who each participant id is (kept after it leaves): a visit tells its sides apart.
+        self.principals: dict[str, str] = {}
         self.recordings: list[RecordingInfo] = []
         self._allowed = dict(allowed)
         self._record = record and policy.recorded(kind, Role.PARTY)
@@ -197,6 +199,7 @@ class Room:
             on_failed=self._on_failed,
         )
         self.participants[participant.id] = participant
+        self.principals[participant.id] = principal
         _LOGGER.info("%r: %s joined as %s (%s)", self, principal, role, participant.id)
         for other in self.participants.values():
             if other is participant:

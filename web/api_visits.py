@@ -20,7 +20,7 @@ from center.visits.figures import MonthFigures, visits_csv
 from center.visits.live import VisitLive
 from center.visits.models import Inmate, TerminateReason, VisitPoint, VisitState
 from center.visits.service import VisitService
-from center.visits.view import JoinOut, VisitOut, VisitPage
+from center.visits.view import JoinOut, VisitOut, VisitPage, VisitQualityOut
 from web import keys
 from web.api_auth import remote_of
 from web.contract import contract, in_calendar, validation_error
@@ -143,6 +143,21 @@ async def list_visits(request: web.Request, *, query: ListQuery) -> VisitPage:
 )
 async def get_visit(request: web.Request, *, path: VisitPath) -> VisitOut:
     return await service_of(request.app).get(principal_of(request), path.visit_id)
+
+
+@policy(Action.VISITS_READ, auth=(SESSION,))
+@contract(
+    "Each side's call quality",
+    path=VisitPath,
+    response=VisitQualityOut,
+    errors=(404,),
+    description="For the monitor's grid: while the visit waits or is live, each side's "
+    "latest uplink grade (`excellent`/`good`/`poor`/`lost`, the worst across the side's "
+    "participants; null before a sample, or when the room runs on another instance); once "
+    "it ended (`final`), each side's median grade on the record.",
+)
+async def visit_quality(request: web.Request, *, path: VisitPath) -> VisitQualityOut:
+    return await service_of(request.app).quality(principal_of(request), path.visit_id)
 
 
 @policy(Action.VISITS_APPROVE, auth=(SESSION,))
@@ -271,7 +286,9 @@ class FiguresQuery(msgspec.Struct):
     response=MonthFigures,
     errors=(422,),
     description="Booked, held (completed + terminated), completed, terminated, no-show, "
-    "cancelled and refused visits of `month` (YYYY-MM, local), in the caller's prisons.",
+    "cancelled and refused visits of `month` (YYYY-MM, local), in the caller's prisons; "
+    "`median_quality` (both sides), `median_quality_relatives` and `median_quality_inmate`: "
+    "the median of the visits' side grades on their records (null: no graded visit).",
 )
 async def figures(request: web.Request, *, query: FiguresQuery) -> MonthFigures:
     return await service_of(request.app).figures(principal_of(request), query.month)
@@ -370,6 +387,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/visits/figures", figures)
     r.add_post("/api/v1/visits/join", join)
     r.add_get("/api/v1/visits/{visit_id}", get_visit)
+    r.add_get("/api/v1/visits/{visit_id}/quality", visit_quality)
     r.add_post("/api/v1/visits/{visit_id}/approve", approve)
     r.add_post("/api/v1/visits/{visit_id}/refuse", refuse)
     r.add_post("/api/v1/visits/{visit_id}/cancel", cancel)

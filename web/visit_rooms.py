@@ -14,10 +14,12 @@ from center.authz import JurisdictionPath, Principal, PrincipalKind
 from center.errors import Outage
 from center.jurisdictions import JurisdictionTree
 from center.models import Role
-from center.visits.ports import RecordingRef, RoomParty
+from center.visits.ports import ClosedRoom, RecordingRef, RoomParty
 from media.component import Invitee, MediaService
 from media.errors import RoomNotFoundError
+from media.policy import Role as MediaRole
 from media.policy import RoomKind
+from media.quality import QualitySample
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,17 +76,48 @@ class MediaVisitRooms:
         except RoomNotFoundError:
             _LOGGER.info("mute of room %s: the room is gone", room_id)
 
-    async def close(self, room_id: str, actor: str) -> list[RecordingRef]:
-        """Close the room on whichever instance owns it (a timer fires on any instance)."""
+    def latest_grades(self, room_id: str) -> dict[str, str]:
+        try:
+            room = self._service.manager.room(room_id)
+        except RoomNotFoundError:
+            return {}
+        latest: dict[str, str] = {}
+        for q in room.quality:
+            principal = room.principals.get(q.participant_id)
+            if principal and _graded(q) and q.direction == "uplink":
+                latest[principal] = str(q.grade)
+        return latest
+
+    async def close(self, room_id: str, actor: str) -> ClosedRoom:
+        """Close the room on whichever instance owns it (a timer fires on any instance);
+        the per-side grades come from the room's quality timeline when it lives here."""
+        grades: dict[str, list[str]] = {}
+        try:
+            room = self._service.manager.room(room_id)
+        except RoomNotFoundError:
+            room = None
+        if room is not None:
+            for q in room.quality:
+                principal = room.principals.get(q.participant_id)
+                if principal and _graded(q):
+                    grades.setdefault(principal, []).append(str(q.grade))
         try:
             recordings = await self._service.end_anywhere(room_id, actor)
         except RoomNotFoundError:
-            return []
+            return ClosedRoom([], grades)
         except Outage:
             # the owner died with its room: there is nothing left to close from here
             _LOGGER.warning("room %s: its owner instance does not answer", room_id)
-            return []
-        return [
-            RecordingRef(r.id, str(r.state), r.sha256, r.size_bytes, r.duration_s)
-            for r in recordings
-        ]
+            return ClosedRoom([], grades)
+        return ClosedRoom(
+            [
+                RecordingRef(r.id, str(r.state), r.sha256, r.size_bytes, r.duration_s)
+                for r in recordings
+            ],
+            grades,
+        )
+
+
+def _graded(sample: QualitySample) -> bool:
+    """A party's sample as the server measured it (a page's own getStats() may be absent)."""
+    return sample.source == "server" and sample.role != MediaRole.MONITOR

@@ -114,14 +114,17 @@ class Staffing:
 
 
 class SessionBook:
-    """Visits or spot-checks: which are live now and which went live today, per node."""
+    """Visits or spot-checks: which are live now and which went live today, per node; and
+    which ended ``terminated`` today (a visit stopped by staff: the wall's visit counters)."""
 
     def __init__(self, live_states: frozenset[str]) -> None:
         self._live_states = live_states
         self._live: dict[str, str] = {}
         self._today: dict[str, str] = {}
+        self._terminated: set[str] = set()
         self.live: Counter[str] = Counter()
         self.today: Counter[str] = Counter()
+        self.terminated: Counter[str] = Counter()
 
     def __repr__(self) -> str:
         return f"<SessionBook live={len(self._live)} today={len(self._today)}>"
@@ -134,6 +137,10 @@ class SessionBook:
         key = str(session_id)
         node = str(data.get("street_id") or data.get("district_id") or city)
         changed = False
+        if data.get("outcome") == "terminated" and key not in self._terminated:
+            self._terminated.add(key)
+            self.terminated[node] += 1
+            changed = True
         if state in self._live_states:
             if key not in self._live:
                 self._live[key] = node

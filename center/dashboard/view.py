@@ -222,6 +222,7 @@ class DashboardRenderer:
             "visits": {
                 "live": self._sum(view, state.visits.live),
                 "today": self._sum(view, state.visits.today),
+                "terminated": self._sum(view, state.visits.terminated),
             },
             "spotchecks": {
                 "live": self._sum(view, state.spotchecks.live),

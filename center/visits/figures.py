@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from center.visits.models import VisitOutcome
+from center.visits.quality import SIDES, median_grade
 from center.visits.view import VisitOut
 
 CSV_COLUMNS: Final = (
@@ -76,7 +77,9 @@ def visits_csv(visits: list[VisitOut]) -> str:
 
 
 class Figures(msgspec.Struct):
-    """One row of the month: how its visits ended (``held`` = completed + terminated)."""
+    """One row of the month: how its visits ended (``held`` = completed + terminated), and
+    the median quality grade of its graded visits (each side's median on the record; see
+    center/visits/quality.py), both sides together and each side alone."""
 
     id: str
     booked: int
@@ -86,6 +89,9 @@ class Figures(msgspec.Struct):
     no_show: int
     cancelled: int
     refused: int
+    median_quality: str | None = None
+    median_quality_relatives: str | None = None
+    median_quality_inmate: str | None = None
 
 
 class MonthFigures(msgspec.Struct):
@@ -94,9 +100,14 @@ class MonthFigures(msgspec.Struct):
     by_visit_point: list[Figures]
 
 
-def _row(key: str, outcomes: Counter[str]) -> Figures:
+Grades = dict[str, list[str]]
+"""side → the side grades of the row's visits"""
+
+
+def _row(key: str, outcomes: Counter[str], grades: Grades) -> Figures:
     completed = outcomes[VisitOutcome.COMPLETED]
     terminated = outcomes[VisitOutcome.TERMINATED]
+    relatives, inmate = grades.get("relatives", []), grades.get("inmate", [])
     return Figures(
         id=key,
         booked=sum(outcomes.values()),
@@ -106,20 +117,38 @@ def _row(key: str, outcomes: Counter[str]) -> Figures:
         no_show=outcomes[VisitOutcome.NO_SHOW],
         cancelled=outcomes[VisitOutcome.CANCELLED],
         refused=outcomes[VisitOutcome.REFUSED],
+        median_quality=median_grade(relatives + inmate),
+        median_quality_relatives=median_grade(relatives),
+        median_quality_inmate=median_grade(inmate),
     )
 
 
-def month_figures(month: str, rows: list[tuple[str, str | None, str | None]]) -> MonthFigures:
-    """``rows``: (prison, visit point, outcome or None while not ended) per visit."""
+def month_figures(
+    month: str,
+    rows: list[tuple[str, str | None, str | None]],
+    quality: list[dict[str, str | None]] | None = None,
+) -> MonthFigures:
+    """``rows``: (prison, visit point, outcome or None while not ended) per visit;
+    ``quality``: the same visits' side grades (``{"relatives", "inmate"}``), in order."""
     prisons: dict[str, Counter[str]] = {}
     points: dict[str, Counter[str]] = {}
-    for prison, point, outcome in rows:
+    prison_grades: dict[str, Grades] = {}
+    point_grades: dict[str, Grades] = {}
+    sides = quality if quality is not None else [{} for _ in rows]
+    for (prison, point, outcome), graded in zip(rows, sides, strict=True):
         key = outcome or "open"
         prisons.setdefault(prison, Counter())[key] += 1
+        targets = [prison_grades.setdefault(prison, {})]
         if point:
             points.setdefault(point, Counter())[key] += 1
+            targets.append(point_grades.setdefault(point, {}))
+        for side in SIDES:
+            grade = graded.get(side)
+            if grade is not None:
+                for target in targets:
+                    target.setdefault(side, []).append(grade)
     return MonthFigures(
         month=month,
-        by_prison=[_row(k, c) for k, c in sorted(prisons.items())],
-        by_visit_point=[_row(k, c) for k, c in sorted(points.items())],
+        by_prison=[_row(k, c, prison_grades.get(k, {})) for k, c in sorted(prisons.items())],
+        by_visit_point=[_row(k, c, point_grades.get(k, {})) for k, c in sorted(points.items())],
     )

@@ -35,6 +35,7 @@ from center.visits.models import (
     VisitParty,
     VisitState,
 )
+from center.visits.quality import median_grade, side_grades
 from center.visits.service import NO_SHOW, VisitService
 from center.visits.view import VisitOut, booked_minutes
 
@@ -301,14 +302,16 @@ class VisitLive:
         return after
 
     async def _store_recordings(self, visit_id: int, room_id: str, actor: str) -> None:
-        recordings = await self.visits.rooms.close(room_id, actor)
-        if not recordings:
+        """Close the room; its recordings (with their SHA-256) and each side's median
+        quality grade go on the record."""
+        closed = await self.visits.rooms.close(room_id, actor)
+        if not closed.recordings and not closed.grades:
             return
         async with self._sessionmaker() as session:
             visit = await session.get(Visit, visit_id)
             if visit is None:
                 return
-            for rec in recordings:
+            for rec in closed.recordings:
                 data = {
                     "recording_id": rec.id,
                     "state": rec.state,
@@ -318,4 +321,11 @@ class VisitLive:
                 }
                 await self.visits.item(session, visit, ItemType.RECORDING, actor, **data)
                 await self.visits.audit_entry(session, actor, "visit.recording", visit, **data)
+            by_side = side_grades(closed.grades, await self.visits.sides(session, visit))
+            if any(by_side.values()):
+                quality: dict[str, object] = {
+                    side: median_grade(grades) for side, grades in by_side.items()
+                }
+                quality["samples"] = {side: len(grades) for side, grades in by_side.items()}
+                await self.visits.item(session, visit, ItemType.QUALITY, actor, **quality)
             await session.commit()

@@ -181,6 +181,7 @@ class ItemType(StrEnum):
     ENDED = "ended"
     NO_SHOW = "no_show"
     RECORDING = "recording"
+    QUALITY = "quality"  # each side's median grade, when the room closed
 
 
 class TerminateReason(StrEnum):

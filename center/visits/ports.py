@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -20,6 +20,15 @@ class RecordingRef:
     sha256: str | None
     size_bytes: int | None
     duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedRoom:
+    """What a closed room leaves: its recordings, and the grades the server measured per
+    party principal (both directions, in time order) for the record's side quality."""
+
+    recordings: list[RecordingRef] = field(default_factory=list)
+    grades: dict[str, list[str]] = field(default_factory=dict)
 
 
 class VisitRooms(Protocol):
@@ -44,4 +53,8 @@ class VisitRooms(Protocol):
         """No other participant hears these parties while muted; the recording does."""
         ...
 
-    async def close(self, room_id: str, actor: str) -> list[RecordingRef]: ...
+    def latest_grades(self, room_id: str) -> dict[str, str]:
+        """Each party principal's latest uplink grade while the room is open here."""
+        ...
+
+    async def close(self, room_id: str, actor: str) -> ClosedRoom: ...

@@ -72,8 +72,17 @@ from center.visits.models import (
     VisitState,
 )
 from center.visits.ports import RoomParty, VisitRooms
+from center.visits.quality import side_grades, worst_grade
 from center.visits.rules import VisitRules, earliest_day, join_window, month_of
-from center.visits.view import JoinCodeOut, JoinOut, VisitOut, VisitPage, bus_data, visit_out
+from center.visits.view import (
+    JoinCodeOut,
+    JoinOut,
+    VisitOut,
+    VisitPage,
+    VisitQualityOut,
+    bus_data,
+    visit_out,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,6 +94,16 @@ _ALL_PRISONS: Final = frozenset({Role.ADMIN, Role.DUTY})
 _CODE_DIGITS: Final = 6
 JOINABLE: Final = frozenset({VisitState.APPROVED, VisitState.WAITING, VisitState.LIVE})
 CANCELLABLE: Final = frozenset({VisitState.REQUESTED, VisitState.APPROVED, VisitState.WAITING})
+
+
+def relative_key(party_id: int) -> str:
+    """The room principal of a relative's guest session (a party of the visit's room)."""
+    return f"guest:party:{party_id}"
+
+
+def terminal_key(credential_id: str) -> str:
+    """The room principal of the prison terminal's device token: the inmate's side."""
+    return f"device:{credential_id}"
 
 
 def _invalid(field: str, problem: str) -> ValidationFailed:
@@ -206,6 +225,20 @@ class VisitService:
         )
         await session.flush()
 
+    async def sides(self, session: AsyncSession, visit: Visit) -> dict[str, frozenset[str]]:
+        """The room principals of each side: the relatives', and the prison terminal's."""
+        parties = await session.scalars(
+            select(VisitParty.id).where(VisitParty.visit_id == visit.id)
+        )
+        terminal = await session.get(PrisonTerminal, visit.terminal_id)
+        inmate = (
+            {terminal_key(terminal.credential_id)} if terminal and terminal.credential_id else set()
+        )
+        return {
+            "relatives": frozenset(relative_key(p) for p in parties),
+            "inmate": frozenset(inmate),
+        }
+
     async def announce(self, out: VisitOut, *extra: tuple[str, dict[str, Any]]) -> None:
         """After the commit: the visit's state, then any extra events (warnings, texts)."""
         await self.bus.notify(Topic.VISITS, EVENT_STATE, bus_data(out))
@@ -245,6 +278,30 @@ class VisitService:
     async def get(self, principal: Principal, visit_id: int) -> VisitOut:
         async with self._sessionmaker() as session:
             return await self.out(session, await self.visible(session, principal, visit_id))
+
+    async def quality(self, principal: Principal, visit_id: int) -> VisitQualityOut:
+        """Each side's grade now (the room open here) or the record's medians (ended)."""
+        async with self._sessionmaker() as session:
+            visit = await self.visible(session, principal, visit_id)
+            if visit.state not in (VisitState.WAITING, VisitState.LIVE) or not visit.room_id:
+                out = await self.out(session, visit)
+                return VisitQualityOut(
+                    visit_id=visit.id,
+                    state=visit.state,
+                    final=True,
+                    relatives=out.quality.relatives,
+                    inmate=out.quality.inmate,
+                )
+            sides = await self.sides(session, visit)
+        latest = self.rooms.latest_grades(visit.room_id)
+        by_side = side_grades({k: [g] for k, g in latest.items()}, sides)
+        return VisitQualityOut(
+            visit_id=visit.id,
+            state=visit.state,
+            final=False,
+            relatives=worst_grade(by_side["relatives"]),
+            inmate=worst_grade(by_side["inmate"]),
+        )
 
     async def find(
         self,
@@ -289,10 +346,23 @@ class VisitService:
                 conds.append(Visit.prison_id.in_(sorted(prisons)))
             rows = (
                 await session.execute(
-                    select(Visit.prison_id, Visit.visit_point_id, Visit.outcome).where(*conds)
+                    select(Visit.id, Visit.prison_id, Visit.visit_point_id, Visit.outcome).where(
+                        *conds
+                    )
                 )
             ).all()
-        return month_figures(month, [(p, v, o) for p, v, o in rows])
+            graded = await session.execute(
+                select(VisitItem.visit_id, VisitItem.data).where(
+                    VisitItem.type == ItemType.QUALITY,
+                    VisitItem.visit_id.in_(select(Visit.id).where(*conds)),
+                )
+            )
+            quality = {visit_id: json.loads(data) for visit_id, data in graded.all()}
+        return month_figures(
+            month,
+            [(p, v, o) for _, p, v, o in rows],
+            [quality.get(i, {}) for i, _, _, _ in rows],
+        )
 
     async def under_way(self) -> list[VisitOut]:
         """Visits waiting or live, every prison (the ``visits`` topic filters them)."""
@@ -698,12 +768,10 @@ class VisitService:
             parties = list(
                 await session.scalars(select(VisitParty).where(VisitParty.visit_id == visit_id))
             )
-            invitees = [
-                RoomParty(f"guest:party:{p.id}", f"relative{p.relative_id}") for p in parties
-            ]
+            invitees = [RoomParty(relative_key(p.id), f"relative{p.relative_id}") for p in parties]
             terminal = await session.get(PrisonTerminal, visit.terminal_id)
             if terminal is not None and terminal.credential_id:
-                invitees.append(RoomParty(f"device:{terminal.credential_id}", terminal.name))
+                invitees.append(RoomParty(terminal_key(terminal.credential_id), terminal.name))
             monitors: list[RoomParty] = []
             if not visit.privileged:
                 staff = await session.scalars(

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from center.visits.models import Inmate, Relative, Visit, VisitItem, VisitParty
+from center.visits.models import Inmate, ItemType, Relative, Visit, VisitItem, VisitParty
 
 
 class ItemOut(msgspec.Struct):
@@ -34,6 +34,14 @@ class JoinCodeOut(msgspec.Struct):
     relative_id: int
     join_code: str
     join_url: str
+
+
+class SideQuality(msgspec.Struct):
+    """Each side's median quality grade over the call (``excellent``, ``good``, ``poor``,
+    ``lost``; center/visits/quality.py); null until the visit ended with a graded call."""
+
+    relatives: str | None = None
+    inmate: str | None = None
 
 
 class VisitOut(msgspec.Struct):
@@ -63,8 +71,22 @@ class VisitOut(msgspec.Struct):
     version: int
     relatives: list[PartyOut]
     items: list[ItemOut]
-    """What happened, in order: waiting, admitted, warnings, texts, mutes, the end, recordings."""
+    """What happened, in order: waiting, admitted, warnings, texts, mutes, the end, recordings,
+    each side's quality."""
     join_codes: list[JoinCodeOut] | None = None
+    quality: SideQuality = msgspec.field(default_factory=SideQuality)
+
+
+class VisitQualityOut(msgspec.Struct):
+    """Each side's grade for the monitor's grid: while the call runs, the latest uplink
+    grade (the worst across a side's participants); after it, the record's medians."""
+
+    visit_id: int
+    state: str
+    final: bool
+    """True: the record's medians of the ended call; False: the latest grades now."""
+    relatives: str | None
+    inmate: str | None
 
 
 class VisitPage(msgspec.Struct):
@@ -103,6 +125,16 @@ def visit_out(
     items: list[VisitItem],
     join_codes: list[JoinCodeOut] | None = None,
 ) -> VisitOut:
+    shown = [
+        ItemOut(id=i.id, at=i.at, type=i.type, actor=i.actor, data=json.loads(i.data))
+        for i in items
+    ]
+    graded = [i.data for i in shown if i.type == ItemType.QUALITY]
+    quality = (
+        SideQuality(relatives=graded[-1].get("relatives"), inmate=graded[-1].get("inmate"))
+        if graded
+        else SideQuality()
+    )
     return VisitOut(
         id=visit.id,
         state=visit.state,
@@ -136,11 +168,9 @@ def visit_out(
             )
             for party, rel in parties
         ],
-        items=[
-            ItemOut(id=i.id, at=i.at, type=i.type, actor=i.actor, data=json.loads(i.data))
-            for i in items
-        ],
+        items=shown,
         join_codes=join_codes,
+        quality=quality,
     )
 
 

@@ -4,6 +4,7 @@ a ban, and the privileged visit (its room neither recorded nor monitored)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,9 @@ from center.clock import FakeClock
 from center.models import AuditEntry, User
 from center.topics import Topic
 from center.visits.demo import PRISON_A
+from center.visits.models import PrisonTerminal, VisitParty
+from media.policy import Role as MediaRole
+from media.quality import Grade, QualitySample
 from tests.center.test_visits import book, post, refused
 from tests.conftest import AppFactory, login
 from web import keys
@@ -252,3 +256,98 @@ async def test_the_demo_visit_can_be_joined_right_after_start(
     terminal = {"Authorization": f"Bearer {creds['terminal_token']}"}
     me = await (await client.get("/api/v1/me", headers=terminal)).json()
     assert me["role"] == "visit_staff"
+
+
+async def test_side_quality_is_each_sides_median_grade(
+    make_client: AppFactory, fake_clock: FakeClock
+) -> None:
+    """Each side's grades (the relatives' participants, the prison terminal's) become one
+    median on the record and in the month's figures; the monitor's and the pages' own
+    samples do not count; while live, the grid reads each side's latest uplink grade."""
+    client = await make_client(
+        demo=True, visit_lead_working_days=0, visit_require_monitor=False, visit_minutes=10
+    )
+    manager = client.app[MEDIA].manager
+    # no background sampling: the timeline holds exactly the grades this test puts in
+    manager.settings = replace(manager.settings, quality_sample_s=3600.0)
+    csrf, visit, _ = await waiting(client, fake_clock)
+    room = manager.room(visit["room_id"])
+    async with client.app[keys.SESSIONMAKER]() as session:
+        parties = sorted(
+            await session.scalars(select(VisitParty.id).where(VisitParty.visit_id == visit["id"]))
+        )
+        terminal = await session.get(PrisonTerminal, visit["terminal_id"])
+        staff_id = await session.scalar(select(User.id).where(User.username == "visit1"))
+    assert terminal is not None and len(parties) == 2
+
+    def quiet(event: Any) -> None:
+        pass
+
+    first = await room.join(MediaRole.PARTY, f"guest:party:{parties[0]}", quiet)
+    second = await room.join(MediaRole.PARTY, f"guest:party:{parties[1]}", quiet)
+    kiosk = await room.join(MediaRole.PARTY, f"device:{terminal.credential_id}", quiet)
+    watcher = await room.join(MediaRole.MONITOR, f"user:{staff_id}", quiet)
+
+    def sample(who: Any, direction: str, grade: Grade, source: str = "server") -> None:
+        room.quality.append(
+            QualitySample(
+                at=fake_clock.now(),
+                participant_id=who.id,
+                role=str(who.role),
+                direction=direction,
+                state="connected",
+                grade=grade,
+                loss=None,
+                jitter_ms=None,
+                rtt_ms=None,
+                bitrate_kbps=None,
+                fps=None,
+                source=source,
+            )
+        )
+
+    for who, direction, grade in [
+        (first, "uplink", Grade.EXCELLENT),
+        (first, "uplink", Grade.GOOD),
+        (second, "uplink", Grade.POOR),
+        (second, "downlink", Grade.POOR),
+        (second, "uplink", Grade.GOOD),
+        (kiosk, "uplink", Grade.GOOD),
+        (kiosk, "uplink", Grade.POOR),
+        (kiosk, "downlink", Grade.POOR),
+        (kiosk, "uplink", Grade.LOST),
+    ]:
+        sample(who, direction, grade)
+    for _ in range(5):  # neither the monitor's samples nor a page's own count
+        sample(watcher, "uplink", Grade.LOST)
+        sample(kiosk, "uplink", Grade.EXCELLENT, source="browser")
+    url = f"/api/v1/visits/{visit['id']}"
+    now = await get(client, visit["id"])
+    assert now["quality"] == {"relatives": None, "inmate": None}
+    grid = await (await client.get(f"{url}/quality")).json()
+    assert (grid["final"], grid["relatives"], grid["inmate"]) == (False, "good", "lost")
+
+    live = await post(client, csrf, f"{url}/admit", {})
+    await tick(client, fake_clock, datetime.fromisoformat(live["live_at"]) + timedelta(minutes=10))
+    done = await get(client, visit["id"])
+    assert done["outcome"] == "completed"
+    # relatives [excellent, good, good, poor, poor] → good; inmate [good, poor, poor, lost]
+    # → poor (an even count takes the worse middle grade)
+    assert done["quality"] == {"relatives": "good", "inmate": "poor"}
+    graded = [i["data"] for i in done["items"] if i["type"] == "quality"]
+    assert graded == [
+        {"relatives": "good", "inmate": "poor", "samples": {"relatives": 5, "inmate": 4}}
+    ]
+    grid = await (await client.get(f"{url}/quality")).json()
+    assert (grid["final"], grid["relatives"], grid["inmate"]) == (True, "good", "poor")
+
+    tz = client.app[keys.VISITS].rules.tz
+    month = datetime.fromisoformat(visit["starts_at"]).astimezone(tz).strftime("%Y-%m")
+    resp = await client.get(f"/api/v1/visits/figures?month={month}")
+    figures = await resp.json()
+    prison = next(f for f in figures["by_prison"] if f["id"] == PRISON_A)
+    assert (
+        prison["median_quality"],
+        prison["median_quality_relatives"],
+        prison["median_quality_inmate"],
+    ) == ("poor", "good", "poor")

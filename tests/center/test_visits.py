@@ -331,6 +331,10 @@ async def test_csv_and_month_figures(demo_client: TestClient) -> None:
             "no_show": 0,
             "cancelled": 1,
             "refused": 1,
+            # no visit was held, so none was graded (tests/center/test_visit_live.py)
+            "median_quality": None,
+            "median_quality_relatives": None,
+            "median_quality_inmate": None,
         }
     ]
     assert [(f["id"], f["booked"]) for f in figures["by_visit_point"]] == [("vp-futian-1", 1)]

@@ -3,13 +3,18 @@ code on a phone (/join: code, camera preview, echo network check, waiting room),
 (/terminal?token=) joins the open room, visit staff open it on /visits/monitor and admit;
 both sides decode each other's video, the monitor decodes both and is absent from the
 parties' getStats(), a staff warning shows on both sides, and with a one-minute limit the
-visit ends itself on both pages and the recording's hash is on the record."""
+visit ends itself on both pages; each side's recording decodes and its SHA-256 is the one
+on the record, and the quality timeline has both sides (a badge per side on the grid's
+card, a median grade per side on the record)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from tests.e2e.conftest import QUIET_ENV
@@ -56,6 +61,20 @@ def _frames_grow(page: Any, expr: str) -> None:
     page.wait_for_function(
         f"(before) => (async () => (await ({expr})) > before + 5)()", arg=before, polling=500
     )
+
+
+def _video_frames(path: Path) -> int:
+    """Video frames decoded, packet by packet as a player does: a packet that does not
+    decode (before the first keyframe the recording caught) is skipped, not fatal."""
+    frames = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                frames += len(stream.codec_context.decode(packet))
+            except av.error.InvalidDataError:
+                continue
+    return frames
 
 
 def test_a_visit_from_code_to_its_end(browser: Any, server: ServerProcess) -> None:
@@ -128,10 +147,20 @@ def test_a_visit_from_code_to_its_end(browser: Any, server: ServerProcess) -> No
             page.wait_for_selector(".vs-notice[data-kind='text']")
             assert "请不要谈论案情" in page.text_content(".vs-notice[data-kind='text']")
 
-        # the monitor shows a quality badge per side, from the room's quality timeline
+        # the monitor shows a quality badge per side, from the room's quality timeline ...
         staff.wait_for_function(
             "document.querySelectorAll('#sides .vs-badge[data-grade]').length === 2"
         )
+        # ... and every card of the grid one per side (relatives, inmate)
+        staff.wait_for_function(
+            f"document.querySelectorAll(\".vs-card[data-id='{visit_id}'] .vs-badge[data-grade]\")"
+            ".length === 2"
+        )
+        sides = {
+            "relatives": relative.evaluate("window.visitCall.rtc.participant"),
+            "inmate": terminal.evaluate("window.visitCall.rtc.participant"),
+        }
+        assert all(sides.values()) and len(set(sides.values())) == 2, sides
 
         # the one-minute limit: the visit ends itself on both pages
         for page in (relative, terminal):
@@ -147,9 +176,25 @@ def test_a_visit_from_code_to_its_end(browser: Any, server: ServerProcess) -> No
                 break
             staff.wait_for_timeout(200)
         assert (record["state"], record["outcome"]) == ("ended", "completed")
-        recordings = [i for i in record["items"] if i["type"] == "recording"]
-        assert recordings and len(recordings[0]["data"].get("sha256", "")) == 64, record["items"]
+        recordings = [i["data"] for i in record["items"] if i["type"] == "recording"]
+        assert len(recordings) == 2, record["items"]  # the relative's and the terminal's
+        for rec in recordings:
+            # the file decodes, and its SHA-256 is the one on the record (and audit chain)
+            (path,) = (server.data_dir / "recordings" / record["room_id"]).glob(
+                f"{rec['recording_id']}.*"
+            )
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"], rec
+            assert _video_frames(path) >= 10, (path, rec)
         assert [i["type"] for i in record["items"]][:2] == ["waiting", "admitted"]
+
+        # the quality timeline of each side: the room's samples, and a grade on the record
+        timeline = staff.request.get(f"{server.url}/api/v1/rooms/{record['room_id']}/quality")
+        samples = timeline.json()["samples"]
+        for side, participant in sides.items():
+            mine = [q for q in samples if q["participant"] == participant]
+            assert {q["direction"] for q in mine} >= {"uplink", "downlink"}, (side, samples)
+            assert record["quality"][side] in ("excellent", "good", "poor", "lost"), record
+        assert any(i["type"] == "quality" for i in record["items"]), record["items"]
     finally:
         relative_ctx.close()
         terminal_ctx.close()

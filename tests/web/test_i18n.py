@@ -27,6 +27,7 @@ from alerts.transitions import Action, Disposition, Level
 from center.alarm_vocab import AlarmState as State
 from center.models import JurisdictionLevel, Role, SupervisionLevel
 from center.visits.models import RelativeStatus, TerminateReason, VisitOutcome, VisitState
+from center.visits.quality import SIDES
 from media.quality import Grade
 from web.i18n import DEFAULT_LANG, LANGS, Translator, catalogue, catalogue_json
 
@@ -111,6 +112,7 @@ DYNAMIC: dict[str, set[str]] = {
     "visits.relstatus.": {str(s) for s in RelativeStatus},
     "visits.reason.": {str(r) for r in TerminateReason},
     "visits.grade.": {str(g) for g in Grade},
+    "visits.side.": set(SIDES),
     "visits.state.": {"waiting", "live", "ended"},  # the call view's three (visit-call.js)
     # web.admin_subjects.RowReport.status
     "admin.subj.status.": {"created", "updated", "unchanged", "rejected"},

@@ -177,9 +177,11 @@ async def test_staffing_checkins_and_media(demo_client: TestClient) -> None:
     await bus.publish("spotchecks", "spotcheck.state", {"id": 9, "state": "connected"})
     media = await wait_section(ws, sub, "media", snap, lambda m: m["visits"]["live"] == 1)
     await wait_section(ws, sub, "media", snap, lambda m: m["spotchecks"]["live"] == 1)
-    await bus.publish("visits", "visit.state", {"id": 7, "state": "ended", "district_id": "440304"})
+    ended = {"id": 7, "state": "ended", "outcome": "terminated", "district_id": "440304"}
+    await bus.publish("visits", "visit.state", ended)
+    await bus.publish("visits", "visit.state", ended)  # replayed: counted once
     media = await wait_section(ws, sub, "media", snap, lambda m: m["visits"]["live"] == 0)
-    assert media["visits"]["today"] == 1
+    assert media["visits"] == {"live": 0, "today": 1, "terminated": 1}
     await ws.close()
 
 

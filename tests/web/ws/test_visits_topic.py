@@ -63,14 +63,14 @@ async def test_both_sides_hear_the_text_and_staff_only_their_prison(
         await ws.close()
 
 
-async def test_the_wall_counts_visits_live_and_today(
+async def test_the_wall_counts_visits_live_today_and_terminated(
     make_client: AppFactory, fake_clock: FakeClock
 ) -> None:
     client = await make_client(demo=True, visit_lead_working_days=0, visit_require_monitor=False)
     wall = await authed(client, wall_token(client))
     sub, res = await dashboard(wall)
     snap = res["snapshot"]
-    assert snap["media"]["visits"] == {"live": 0, "today": 0}
+    assert snap["media"]["visits"] == {"live": 0, "today": 0, "terminated": 0}
     csrf = await login(client, "visit1")
     start = fake_clock.now() + timedelta(minutes=40)
     visit = await book(client, csrf, "inmate-1001", ["王秀英"], start.isoformat())
@@ -81,7 +81,7 @@ async def test_the_wall_counts_visits_live_and_today(
     await wait_section(wall, sub, "media", snap, lambda m: m["visits"]["live"] == 1)
     await post(client, csrf, f"/api/v1/visits/{visit['id']}/terminate", {"reason": "other"})
     media = await wait_section(wall, sub, "media", snap, lambda m: m["visits"]["live"] == 0)
-    assert media["visits"]["today"] == 1
+    assert media["visits"] == {"live": 0, "today": 1, "terminated": 1}
     await wall.close()
 
 

@@ -4,8 +4,9 @@
  * Opening one joins its room as a `monitor` — receive-only, never published to the parties,
  * so they neither see nor hear it and it is absent from their getStats() — and shows both
  * sides, each with a quality badge (its latest uplink grade in the room's timeline); then
- * admit, send a warning text, mute a side, or terminate with a reason.
- * State for tests: window.monitorPage = {visits, open, frames: {participant: frames}, rtc}.
+ * admit, send a warning text, mute a side, or terminate with a reason. Every card of the
+ * grid carries a badge per side (relatives, inmate) from GET /api/v1/visits/{id}/quality.
+ * State for tests: window.monitorPage = {visits, grades, open, frames: {participant: frames}, rtc}.
  */
 (function () {
   "use strict";
@@ -13,7 +14,7 @@
   const boot = JSON.parse(document.getElementById("boot").textContent);
   const t = window.t;
   const $ = (id) => document.getElementById(id);
-  const page = { visits: new Map(), open: null, frames: {}, rtc: null };
+  const page = { visits: new Map(), grades: new Map(), open: null, frames: {}, rtc: null };
   window.monitorPage = page;
   let rtc = null;
   const MUTE_LABELS = {
@@ -50,6 +51,18 @@
       card.textContent = t("visits.monitor.card", {
         id: v.id, from: window.fmtTime(v.starts_at), to: window.fmtTime(v.ends_at), state: t("visits.vstate." + (v.state)),
       });
+      const badges = document.createElement("div");
+      badges.className = "vs-card-badges";
+      for (const side of ["relatives", "inmate"]) {
+        const badge = document.createElement("span");
+        badge.className = "vs-badge";
+        badge.dataset.side = side;
+        const grade = (page.grades.get(v.id) || {})[side];
+        if (grade) badge.dataset.grade = grade;
+        badge.textContent = `${t("visits.side." + side)} ${grade ? t("visits.grade." + grade) : "–"}`;
+        badges.appendChild(badge);
+      }
+      card.appendChild(badges);
       if (v.privileged) card.disabled = true;
       card.addEventListener("click", () => openVisit(v.id));
       grid.appendChild(card);
@@ -191,6 +204,23 @@
     }
   }
   setInterval(() => { quality().catch(() => {}); }, 3000);
+
+  /* Every card's two badges: each side's latest uplink grade (GET /api/v1/visits/{id}/quality). */
+  async function gridQuality() {
+    let changed = false;
+    for (const v of [...page.visits.values()]) {
+      if (!v.room_id) continue;
+      const resp = await fetch(`/api/v1/visits/${v.id}/quality`);
+      if (!resp.ok) continue;
+      const q = await resp.json();
+      const old = page.grades.get(v.id) || {};
+      if (old.relatives !== q.relatives || old.inmate !== q.inmate) changed = true;
+      page.grades.set(v.id, { relatives: q.relatives, inmate: q.inmate });
+    }
+    for (const id of [...page.grades.keys()]) if (!page.visits.has(id)) page.grades.delete(id);
+    if (changed) renderGrid();
+  }
+  setInterval(() => { gridQuality().catch(() => {}); }, 5000);
 
   setInterval(() => {
     for (const el of $("sides").querySelectorAll("video")) {

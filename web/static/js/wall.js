@@ -165,6 +165,15 @@
     if (state.media) {
       const m = state.media;
       setKpi("kpi-media", `${fmt(m.visits.live)} / ${fmt(m.spotchecks.live)}`);
+      // Counts only, never names: visits held today and how many staff terminated.
+      const small = document.createElement("small");
+      small.id = "kpi-visits-today";
+      small.dataset.today = m.visits.today;
+      small.dataset.terminated = m.visits.terminated || 0;
+      small.textContent = t("wall.media.visits_today", {
+        today: fmt(m.visits.today), terminated: fmt(m.visits.terminated || 0),
+      });
+      $("kpi-media").appendChild(small);
     }
   }
 

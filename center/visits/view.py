@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from center.visits.models import Inmate, Relative, Visit, VisitItem, VisitParty
+from center.visits.models import Inmate, Relative, Visit, VisitItem, VisitNotice, VisitParty
 
 
 class ItemOut(msgspec.Struct):
@@ -24,6 +24,24 @@ class PartyOut(msgspec.Struct):
     name: str
     relationship: str
     joined_at: datetime | None
+
+
+class NoticeOut(msgspec.Struct):
+    """One notice to a relative through the gateway and how its delivery went."""
+
+    id: int
+    kind: str
+    """``approved``, ``refused``, ``cancelled`` or ``reminder``."""
+    relative_id: int
+    state: str
+    """``pending``, ``sent``, ``failed``, ``skipped`` (no gateway) or ``cancelled``."""
+    delivery: str
+    """The ``X-Center-Delivery`` id, the same on every try."""
+    due_at: datetime
+    attempts: int
+    last_status: int | None
+    last_error: str
+    sent_at: datetime | None
 
 
 class JoinCodeOut(msgspec.Struct):
@@ -61,6 +79,8 @@ class VisitOut(msgspec.Struct):
     items: list[ItemOut]
     """What happened, in order: waiting, admitted, warnings, texts, mutes, the end, recordings."""
     join_codes: list[JoinCodeOut] | None = None
+    notices: list[NoticeOut] = msgspec.field(default_factory=list)
+    """The notices to the relatives (approved, refused, cancelled, reminder) and their delivery."""
 
 
 class VisitPage(msgspec.Struct):
@@ -93,6 +113,7 @@ def visit_out(
     parties: list[tuple[VisitParty, Relative]],
     items: list[VisitItem],
     join_codes: list[JoinCodeOut] | None = None,
+    notices: list[VisitNotice] | None = None,
 ) -> VisitOut:
     return VisitOut(
         id=visit.id,
@@ -130,6 +151,22 @@ def visit_out(
             for i in items
         ],
         join_codes=join_codes,
+        notices=[notice_out(n) for n in notices or ()],
+    )
+
+
+def notice_out(n: VisitNotice) -> NoticeOut:
+    return NoticeOut(
+        id=n.id,
+        kind=n.kind,
+        relative_id=n.relative_id,
+        state=n.state,
+        delivery=f"visit-{n.visit_id}-{n.kind}-{n.relative_id}",
+        due_at=n.due_at,
+        attempts=n.attempts,
+        last_status=n.last_status,
+        last_error=n.last_error,
+        sent_at=n.sent_at,
     )
 
 

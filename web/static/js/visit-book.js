@@ -30,9 +30,8 @@
     const e = err || {};
     if (e.code === "booking_refused") {
       const rule = (e.details && e.details.rule) || "";
-      const key = "visits.book_page.rule." + rule;
-      const text = t(key, { earliest: (e.details && e.details.earliest) || "", month: (e.details && e.details.month) || "" });
-      return text === key ? e.message : text;
+      const text = t("visits.book_page.rule." + rule, { earliest: (e.details && e.details.earliest) || "", month: (e.details && e.details.month) || "" });
+      return text === "visits.book_page.rule." + rule ? e.message : text;
     }
     if (status === 404) return t("visits.book_page.not_yours");
     if (status === 409) return t("visits.book_page.not_now");

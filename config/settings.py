@@ -415,6 +415,29 @@ class Settings:
     visit_require_monitor: bool = _opt(
         True, "A visit goes live only while a staff monitor watches (privileged visits excepted)."
     )
+    visit_notify_url: str = _opt(
+        "",
+        "URL of the SMS or WeChat gateway that receives the visit notices (approved with the "
+        "join code, refused, cancelled, the reminder at 18:00 the day before). Empty: no "
+        "notices are sent (they are recorded as skipped).",
+    )
+    visit_notify_secret: str = _opt(
+        "",
+        "HMAC-SHA256 key of the visit notices (X-Center-Signature: 'sha256=<hex of "
+        "HMAC(secret, body)>'); also the key the pending join codes are kept encrypted under.",
+    )
+    visit_notify_attempts: int = _opt(
+        6,
+        "Deliveries tried per visit notice before it is marked failed (back-off doubles from "
+        "30 s).",
+        min=1,
+        max=20,
+    )
+    visit_notify_base_url: str = _opt(
+        "",
+        "Public address of the center the join links in the notices start with, e.g. "
+        "https://visits.example.org. Empty: the links are paths (/join/…).",
+    )
     # --- faces ---
     face_match_threshold: float = _opt(
         0.6,
@@ -631,6 +654,19 @@ def load_settings(
                     else "."
                 )
             ) from None
+    if settings.visit_notify_url and not settings.visit_notify_url.startswith(
+        ("http://", "https://")
+    ):
+        raise SettingsError(
+            f"Setting 'visit_notify_url' is {settings.visit_notify_url!r}; it must start with "
+            "http:// or https:// (or be empty: no visit notices)."
+        )
+    if settings.visit_notify_url and not settings.visit_notify_secret:
+        raise SettingsError(
+            "Setting 'visit_notify_url' is set but 'visit_notify_secret' is empty: the gateway "
+            "could not tell the notices are ours, and the join codes waiting to be sent would "
+            "not be encrypted. Set visit_notify_secret to a long random string."
+        )
     try:
         parse_ice_servers(settings.ice_servers)
     except ValueError as exc:

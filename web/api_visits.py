@@ -9,7 +9,7 @@ public). Flow, rules and settings: docs/visits.md.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from aiohttp import web
@@ -19,6 +19,7 @@ from center.errors import InvalidCredentials, RateLimited, TooManyAttempts, Unav
 from center.visits.figures import MonthFigures, visits_csv
 from center.visits.live import VisitLive
 from center.visits.models import Inmate, TerminateReason, VisitPoint, VisitState
+from center.visits.requests import BookingOut, RequestOut, VisitRequests
 from center.visits.service import VisitService
 from center.visits.view import JoinOut, VisitOut, VisitPage, VisitQualityOut
 from web import keys
@@ -239,6 +240,124 @@ async def join(request: web.Request, *, body: JoinIn) -> JoinOut:
     return joined
 
 
+IdNumber = Annotated[str, msgspec.Meta(pattern="^ *[0-9]{17}[0-9Xx] *$")]
+"""A resident ID number (18 characters, the last may be X)."""
+Phone = Annotated[str, msgspec.Meta(pattern="^[+0-9][0-9 -]{5,19}$")]
+
+
+class BookingQuery(msgspec.Struct):
+    id_number: IdNumber
+    phone: Phone
+
+
+class RequestIn(msgspec.Struct, forbid_unknown_fields=True):
+    id_number: IdNumber
+    phone: Phone
+    inmate_id: InmateId
+    starts_at: AwareTime
+    relative_ids: Annotated[list[Id], msgspec.Meta(max_length=10)] = []
+    """Other relatives of the inmate who come along (the booker always does)."""
+
+
+class RequestCancelIn(msgspec.Struct, forbid_unknown_fields=True):
+    id_number: IdNumber
+    phone: Phone
+    reason: Note = ""
+
+
+def requests_of(app: web.Application) -> VisitRequests:
+    return VisitRequests(service_of(app))
+
+
+async def _identified(request: web.Request, call: Any) -> Any:
+    """Run ``call`` for an identity; an unknown ID number and phone counts per address
+    (scope ``visit-book``, the ``login_*`` settings) and past the limit is 429."""
+    throttle = request.app[keys.THROTTLE]
+    who = ("visit-book", "", remote_of(request))
+    wait = await throttle.retry_after(*who)
+    if wait > 0:
+        raise TooManyAttempts(
+            "too many wrong ID numbers or phones; try again later", retry_after=wait
+        )
+    try:
+        out = await call()
+    except InvalidCredentials:
+        locked = await throttle.failure(*who)
+        if locked:
+            raise TooManyAttempts(
+                "too many wrong ID numbers or phones; try again later", retry_after=locked
+            ) from None
+        raise
+    await throttle.success(*who)
+    return out
+
+
+@public
+@contract(
+    "What a relative may book (public)",
+    query=BookingQuery,
+    response=BookingOut,
+    errors=(401, 422, 429),
+    description="The relative identifies with the ID number and the phone on their record "
+    "(no account). Answers each inmate they are registered for with their status, the "
+    "other relatives who may come along and the free slots, and their own requests. An "
+    "unknown pair is 401 and counted per address like failed logins (429 past the limit).",
+)
+async def booking(request: web.Request, *, query: BookingQuery) -> BookingOut:
+    result: BookingOut = await _identified(
+        request, lambda: requests_of(request.app).booking(query.id_number, query.phone)
+    )
+    return result
+
+
+@public
+@contract(
+    "Request a visit (the relative, public)",
+    body=RequestIn,
+    response=RequestOut,
+    status=201,
+    errors=(401, 404, 409, 422, 429),
+    description="State `requested`, for visit staff to approve. Refused with 409 "
+    "`booking_refused` and the same rules and messages as the staff's booking. 401 for an "
+    "unknown ID number and phone (throttled), 404 for an inmate they are not registered for.",
+)
+async def request_visit(request: web.Request, *, body: RequestIn) -> RequestOut:
+    in_calendar(body)
+    result: RequestOut = await _identified(
+        request,
+        lambda: requests_of(request.app).request(
+            body.id_number,
+            body.phone,
+            inmate_id=body.inmate_id,
+            starts_at=body.starts_at,
+            relative_ids=body.relative_ids,
+        ),
+    )
+    return result
+
+
+@public
+@contract(
+    "Cancel one's own visit (the relative, public)",
+    path=VisitPath,
+    body=RequestCancelIn,
+    response=RequestOut,
+    errors=(401, 404, 409, 422, 429),
+    description="Before it is live, with the same identity: outcome `cancelled`, the slot "
+    "is free at once.",
+)
+async def cancel_request(
+    request: web.Request, *, path: VisitPath, body: RequestCancelIn
+) -> RequestOut:
+    result: RequestOut = await _identified(
+        request,
+        lambda: requests_of(request.app).cancel(
+            body.id_number, body.phone, path.visit_id, body.reason.strip()
+        ),
+    )
+    return result
+
+
 def _too_many(wait: float) -> RateLimited:
     return TooManyAttempts("too many wrong visit codes; try again later", retry_after=wait)
 
@@ -386,6 +505,9 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/visits.csv", visits_csv_handler)
     r.add_get("/api/v1/visits/figures", figures)
     r.add_post("/api/v1/visits/join", join)
+    r.add_get("/api/v1/visits/booking", booking)
+    r.add_post("/api/v1/visits/requests", request_visit)
+    r.add_post("/api/v1/visits/requests/{visit_id}/cancel", cancel_request)
     r.add_get("/api/v1/visits/{visit_id}", get_visit)
     r.add_get("/api/v1/visits/{visit_id}/quality", visit_quality)
     r.add_post("/api/v1/visits/{visit_id}/approve", approve)

@@ -259,6 +259,7 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
 async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     """The visit record and its booking rules (prison family visits, issue 14)."""
     from center.visits.live import VisitLive
+    from center.visits.notify import VisitNotifier
     from center.visits.records import VisitRecords
     from center.visits.rules import VisitRules
     from center.visits.service import VisitService
@@ -286,11 +287,28 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.BUS],
         MediaVisitRooms(app[MEDIA], app[keys.TREE]),
     )
+    notifier = VisitNotifier(
+        app[keys.SESSIONMAKER],
+        app[keys.CLOCK],
+        app[TIMERS],
+        tz=settings.tz,
+        url=settings.visit_notify_url,
+        secret=settings.visit_notify_secret,
+        attempts=settings.visit_notify_attempts,
+        base_url=settings.visit_notify_base_url,
+        minutes=settings.visit_minutes,
+        join_early_minutes=settings.visit_join_early_minutes,
+        center_name=settings.center_name,
+    )
+    await notifier.start()
+    service.notices = notifier
     app[keys.VISITS] = service
     app[keys.VISITS_LIVE] = VisitLive(service)
     app[keys.VISIT_RECORDS] = VisitRecords(
         app[keys.SESSIONMAKER], app[keys.CLOCK], service, app[EVIDENCE]
     )
+    app[keys.VISIT_NOTIFIER] = notifier
+    app[TIMERS].poke()  # notices that fell due while no instance ran
     # a relative's websockets close (4002) when its visit ends, on every instance
     closer = VisitSocketCloser(app)
     closer.start()
@@ -301,6 +319,7 @@ async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
         closer.stop()
         closing.cancel()
         await asyncio.gather(closing, return_exceptions=True)
+        await notifier.close()
 
 
 async def spotcheck_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -27,6 +27,7 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from center.timers import TimerService
 from center.visits.live import VisitLive
+from center.visits.notify import VisitNotifier
 from center.visits.records import VisitRecords
 from center.visits.service import VisitService
 from config.settings import Settings
@@ -80,5 +81,6 @@ SPOTCHECK_CAMPAIGN = web.AppKey("spotcheck_campaign", SpotCheckCampaign)
 VISITS = web.AppKey("visits", VisitService)
 VISITS_LIVE = web.AppKey("visits_live", VisitLive)
 VISIT_RECORDS = web.AppKey("visit_records", VisitRecords)
+VISIT_NOTIFIER = web.AppKey("visit_notifier", VisitNotifier)
 FACE_BASELINES = web.AppKey("face_baselines", FaceBaselines)
 FACE_VERIFIER = web.AppKey("face_verifier", FaceVerifier)

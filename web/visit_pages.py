@@ -1,6 +1,7 @@
 """Pages of family visits: ``/join`` (the relative's phone: code, device check, waiting
-room, the call), ``/terminal?token=`` (the prison's kiosk), ``/visits/monitor`` (visit
-staff watch, warn, mute, terminate and admit) ``/visits`` (the staff's list) and ``/visits/records`` (inmates and relatives).
+room, the call), ``/visits/book`` (the relative books and cancels), ``/terminal?token=``
+(the prison's kiosk), ``/visits/monitor`` (visit staff watch, warn, mute, terminate and
+admit), ``/visits`` (the staff's list) and ``/visits/records`` (inmates and relatives).
 
 ``/join`` and ``/terminal`` are public shells: the relative earns a guest token from the
 join code, the kiosk brings its device token; both then speak the API and ``/ws`` with a
@@ -51,6 +52,12 @@ async def terminal_page(request: web.Request) -> web.Response:
     return render(request, "visit_terminal.html", boot_json=_boot(visit_minutes=_minutes(request)))
 
 
+@public
+async def book_page(request: web.Request) -> web.Response:
+    """The relative's booking page (public: identity by ID number and phone)."""
+    return render(request, "visit_book.html", boot_json=_boot(visit_minutes=_minutes(request)))
+
+
 @policy(Action.VISITS_RUN, page=True)
 async def monitor_page(request: web.Request) -> web.Response:
     me = me_payload(request)
@@ -78,6 +85,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/join", join_page)
     app.router.add_get("/join/{token}", join_page)
     app.router.add_get("/terminal", terminal_page)
+    app.router.add_get("/visits/book", book_page)
     app.router.add_get("/visits/monitor", monitor_page)
     app.router.add_get("/visits", list_page)
     app.router.add_get("/visits/records", records_page)

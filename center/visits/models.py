@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from center.db import Base, UTCDateTime
@@ -205,3 +205,45 @@ class VisitItem(Base):
     type: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(96), default="")
     data: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class NoticeKind(StrEnum):
+    APPROVED = "approved"  # with the relative's join code and link
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+    REMINDER = "reminder"  # 18:00 local on the day before the slot
+
+
+class NoticeState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # every try failed
+    SKIPPED = "skipped"  # no gateway configured (``visit_notify_url`` empty)
+    CANCELLED = "cancelled"  # a reminder of a visit that ended before it was due
+
+
+class VisitNotice(Base):
+    """One notice to one relative through the SMS/WeChat gateway, and how its delivery went.
+
+    One row per (visit, kind, relative): the gateway's delivery id
+    ``visit-<id>-<kind>-<relative>`` is stable over the tries. ``sealed`` holds the join
+    code and link of an ``approved`` notice encrypted under ``visit_notify_secret`` (the
+    code is never stored in clear) until the notice is sent or has failed."""
+
+    __tablename__ = "visit_notices"
+    __table_args__ = (UniqueConstraint("visit_id", "kind", "relative_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"), index=True)
+    relative_id: Mapped[int] = mapped_column(ForeignKey("relatives.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    sealed: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 
@@ -59,6 +59,7 @@ from center.visits.models import (
     ACTIVE_STATES,
     Inmate,
     ItemType,
+    NoticeKind,
     Prison,
     PrisonStaff,
     PrisonTerminal,
@@ -66,11 +67,13 @@ from center.visits.models import (
     RelativeStatus,
     Visit,
     VisitItem,
+    VisitNotice,
     VisitOutcome,
     VisitParty,
     VisitPoint,
     VisitState,
 )
+from center.visits.notify import VisitNotifier
 from center.visits.ports import RoomParty, VisitRooms
 from center.visits.quality import side_grades, worst_grade
 from center.visits.rules import VisitRules, earliest_day, join_window, month_of
@@ -130,6 +133,8 @@ class VisitService:
         self.timers = timers
         self.bus = bus
         self.rooms = rooms
+        self.notices: VisitNotifier | None = None
+        """The relatives' notices (approved, refused, cancelled, reminder); set by the app."""
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
@@ -209,7 +214,12 @@ class VisitService:
                 select(VisitItem).where(VisitItem.visit_id == visit.id).order_by(VisitItem.id)
             )
         )
-        return visit_out(visit, inmate, [(p, r) for p, r in parties], items, join_codes)
+        notices = list(
+            await session.scalars(
+                select(VisitNotice).where(VisitNotice.visit_id == visit.id).order_by(VisitNotice.id)
+            )
+        )
+        return visit_out(visit, inmate, [(p, r) for p, r in parties], items, join_codes, notices)
 
     async def item(
         self, session: AsyncSession, visit: Visit, type_: ItemType, actor: str, **data: Any
@@ -387,13 +397,43 @@ class VisitService:
         privileged: bool = False,
         emergency: bool = False,
     ) -> VisitOut:
+        async def scope(session: AsyncSession) -> frozenset[str] | None:
+            return await self.prisons_of(session, principal)
+
+        return await self.book_as(
+            principal.actor,
+            scope,
+            "visit.book",
+            inmate_id=inmate_id,
+            relative_ids=relative_ids,
+            starts_at=starts_at,
+            visit_point_id=visit_point_id,
+            privileged=privileged,
+            emergency=emergency,
+        )
+
+    async def book_as(
+        self,
+        actor: str,
+        scope: Callable[[AsyncSession], Awaitable[frozenset[str] | None]],
+        action: str,
+        *,
+        inmate_id: str,
+        relative_ids: Sequence[int],
+        starts_at: datetime,
+        visit_point_id: str | None = None,
+        privileged: bool = False,
+        emergency: bool = False,
+    ) -> VisitOut:
+        """Book for ``actor`` within the prisons ``scope`` names (None: every prison): the
+        staff's booking and a relative's public request share every rule."""
         now = self._clock.now()
         if len(set(relative_ids)) != len(relative_ids):
             raise _invalid("relative_ids", "names a relative twice")
         if starts_at <= now:
             raise BookingRefused("in_past", "the time is already past; pick a later time")
         async with self._sessionmaker() as session:
-            prisons = await self.prisons_of(session, principal)
+            prisons = await scope(session)
             inmate = await session.get(Inmate, inmate_id)
             if inmate is None or (prisons is not None and inmate.prison_id not in prisons):
                 raise NotFound("no such inmate in your prison", details={"field": "inmate_id"})
@@ -478,7 +518,7 @@ class VisitService:
                 privileged=privileged,
                 emergency=emergency,
                 version=1,
-                booked_by=principal.actor,
+                booked_by=actor,
                 created_at=now,
                 updated_at=now,
             )
@@ -489,8 +529,8 @@ class VisitService:
             await session.flush()
             await self.audit_entry(
                 session,
-                principal.actor,
-                "visit.book",
+                actor,
+                action,
                 visit,
                 inmate_id=inmate.id,
                 relative_ids=sorted(relative_ids),
@@ -501,7 +541,7 @@ class VisitService:
             out = await self.out(session, visit)
             await session.commit()
         await self.announce(out)
-        _LOGGER.info("visit %s booked by %s for %s", visit.id, principal.actor, starts_at)
+        _LOGGER.info("visit %s booked by %s for %s", visit.id, actor, starts_at)
         return out
 
     def _check_relative(self, rel: Relative, starts_at: datetime) -> None:
@@ -588,6 +628,8 @@ class VisitService:
             )
             await self.move(session, visit, state=VisitState.APPROVED, **fields)
             codes = await self._issue_codes(session, visit, now)
+            if self.notices is not None:
+                await self.notices.approved(session, visit, codes)
             await self.timers.schedule(
                 session,
                 kind=NO_SHOW,
@@ -671,27 +713,46 @@ class VisitService:
         reason: str,
         action: str,
     ) -> VisitOut:
-        now = self._clock.now()
         async with self._sessionmaker() as session:
             visit = await self.visible(session, principal, visit_id)
-            if visit.state not in allowed:
-                raise InvalidTransition(f"a visit that is {visit.state} cannot be {outcome}")
-            await self.move(
-                session,
-                visit,
-                state=VisitState.ENDED,
-                outcome=outcome,
-                reason=reason,
-                ended_at=now,
+            return await self.close_visit(
+                session, visit, principal.actor, allowed, outcome, reason, action
             )
-            await self.audit_entry(session, principal.actor, action, visit, reason=reason)
-            await self.timers.cancel(session, ref=f"visit:{visit.id}")
-            out = await self.out(session, visit)
-            await session.commit()
+
+    async def close_visit(
+        self,
+        session: AsyncSession,
+        visit: Visit,
+        actor: str,
+        allowed: frozenset[VisitState],
+        outcome: VisitOutcome,
+        reason: str,
+        action: str,
+    ) -> VisitOut:
+        """End ``visit`` (loaded in ``session``) before it is live, commit, and tell: the
+        relatives' notices, the room, the ``visits`` topic."""
+        now = self._clock.now()
+        visit_id = visit.id
+        if visit.state not in allowed:
+            raise InvalidTransition(f"a visit that is {visit.state} cannot be {outcome}")
+        await self.move(
+            session,
+            visit,
+            state=VisitState.ENDED,
+            outcome=outcome,
+            reason=reason,
+            ended_at=now,
+        )
+        await self.audit_entry(session, actor, action, visit, reason=reason)
+        await self.timers.cancel(session, ref=f"visit:{visit.id}")
+        if self.notices is not None:
+            await self.notices.ended(session, visit, NoticeKind(outcome), reason)
+        out = await self.out(session, visit)
+        await session.commit()
         if out.room_id:  # cancelled while waiting: nobody stays in the room
-            await self.rooms.close(out.room_id, principal.actor)
+            await self.rooms.close(out.room_id, actor)
         await self.announce(out)
-        _LOGGER.info("visit %s %s by %s", visit_id, outcome, principal.actor)
+        _LOGGER.info("visit %s %s by %s", visit_id, outcome, actor)
         return out
 
     # -- joining --------------------------------------------------------------------------

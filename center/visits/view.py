@@ -8,7 +8,15 @@ from typing import Any
 
 import msgspec
 
-from center.visits.models import Inmate, ItemType, Relative, Visit, VisitItem, VisitParty
+from center.visits.models import (
+    Inmate,
+    ItemType,
+    Relative,
+    Visit,
+    VisitItem,
+    VisitNotice,
+    VisitParty,
+)
 
 
 class ItemOut(msgspec.Struct):
@@ -26,6 +34,24 @@ class PartyOut(msgspec.Struct):
     joined_at: datetime | None
     photo_url: str | None = None
     """The photo on file (visit staff only), to compare with the live face before admitting."""
+
+
+class NoticeOut(msgspec.Struct):
+    """One notice to a relative through the gateway and how its delivery went."""
+
+    id: int
+    kind: str
+    """``approved``, ``refused``, ``cancelled`` or ``reminder``."""
+    relative_id: int
+    state: str
+    """``pending``, ``sent``, ``failed``, ``skipped`` (no gateway) or ``cancelled``."""
+    delivery: str
+    """The ``X-Center-Delivery`` id, the same on every try."""
+    due_at: datetime
+    attempts: int
+    last_status: int | None
+    last_error: str
+    sent_at: datetime | None
 
 
 class JoinCodeOut(msgspec.Struct):
@@ -75,6 +101,8 @@ class VisitOut(msgspec.Struct):
     each side's quality."""
     join_codes: list[JoinCodeOut] | None = None
     quality: SideQuality = msgspec.field(default_factory=SideQuality)
+    notices: list[NoticeOut] = msgspec.field(default_factory=list)
+    """The notices to the relatives (approved, refused, cancelled, reminder) and their delivery."""
 
 
 class VisitQualityOut(msgspec.Struct):
@@ -124,6 +152,7 @@ def visit_out(
     parties: list[tuple[VisitParty, Relative]],
     items: list[VisitItem],
     join_codes: list[JoinCodeOut] | None = None,
+    notices: list[VisitNotice] | None = None,
 ) -> VisitOut:
     shown = [
         ItemOut(id=i.id, at=i.at, type=i.type, actor=i.actor, data=json.loads(i.data))
@@ -171,6 +200,22 @@ def visit_out(
         items=shown,
         join_codes=join_codes,
         quality=quality,
+        notices=[notice_out(n) for n in notices or ()],
+    )
+
+
+def notice_out(n: VisitNotice) -> NoticeOut:
+    return NoticeOut(
+        id=n.id,
+        kind=n.kind,
+        relative_id=n.relative_id,
+        state=n.state,
+        delivery=f"visit-{n.visit_id}-{n.kind}-{n.relative_id}",
+        due_at=n.due_at,
+        attempts=n.attempts,
+        last_status=n.last_status,
+        last_error=n.last_error,
+        sent_at=n.sent_at,
     )
 
 

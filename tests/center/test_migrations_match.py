@@ -30,6 +30,7 @@ _TABLES = (
     "visits",
     "visit_parties",
     "visit_items",
+    "visit_notices",
     "face_baselines",
     "face_checks",
 )

@@ -114,6 +114,18 @@ DYNAMIC: dict[str, set[str]] = {
     "visits.grade.": {str(g) for g in Grade},
     "visits.side.": set(SIDES),
     "visits.state.": {"waiting", "live", "ended"},  # the call view's three (visit-call.js)
+    "visits.book_page.state.": {str(s) for s in VisitState},  # visit-book.js
+    "visits.book_page.rule.": {  # the booking refusals' details.rule (visit-book.js)
+        "lead_time",
+        "monthly_quota",
+        "banned",
+        "relative_pending",
+        "max_relatives",
+        "inmate_busy",
+        "terminal_busy",
+        "point_full",
+        "in_past",
+    },
     # web.admin_subjects.RowReport.status
     "admin.subj.status.": {"created", "updated", "unchanged", "rejected"},
 }

@@ -28,7 +28,7 @@ from alerts.models import (
     SubjectPlan,
     Suppression,
 )
-from alerts.plans import PlanBook, plan_settings
+from alerts.plans import Plan, PlanBook, plan_settings
 from alerts.raising import AlarmRaiser, Fire
 from alerts.ratelimit import TokenBuckets
 from alerts.rules_device import DeviceRules
@@ -179,21 +179,36 @@ class AlertEngine:
         self.suppressions.add(row)
 
     async def reload_plans(self) -> set[int]:
-        """Re-read ``checkin_plans`` and re-plan the deadline watcher for every plan whose
-        windows changed (a live edit here or on another instance); returns their indexes.
-        A level's plan keeps its index, so its subjects follow without being reloaded."""
+        """Re-read ``checkin_plans`` and ``subject_plans``; re-plan the deadline watcher for
+        every plan whose windows changed (a live edit here or on another instance); returns
+        their indexes. A level's plan keeps its index, so its subjects follow without being
+        reloaded; a subject whose own plan was set or cleared is moved to its new index."""
         async with self.sessionmaker() as session:
             rows = (
                 await session.execute(select(CheckinPlan.id, CheckinPlan.spec, CheckinPlan.grace_s))
+            ).all()
+            assignments = (
+                await session.execute(select(SubjectPlan.subject_id, SubjectPlan.plan_id))
             ).all()
         before = {p.id: (p.spec, p.grace_s) for p in self.plans.plans}
         self.plans.load_rows([(str(a), str(b), c) for a, b, c in rows], [])
         changed = {
             i for i, p in enumerate(self.plans.plans) if before.get(p.id) != (p.spec, p.grace_s)
         }
+        # A per-subject plan set or cleared moves that subject to another plan index: the
+        # watcher checks it against that plan from its next closing window.
+        if self.plans.set_overrides([(str(a), str(b)) for a, b in assignments]):
+            self.directory.reassign_plans()
         self.watcher.replan(changed)
         set_active_plans(self.plans)
         return changed
+
+    def plan_of(self, subject_id: str, level: str) -> tuple[Plan, bool]:
+        """The plan a subject is checked against, and whether it is its own (an override)."""
+        idx = self.plans.overrides.get(subject_id)
+        if idx is not None:
+            return self.plans.plans[idx], True
+        return self.plans.plans[self.plans.plan_index(subject_id, level)], False
 
     def suppression_removed(self, row: Suppression) -> None:
         self.suppressions.remove(row.id, row.subject_id)

@@ -14,6 +14,7 @@ conversion and a dict lookup.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -265,6 +266,21 @@ class PlanBook:
             found = self._by_id.get("normal", 0)
         return found
 
+    def set_overrides(self, assignments: Iterable[tuple[str, str]]) -> set[str]:
+        """Replace every per-subject override with these ``subject_plans`` rows (a live
+        edit re-reads them all); returns the subjects whose plan changed."""
+        before = self.overrides
+        self.overrides = {}
+        for subject_id, plan_id in assignments:
+            idx = self._by_id.get(plan_id)
+            if idx is not None:
+                self.overrides[subject_id] = idx
+        return {
+            sid
+            for sid in before.keys() | self.overrides.keys()
+            if before.get(sid) != self.overrides.get(sid)
+        }
+
     def load_rows(
         self,
         plans: Iterable[tuple[str, str, int | None]],
@@ -277,6 +293,16 @@ class PlanBook:
             idx = self._by_id.get(plan_id)
             if idx is not None:
                 self.overrides[subject_id] = idx
+
+
+def override_plan_id(subject_id: str) -> str:
+    """The ``checkin_plans`` id of one subject's own plan (``subject:<id>``): one per subject,
+    so setting it again reuses the same plan index; ids too long for the 64-character column
+    are hashed."""
+    plan_id = f"subject:{subject_id}"
+    if len(plan_id) <= 64:
+        return plan_id
+    return "subject:#" + hashlib.sha256(subject_id.encode()).hexdigest()[:40]
 
 
 def plan_settings(settings: Settings) -> PlanSettings:

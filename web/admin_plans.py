@@ -6,6 +6,13 @@ with before and after, re-plans this instance's deadline watcher at once and ann
 ``plans.changed`` on the bus; every other instance re-reads the plans from the database and
 re-plans its own watcher (:func:`plans_ctx`). A subject moved to a new plan today gets
 tonight's windows of that plan.
+
+``PUT``/``DELETE /api/v1/admin/subjects/{subject_id}/plan`` set and clear one subject's own
+plan: a ``checkin_plans`` row ``subject:<id>`` and the ``subject_plans`` row assigning it,
+which override the level's plan (:meth:`alerts.plans.PlanBook.plan_index`). They travel the
+same way: this instance re-reads both tables at once, ``plans.changed`` on the bus makes the
+others do it, and the watcher checks the subject against its new plan from the next closing
+window.
 """
 
 from __future__ import annotations
@@ -18,17 +25,20 @@ from typing import Annotated
 
 import msgspec
 from aiohttp import web
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from alerts.models import CheckinPlan
-from alerts.plans import Plan, PlanError
+from alerts.models import CheckinPlan, SubjectPlan
+from alerts.plans import Plan, PlanError, override_plan_id
 from center import audit
 from center.authz import Action
 from center.bus import BusMessage
-from center.errors import ValidationFailed
-from center.models import SupervisionLevel
+from center.errors import NotFound, ValidationFailed
+from center.models import Subject, SupervisionLevel
 from center.scope import visible_or_404
 from center.topics import Event, Topic
 from web import keys
+from web.admin_subjects import AdminSubject, SubjectPath, _streets, subject_out
 from web.components import ALERTS
 from web.contract import contract
 from web.fields import NOT_BLANK
@@ -144,6 +154,132 @@ async def plans_ctx(app: web.Application) -> AsyncIterator[None]:
         unsubscribe()
 
 
+# -- one subject's own plan (overrides its level's) ---------------------------------------
+
+
+async def _subject_in_scope(request: web.Request, session: AsyncSession, sid: str) -> Subject:
+    subject = await session.get(Subject, sid)
+    if subject is None or subject.street_id not in set(_streets(request)):
+        raise NotFound("no such subject in your jurisdiction")
+    return subject
+
+
+async def _announce(app: web.Application, plan_id: str, subject_id: str) -> None:
+    """This instance re-plans at once; the others re-read the plans through the bus."""
+    await app[ALERTS].reload_plans()
+    try:
+        await app[keys.BUS].publish(
+            Topic.SETTINGS, Event.PLANS_CHANGED, {"plans": [plan_id], "subjects": [subject_id]}
+        )
+    except Exception as exc:  # the others still read it at their next restart
+        _LOGGER.warning("plan change not announced on the bus: %s", exc)
+
+
+@policy(Action.SUBJECTS_WRITE, auth=(SESSION,))
+@contract(
+    "Set one subject's own check-in plan",
+    path=SubjectPath,
+    body=PlanIn,
+    response=AdminSubject,
+    errors=(404, 422),
+    description="Overrides the subject's level plan (same syntax as PUT /api/v1/admin/plans/"
+    "{level}). Takes effect at once on every instance: the deadline watcher checks the "
+    "subject against it from its next closing window. Audited `subject.plan` with before "
+    "and after.",
+)
+async def put_subject_plan(
+    request: web.Request, *, path: SubjectPath, body: PlanIn
+) -> AdminSubject:
+    app = request.app
+    engine = app[ALERTS]
+    spec = body.spec.strip()
+    plan_id = override_plan_id(path.subject_id)
+    try:
+        Plan(plan_id, spec, engine.plans.cfg.grace_s, engine.plans.cfg.tz)
+    except PlanError as exc:
+        raise ValidationFailed.of({"spec": str(exc)}) from None
+    now = app[keys.CLOCK].now()
+    async with app[keys.SESSIONMAKER]() as session:
+        subject = await _subject_in_scope(request, session, path.subject_id)
+        old, override = engine.plan_of(subject.id, subject.level)
+        before = {"spec": old.spec, "override": override}
+        row = await session.get(CheckinPlan, plan_id)
+        if row is None:
+            session.add(
+                CheckinPlan(
+                    id=plan_id,
+                    spec=spec,
+                    grace_s=None,
+                    description=f"subject {subject.id}"[:255],
+                    updated_at=now,
+                )
+            )
+        else:
+            row.spec, row.updated_at = spec, now
+        await session.flush()  # the plan row before the assignment that refers to it
+        assigned = await session.get(SubjectPlan, subject.id)
+        if assigned is None:
+            session.add(SubjectPlan(subject_id=subject.id, plan_id=plan_id, updated_at=now))
+        else:
+            assigned.plan_id, assigned.updated_at = plan_id, now
+        await audit.record(
+            session,
+            actor=principal_of(request).actor,
+            action="subject.plan",
+            target_type="subject",
+            target_id=subject.id,
+            details={"before": before, "after": {"spec": spec, "override": True}},
+            at=now,
+        )
+        await session.commit()
+    await _announce(app, plan_id, subject.id)
+    return subject_out(app, subject)
+
+
+@policy(Action.SUBJECTS_WRITE, auth=(SESSION,))
+@contract(
+    "Clear one subject's own check-in plan",
+    path=SubjectPath,
+    response=AdminSubject,
+    errors=(404,),
+    description="The subject follows its level's plan again, at once on every instance. "
+    "Audited `subject.plan` with before and after; clearing a subject without its own plan "
+    "changes nothing.",
+)
+async def delete_subject_plan(request: web.Request, *, path: SubjectPath) -> AdminSubject:
+    app = request.app
+    engine = app[ALERTS]
+    now = app[keys.CLOCK].now()
+    async with app[keys.SESSIONMAKER]() as session:
+        subject = await _subject_in_scope(request, session, path.subject_id)
+        assigned = await session.get(SubjectPlan, subject.id)
+        if assigned is None:
+            return subject_out(app, subject)
+        old, _ = engine.plan_of(subject.id, subject.level)
+        plan_id = assigned.plan_id
+        await session.execute(delete(SubjectPlan).where(SubjectPlan.subject_id == subject.id))
+        if plan_id == override_plan_id(subject.id):  # its own plan; a shared one stays
+            await session.execute(delete(CheckinPlan).where(CheckinPlan.id == plan_id))
+        level_plan = engine.plans.plans[engine.plans.plan_index("", subject.level)]
+        await audit.record(
+            session,
+            actor=principal_of(request).actor,
+            action="subject.plan",
+            target_type="subject",
+            target_id=subject.id,
+            details={
+                "before": {"spec": old.spec, "override": True},
+                "after": {"spec": level_plan.spec, "override": False},
+            },
+            at=now,
+        )
+        await session.commit()
+    await _announce(app, plan_id, subject.id)
+    return subject_out(app, subject)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/admin/plans", list_plans)
     app.router.add_put("/api/v1/admin/plans/{level}", put_plan)
+    app.router.add_put("/api/v1/admin/subjects/{subject_id}/plan", put_subject_plan)
+    app.router.add_delete("/api/v1/admin/subjects/{subject_id}/plan", delete_subject_plan)

@@ -24,6 +24,7 @@ import csv
 import io
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -261,13 +262,27 @@ class SubjectChangeIn(msgspec.Struct, forbid_unknown_fields=True):
     street_id: PlaceId | None = None
 
 
+class NextWindow(msgspec.Struct):
+    """The check-in window open now or next to open under the subject's plan."""
+
+    start: datetime
+    end: datetime
+    deadline: datetime
+
+
 class AdminSubject(msgspec.Struct):
+    """``plan`` is the plan the deadline watcher checks the subject against: its own when
+    ``plan_override`` (PUT …/plan), else its level's."""
+
     id: str
     name: str
     level: str
     street_id: str
     district_id: str
     active: bool
+    plan: str = ""
+    plan_override: bool = False
+    next_window: NextWindow | None = None
 
 
 class AdminSubjectPage(msgspec.Struct):
@@ -300,8 +315,21 @@ def _filtered(request: web.Request, q: str, level: SupervisionLevel | None) -> A
     return stmt
 
 
-def _out(s: Subject) -> AdminSubject:
-    return AdminSubject(s.id, s.name, s.level, s.street_id, s.district_id, s.active)
+def subject_out(app: web.Application, s: Subject) -> AdminSubject:
+    """The subject with the plan this instance's watcher holds for it and its next window."""
+    plan, override = app[ALERTS].plan_of(s.id, s.level)
+    w = plan.next_window_closing_after(app[keys.CLOCK].now().timestamp())
+    return AdminSubject(
+        s.id,
+        s.name,
+        s.level,
+        s.street_id,
+        s.district_id,
+        s.active,
+        plan.spec,
+        override,
+        NextWindow(w.start_dt, w.end_dt, w.deadline_dt),
+    )
 
 
 @policy(Action.SUBJECTS_WRITE, auth=(SESSION,))
@@ -320,7 +348,7 @@ async def list_subjects(request: web.Request, *, query: SubjectQuery) -> AdminSu
             .offset((query.page - 1) * query.page_size)
             .limit(query.page_size)
         )
-        items = [_out(s) for s in rows]
+        items = [subject_out(request.app, s) for s in rows]
     return AdminSubjectPage(items, int(total or 0), query.page, query.page_size)
 
 
@@ -357,7 +385,7 @@ async def change_subject(
             subject.street_id = body.street_id
             subject.district_id = (node.parent_id if node else None) or body.street_id
         after = {"level": subject.level, "street_id": subject.street_id}
-        out = _out(subject)
+        out = subject_out(app, subject)
         if before == after:
             return out
         await audit.record(
@@ -371,7 +399,7 @@ async def change_subject(
         )
         await session.commit()
     await changed(app, [out.id])
-    return out
+    return subject_out(app, subject)  # after the reload: the new level's plan and window
 
 
 @policy(Action.SUBJECTS_WRITE, auth=(SESSION,))

@@ -209,6 +209,27 @@
         api(`/api/v1/admin/subjects/${encodeURIComponent(s.id)}`, { method: "PATCH", json: change })
           .then(() => { toast(t("admin.subj.saved", { name: s.name })); return loadSubjects(); }).catch(fail);
       });
+      // its plan (its own, or its level's) and the window the watcher checks next
+      const plan = document.createElement("input");
+      plan.className = "plan"; plan.value = s.plan || ""; plan.size = 28; plan.maxLength = 512;
+      const planCell = cell(tr, "", s.plan_override ? "override" : "");
+      planCell.appendChild(plan);
+      if (s.plan_override) {
+        const tag = document.createElement("small");
+        tag.className = "own"; tag.textContent = " " + t("admin.subj.own_plan");
+        planCell.appendChild(tag);
+      }
+      const w = s.next_window;
+      cell(tr, w ? when(w.start) + " – " + when(w.end) : "", "next");
+      const acts = cell(tr, "");
+      const planUrl = `/api/v1/admin/subjects/${encodeURIComponent(s.id)}/plan`;
+      const planDone = () => { toast(t("admin.subj.plan_saved", { name: s.name })); return loadSubjects(); };
+      button(acts, t("admin.subj.set_plan"), "plan-save", () => {
+        api(planUrl, { method: "PUT", json: { spec: plan.value.trim() } }).then(planDone).catch(fail);
+      });
+      if (s.plan_override) button(acts, t("admin.subj.clear_plan"), "plan-clear", () => {
+        api(planUrl, { method: "DELETE" }).then(planDone).catch(fail);
+      });
       return tr;
     }));
   }

@@ -135,6 +135,21 @@ def test_admin_changes_a_plan_and_the_next_deadline_moves(
     row = page.locator('#plans tr[data-level="normal"]')
     row.wait_for()
     before = row.locator(".next").inner_text()
+    weekly = row.locator("input.spec").input_value()
+    # two normal subjects as their detail rows show them, before the change
+    page.click('.a-tabs button[data-tab="subjects"]')
+    page.select_option("#sf-level", "normal")
+    page.click("#sf-search")
+    page.wait_for_function(
+        "document.querySelectorAll('#subjects tbody tr').length >= 2 && "
+        "[...document.querySelectorAll('#subjects tbody tr select.level')]"
+        ".every((s) => s.value === 'normal')"
+    )
+    first, second = (
+        page.locator("#subjects tbody tr").nth(i).get_attribute("data-id") for i in (0, 1)
+    )
+    subj_before = page.locator(f'#subjects tr[data-id="{first}"] .next').inner_text()
+    page.click('.a-tabs button[data-tab="plans"]')
     # QUIET_ENV's plan closes once a week (Monday 00:01); a daily one closes within a day
     row.locator("input.spec").fill("daily 00:00-23:40")
     row.locator("button.save").click()
@@ -145,6 +160,29 @@ def test_admin_changes_a_plan_and_the_next_deadline_moves(
     )
     after = page.locator('#plans tr[data-level="normal"] .next').inner_text()
     assert after < before, (before, after)  # same "YYYY-MM-DD HH:MM" format
+    # the subject's own row shows its next window moved too, without a restart
+    page.click('.a-tabs button[data-tab="subjects"]')
+    page.click("#sf-search")
+    page.wait_for_function(
+        "([id, b]) => { const c = document.querySelector(`#subjects tr[data-id=\"${id}\"] .next`);"
+        " return c && c.textContent && c.textContent !== b; }",
+        arg=[first, subj_before],
+    )
+    subj_after = page.locator(f'#subjects tr[data-id="{first}"] .next').inner_text()
+    assert subj_after < subj_before, (subj_before, subj_after)
+    # the second subject gets its own (the old weekly) plan: only its window moves back
+    other = page.locator(f'#subjects tr[data-id="{second}"]')
+    other_daily = other.locator(".next").inner_text()
+    other.locator("input.plan").fill(weekly)
+    other.locator("button.plan-save").click()
+    page.wait_for_function(
+        "([id, b]) => { const c = document.querySelector(`#subjects tr[data-id=\"${id}\"] .next`);"
+        " return c && c.textContent !== b; }",
+        arg=[second, other_daily],
+    )
+    assert page.locator(f'#subjects tr[data-id="{second}"] .next').inner_text() > other_daily
+    assert page.locator(f'#subjects tr[data-id="{second}"] .own').count() == 1
+    assert page.locator(f'#subjects tr[data-id="{first}"] .next').inner_text() == subj_after
     page.reload()
     page.click('.a-tabs button[data-tab="plans"]')
     spec = page.locator('#plans tr[data-level="normal"] input.spec')

@@ -120,6 +120,9 @@ def test_a_visit_from_code_to_its_end(browser: Any, server: ServerProcess) -> No
         staff.wait_for_function(
             "Object.values(window.monitorPage.frames).filter((n) => n > 10).length === 2"
         )
+        # beside the live video, the relatives as on file (the demo has no photos: said so)
+        staff.wait_for_selector("#photos figure.vs-photo")
+        assert "无档案照片" in staff.text_content("#photos")
         staff.click("#admit")
         staff.wait_for_selector("#open-state[data-state='live']")
         relative.wait_for_selector("#status[data-state='live']")

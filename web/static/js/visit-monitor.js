@@ -77,6 +77,29 @@
     $("open-state").dataset.state = v.state;
     $("open-state").textContent = t("visits.vstate." + (v.state));
     $("admit").disabled = v.state !== "waiting";
+    showPhotos(v);
+  }
+
+  /* The photos on file beside the live video: staff compare the faces before admitting. */
+  function showPhotos(v) {
+    const box = $("photos");
+    box.textContent = "";
+    for (const r of v.relatives) {
+      const fig = document.createElement("figure");
+      fig.className = "vs-photo";
+      fig.dataset.relative = r.relative_id;
+      if (r.photo_url) {
+        const img = document.createElement("img");
+        img.src = r.photo_url;
+        img.alt = r.name;
+        fig.appendChild(img);
+      }
+      const cap = document.createElement("figcaption");
+      cap.textContent = `${r.name}（${r.relationship}）` + (r.photo_url ? "" : " · " + t("visits.monitor.no_photo"))
+        + (r.joined_at ? "" : " · " + t("visits.monitor.not_joined"));
+      fig.appendChild(cap);
+      box.appendChild(fig);
+    }
   }
 
   async function openVisit(id) {

@@ -164,7 +164,7 @@ def test_admin_changes_a_plan_and_the_next_deadline_moves(
     page.click('.a-tabs button[data-tab="subjects"]')
     page.click("#sf-search")
     page.wait_for_function(
-        "([id, b]) => { const c = document.querySelector(`#subjects tr[data-id=\"${id}\"] .next`);"
+        '([id, b]) => { const c = document.querySelector(`#subjects tr[data-id="${id}"] .next`);'
         " return c && c.textContent && c.textContent !== b; }",
         arg=[first, subj_before],
     )
@@ -176,7 +176,7 @@ def test_admin_changes_a_plan_and_the_next_deadline_moves(
     other.locator("input.plan").fill(weekly)
     other.locator("button.plan-save").click()
     page.wait_for_function(
-        "([id, b]) => { const c = document.querySelector(`#subjects tr[data-id=\"${id}\"] .next`);"
+        '([id, b]) => { const c = document.querySelector(`#subjects tr[data-id="${id}"] .next`);'
         " return c && c.textContent !== b; }",
         arg=[second, other_daily],
     )

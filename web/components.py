@@ -259,10 +259,10 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
 async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     """The visit record and its booking rules (prison family visits, issue 14)."""
     from center.visits.live import VisitLive
-    from center.visits.notify import VisitNotifier
     from center.visits.records import VisitRecords
     from center.visits.rules import VisitRules
     from center.visits.service import VisitService
+    from web.visit_notify import VisitNotifier
     from web.visit_rooms import MediaVisitRooms
     from web.visit_sockets import VisitSocketCloser
 

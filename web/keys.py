@@ -27,11 +27,11 @@ from center.tasks import TaskSupervisor
 from center.throttle import LoginThrottle
 from center.timers import TimerService
 from center.visits.live import VisitLive
-from center.visits.notify import VisitNotifier
 from center.visits.records import VisitRecords
 from center.visits.service import VisitService
 from config.settings import Settings
 from media.component import MediaService
+from web.visit_notify import VisitNotifier
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)

@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from center.visits.models import NoticeKind, Visit
+    from center.visits.view import JoinCodeOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +64,16 @@ class VisitRooms(Protocol):
         ...
 
     async def close(self, room_id: str, actor: str) -> ClosedRoom: ...
+
+
+class VisitNotices(Protocol):
+    """What booking needs of the notices to relatives (``web.visit_notify.VisitNotifier``,
+    which posts them to the gateway over HTTP): scheduled in the booking's transaction."""
+
+    async def approved(
+        self, session: AsyncSession, visit: Visit, codes: list[JoinCodeOut]
+    ) -> None: ...
+
+    async def ended(
+        self, session: AsyncSession, visit: Visit, kind: NoticeKind, reason: str
+    ) -> None: ...

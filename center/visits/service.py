@@ -73,8 +73,7 @@ from center.visits.models import (
     VisitPoint,
     VisitState,
 )
-from center.visits.notify import VisitNotifier
-from center.visits.ports import RoomParty, VisitRooms
+from center.visits.ports import RoomParty, VisitNotices, VisitRooms
 from center.visits.quality import side_grades, worst_grade
 from center.visits.rules import VisitRules, earliest_day, join_window, month_of
 from center.visits.view import (
@@ -133,7 +132,7 @@ class VisitService:
         self.timers = timers
         self.bus = bus
         self.rooms = rooms
-        self.notices: VisitNotifier | None = None
+        self.notices: VisitNotices | None = None
         """The relatives' notices (approved, refused, cancelled, reminder); set by the app."""
 
     @property

@@ -10,7 +10,11 @@ Every ``quality_sample_s`` a room samples each participant twice:
 
 Each sample gets a grade in the way LiveKit and Jitsi grade a connection, from loss, jitter
 and round-trip time (thresholds below): ``excellent``, ``good``, ``poor``, or ``lost`` when
-the connection is down or nothing arrived during the interval. The room keeps the samples
+the connection is down or nothing arrived during the interval. A publisher whose media has
+not started yet is given :data:`START_ALLOWANCE_S` after the connection comes up (the first
+key frame of a software encoder on a busy machine takes a moment) before silence counts as
+lost, so every call does not open with a false "lost" span; a camera that never sends is
+still named lost after that. The room keeps the samples
 as a bounded timeline; :func:`degraded_spans` turns it into "which side, which direction,
 from when to when", so staff can tell an uplink problem of the relative from one of the
 prison terminal (both uplinks fine, one downlink bad: the server's side of that leg).
@@ -36,6 +40,9 @@ class Grade(StrEnum):
 # (loss fraction, jitter ms, rtt ms) at or above which a sample is no better than the grade.
 _POOR = (0.10, 60.0, 400.0)
 _GOOD = (0.02, 30.0, 200.0)
+# Seconds after a participant's connection comes up before no media at all counts as lost.
+START_ALLOWANCE_S = 3.0
+
 _RANK = {Grade.EXCELLENT: 0, Grade.GOOD: 1, Grade.POOR: 2, Grade.LOST: 3}
 
 
@@ -154,6 +161,7 @@ class QualityMeter:
 
     def __init__(self) -> None:
         self._last = _Counts()
+        self._connected_at: float | None = None
 
     async def sample(
         self, participant: Any, at: datetime, monotonic: float
@@ -189,6 +197,13 @@ class QualityMeter:
         dt = None if last.at is None else max(monotonic - last.at, 1e-3)
         state = str(participant.state)
         connected = state == "connected"
+        if connected and self._connected_at is None:
+            self._connected_at = monotonic
+        starting = (
+            now.received == 0
+            and self._connected_at is not None
+            and monotonic - self._connected_at < START_ALLOWANCE_S
+        )
         rtt = max(rtts) if rtts else None
 
         def rate(new: int, old: int) -> float | None:
@@ -200,7 +215,7 @@ class QualityMeter:
         up_jitter = round(max(jitters), 1) if jitters else None
         publishes = bool(participant.publications)
         up_grade = grade(up_loss, up_jitter, rtt)
-        if not connected or (publishes and dt is not None and got <= 0):
+        if not connected or (publishes and dt is not None and got <= 0 and not starting):
             up_grade = Grade.LOST
         fps = None if dt is None else round((now.frames - last.frames) / dt, 1)
         uplink = QualitySample(

@@ -191,6 +191,31 @@ def test_admin_changes_a_plan_and_the_next_deadline_moves(
     ctx.close()
 
 
+def test_an_unsaved_edit_survives_a_reload_of_its_table(
+    browser: Any, demo_server: ServerProcess
+) -> None:
+    """Tab clicks and saves reload a table; typing done meanwhile is not thrown away."""
+    ctx = browser.new_context(locale="zh-CN")
+    page = ctx.new_page()
+    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
+    page.click('.a-tabs button[data-tab="plans"]')
+    spec = page.locator('#plans tr[data-level="strict"] input.spec')
+    spec.wait_for()
+    saved = spec.input_value()
+    spec.fill("daily 08:00-09:00")
+    row = "document.querySelector('#plans tr[data-level=strict]')"
+    page.evaluate(f"{row}.dataset.old = '1'")
+    page.click('.a-tabs button[data-tab="plans"]')  # reloads and repaints the table
+    page.wait_for_function(f"{row} && !{row}.dataset.old")
+    assert spec.input_value() == "daily 08:00-09:00"
+    # nothing was saved: a fresh page shows the server's value
+    page.reload()
+    page.click('.a-tabs button[data-tab="plans"]')
+    spec.wait_for()
+    assert spec.input_value() == saved
+    ctx.close()
+
+
 def test_admin_pairs_and_unpairs_a_wall(browser: Any, demo_server: ServerProcess) -> None:
     ctx = browser.new_context(locale="en")
     page = ctx.new_page()

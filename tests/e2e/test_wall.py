@@ -145,6 +145,8 @@ def test_wall_pairing_code(browser: Any, demo_server: ServerProcess) -> None:
     assert wall.evaluate("location.search") == ""
     stored = wall.evaluate("localStorage.getItem('center.wall.token')")
     assert stored and stored.startswith("dt_")
+    # "open" is the socket; the figures paint when the snapshot that follows it arrives
+    wall.wait_for_function("document.getElementById('kpi-subjects').textContent.trim() !== '–'")
     wall_kpi_ok = wall.inner_text("#kpi-subjects").replace(",", "")
     assert wall_kpi_ok == "2000"
     # the same code does not work twice; a reload uses the stored token

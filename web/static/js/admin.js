@@ -53,6 +53,26 @@
   }
   const when = (v) => (v ? window.fmtDateTime(v) : t("admin.never"));
 
+  // A table reloads under the user's hands (a tab click, a save, a search, in any order
+  // on a slow link): only the newest answer paints, and what the user has typed or picked
+  // but not saved survives the repaint instead of being replaced by the server's value.
+  function newest() {
+    let n = 0;
+    return () => { const mine = ++n; return () => mine === n; };
+  }
+  function painted(el, value) { el.value = value; el.dataset.painted = value; return el; }
+  function repaint(tbody, rows) {
+    const kept = new Map();
+    for (const tr of tbody.rows) for (const el of tr.querySelectorAll("[data-painted]")) {
+      if (el.value !== el.dataset.painted) kept.set(tr.dataset.key + "|" + el.className, el.value);
+    }
+    tbody.replaceChildren(...rows);
+    for (const tr of tbody.rows) for (const el of tr.querySelectorAll("[data-painted]")) {
+      const v = kept.get(tr.dataset.key + "|" + el.className);
+      if (v !== undefined) el.value = v;
+    }
+  }
+
   // ---- tabs ---------------------------------------------------------------------------
   document.querySelectorAll(".a-tabs button").forEach((b) => b.addEventListener("click", () => {
     document.querySelectorAll(".a-tabs button").forEach((x) => x.classList.toggle("on", x === b));
@@ -180,26 +200,30 @@
     if ($("sf-level").value) p.set("level", $("sf-level").value);
     return p;
   }
+  const subjectsTurn = newest();
   async function loadSubjects() {
+    const fresh = subjectsTurn();
     const p = subjectParams();
     $("sf-csv").href = "/api/v1/admin/subjects.csv?" + p.toString();
     p.set("page", String(subj.page)); p.set("page_size", String(subj.size));
     const data = await api("/api/v1/admin/subjects?" + p.toString());
+    if (!fresh()) return;
     const pages = Math.max(1, Math.ceil(data.total / data.page_size));
     $("subj-total").textContent = t("admin.subj.total", { n: data.total, page: data.page, pages });
     $("subj-prev").disabled = data.page <= 1;
     $("subj-next").disabled = data.page >= pages;
-    $("subjects").tBodies[0].replaceChildren(...data.items.map((s) => {
+    repaint($("subjects").tBodies[0], data.items.map((s) => {
       const tr = document.createElement("tr");
-      tr.dataset.id = s.id;
+      tr.dataset.id = s.id; tr.dataset.key = s.id;
       if (!s.active) tr.className = "inactive";
       cell(tr, s.id); cell(tr, s.name);
       const level = document.createElement("select");
-      level.className = "level"; options(level, levelItems); level.value = s.level;
+      level.className = "level"; options(level, levelItems); painted(level, s.level);
       cell(tr, "").appendChild(level);
       const street = document.createElement("select");
-      street.className = "street"; options(street, streetItems); street.value = s.street_id;
-      if (!places.has(s.street_id)) street.appendChild(new Option(s.street_id, s.street_id, true, true));
+      street.className = "street"; options(street, streetItems);
+      if (!places.has(s.street_id)) street.appendChild(new Option(s.street_id, s.street_id));
+      painted(street, s.street_id);
       cell(tr, "").appendChild(street);
       button(cell(tr, ""), t("admin.save"), "save", () => {
         const change = {};
@@ -207,11 +231,15 @@
         if (street.value !== s.street_id) change.street_id = street.value;
         if (!Object.keys(change).length) return;
         api(`/api/v1/admin/subjects/${encodeURIComponent(s.id)}`, { method: "PATCH", json: change })
-          .then(() => { toast(t("admin.subj.saved", { name: s.name })); return loadSubjects(); }).catch(fail);
+          .then(() => {
+            level.dataset.painted = level.value; street.dataset.painted = street.value;
+            toast(t("admin.subj.saved", { name: s.name })); return loadSubjects();
+          }).catch(fail);
       });
       // its plan (its own, or its level's) and the window the watcher checks next
       const plan = document.createElement("input");
-      plan.className = "plan"; plan.value = s.plan || ""; plan.size = 28; plan.maxLength = 512;
+      painted(plan, s.plan || "");
+      plan.className = "plan"; plan.size = 28; plan.maxLength = 512;
       const planCell = cell(tr, "", s.plan_override ? "override" : "");
       planCell.appendChild(plan);
       if (s.plan_override) {
@@ -223,7 +251,9 @@
       cell(tr, w ? when(w.start) + " – " + when(w.end) : "", "next");
       const acts = cell(tr, "");
       const planUrl = `/api/v1/admin/subjects/${encodeURIComponent(s.id)}/plan`;
-      const planDone = () => { toast(t("admin.subj.plan_saved", { name: s.name })); return loadSubjects(); };
+      const planDone = () => {
+        plan.dataset.painted = plan.value; toast(t("admin.subj.plan_saved", { name: s.name })); return loadSubjects();
+      };
       button(acts, t("admin.subj.set_plan"), "plan-save", () => {
         api(planUrl, { method: "PUT", json: { spec: plan.value.trim() } }).then(planDone).catch(fail);
       });
@@ -292,19 +322,22 @@
   });
 
   // ---- check-in plans (live: no restart) --------------------------------------------
+  const plansTurn = newest();
   async function loadPlans() {
+    const fresh = plansTurn();
     const data = await api("/api/v1/admin/plans");
-    $("plans").tBodies[0].replaceChildren(...data.items.map((p) => {
+    if (!fresh()) return;
+    repaint($("plans").tBodies[0], data.items.map((p) => {
       const tr = document.createElement("tr");
-      tr.dataset.level = p.level;
+      tr.dataset.level = p.level; tr.dataset.key = p.level;
       cell(tr, t("supervision." + p.level));
-      const input = document.createElement("input");
-      input.className = "spec"; input.value = p.spec; input.size = 40; input.maxLength = 512;
+      const input = painted(document.createElement("input"), p.spec);
+      input.className = "spec"; input.size = 40; input.maxLength = 512;
       cell(tr, "").appendChild(input);
       cell(tr, when(p.next_deadline), "next");
       button(cell(tr, ""), t("admin.save"), "save", () => {
         api(`/api/v1/admin/plans/${p.level}`, { method: "PUT", json: { spec: input.value.trim() } })
-          .then(() => { toast(t("admin.plan.saved")); return loadPlans(); }).catch(fail);
+          .then(() => { input.dataset.painted = input.value; toast(t("admin.plan.saved")); return loadPlans(); }).catch(fail);
       });
       return tr;
     }));

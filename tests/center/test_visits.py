@@ -20,6 +20,7 @@ from center.identity import create_user
 from center.models import AuditEntry, Role, User
 from center.visits.demo import PRISON_A, PRISON_B
 from center.visits.models import PrisonStaff, Relative
+from tests.alerts.helpers import eventually
 from tests.alerts.workflow_support import browser
 from tests.conftest import AppFactory, login
 from web import keys
@@ -228,6 +229,14 @@ async def test_join_codes_window_and_single_use(
     await fake_clock.set(start + timedelta(minutes=25))
     late = await post(client, "", "/api/v1/visits/join", {"code": codes[2]["join_code"]}, 403)
     assert late["error"]["code"] == "code_not_valid_now"
+
+    # never admitted: the no-show timer (due 10 minutes into the slot) ends it; it runs as
+    # the clock passes its due time, beside this request, so wait for its commit
+    async def ended_as_no_show() -> bool:
+        record = await (await client.get(f"/api/v1/visits/{visit['id']}")).json()
+        return bool(record["state"] == "ended" and record["outcome"] == "no_show")
+
+    await eventually(ended_as_no_show)
     # the trail: who booked, approved, and each code's use
     async with client.app[keys.SESSIONMAKER]() as session:
         trail = list(

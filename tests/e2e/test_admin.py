@@ -23,6 +23,15 @@ def _login(page: Any, server: ServerProcess, user: str, password: str) -> None:
     page.wait_for_function("location.pathname !== '/login'")
 
 
+def _admin_on_plans(browser: Any, server: ServerProcess) -> tuple[Any, Any]:
+    """A zh-CN admin session on the plans tab: (context, page)."""
+    ctx = browser.new_context(locale="zh-CN")
+    page = ctx.new_page()
+    _login(page, server, "admin", server.credentials()["users"]["admin"]["password"])
+    page.click('.a-tabs button[data-tab="plans"]')
+    return ctx, page
+
+
 def _secret(page: Any) -> str:
     page.locator("#secret").wait_for(state="visible")
     value = str(page.locator("#secret-value").inner_text()).strip()
@@ -128,10 +137,7 @@ def _a_subject(server: ServerProcess) -> str:
 def test_admin_changes_a_plan_and_the_next_deadline_moves(
     browser: Any, demo_server: ServerProcess
 ) -> None:
-    ctx = browser.new_context(locale="zh-CN")
-    page = ctx.new_page()
-    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
-    page.click('.a-tabs button[data-tab="plans"]')
+    ctx, page = _admin_on_plans(browser, demo_server)
     row = page.locator('#plans tr[data-level="normal"]')
     row.wait_for()
     before = row.locator(".next").inner_text()
@@ -195,10 +201,7 @@ def test_an_unsaved_edit_survives_a_reload_of_its_table(
     browser: Any, demo_server: ServerProcess
 ) -> None:
     """Tab clicks and saves reload a table; typing done meanwhile is not thrown away."""
-    ctx = browser.new_context(locale="zh-CN")
-    page = ctx.new_page()
-    _login(page, demo_server, "admin", demo_server.credentials()["users"]["admin"]["password"])
-    page.click('.a-tabs button[data-tab="plans"]')
+    ctx, page = _admin_on_plans(browser, demo_server)
     spec = page.locator('#plans tr[data-level="strict"] input.spec')
     spec.wait_for()
     saved = spec.input_value()
